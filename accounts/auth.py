@@ -1,0 +1,77 @@
+"""
+API key authentication for /v1, kept off the database by a short-lived
+per-process cache. A cached entry lives SWITCHBOARD_KEY_CACHE_SECONDS, so a
+revoked key stops working on every process within that time.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+
+from accounts import keys
+from accounts.models import ApiKey
+from config.db import run_db
+
+_MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    key_id: int
+    tenant_id: int
+    tenant_active: bool
+    allowed_models: frozenset[str]
+    expires_at: datetime | None
+    revoked: bool
+
+
+_cache: dict[str, tuple[float, KeyIdentity | None]] = {}
+
+
+def _load(digest: str) -> KeyIdentity | None:
+    row = (
+        ApiKey.objects.filter(digest=digest)
+        .values_list(
+            "pk",
+            "tenant_id",
+            "tenant__is_active",
+            "allowed_models",
+            "expires_at",
+            "revoked_at",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    key_id, tenant_id, tenant_active, allowed, expires_at, revoked_at = row
+    return KeyIdentity(
+        key_id=key_id,
+        tenant_id=tenant_id,
+        tenant_active=tenant_active,
+        allowed_models=frozenset(allowed or ()),
+        expires_at=expires_at,
+        revoked=revoked_at is not None,
+    )
+
+
+async def identify(secret: str) -> KeyIdentity | None:
+    """Return what `secret` identifies, or None for an unknown key."""
+    if not secret.startswith(keys.KEY_PREFIX):
+        return None
+    digest = keys.digest(secret)
+    now = time.monotonic()
+    cached = _cache.get(digest)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    identity = await run_db(_load, digest)
+    if len(_cache) >= _MAX_ENTRIES:
+        _cache.clear()
+    _cache[digest] = (now + settings.SWITCHBOARD_KEY_CACHE_SECONDS, identity)
+    return identity
+
+
+def forget_cached_keys() -> None:
+    """Drop every cached key (tests, and after bulk changes)."""
+    _cache.clear()

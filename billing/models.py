@@ -1,0 +1,102 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Tenant
+from billing.money import InexactPrice, nano_per_token
+
+
+class Wallet(models.Model):
+    """
+    A tenant's prepaid balance in nano-USD. `held` is the sum of open holds:
+    credit reserved for requests in flight. `balance` only ever changes in the
+    transaction that writes the LedgerEntry explaining it.
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, primary_key=True, related_name="wallet"
+    )
+    balance = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Wallet of {self.tenant}"
+
+
+class LedgerEntry(models.Model):
+    """An append-only record of one change of a wallet's balance."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Credit grant"
+        USAGE = "usage", "API usage"
+        ADJUSTMENT = "adjustment", "Staff adjustment"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField(help_text="nano-USD; negative for charges")
+    # Idempotency: the request id, payment event id or grant id that caused
+    # this row. Replaying the cause can never write a second row.
+    reference = models.CharField(max_length=128, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["tenant", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} ({self.reference})"
+
+
+class Hold(models.Model):
+    """Credit reserved for one request in flight, released when it settles."""
+
+    request_id = models.CharField(max_length=64, primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="holds")
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+
+class ModelPrice(models.Model):
+    """
+    The published price of a model in USD per 1M tokens. Usage records keep a
+    snapshot of the per-token prices they were charged at.
+    """
+
+    model = models.CharField(max_length=100, unique=True)
+    input_per_mtok = models.DecimalField("input $/1M", max_digits=12, decimal_places=3)
+    cached_input_per_mtok = models.DecimalField(
+        "cached input $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Empty: cached tokens are billed as input.",
+    )
+    output_per_mtok = models.DecimalField("output $/1M", max_digits=12, decimal_places=3)
+    context_window = models.PositiveIntegerField(default=128_000)
+    max_output_tokens = models.PositiveIntegerField(
+        default=16_384, help_text="Worst case used to size holds without max_tokens."
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model
+
+    def clean(self):
+        for field in ("input_per_mtok", "cached_input_per_mtok", "output_per_mtok"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if value < 0:
+                raise ValidationError({field: "Prices cannot be negative."})
+            try:
+                nano_per_token(value)
+            except InexactPrice as exc:
+                raise ValidationError({field: str(exc)}) from exc

@@ -1,0 +1,42 @@
+"""
+Money units. Every amount is an integer number of nano-USD (1e-9 USD).
+
+Prices are published in USD per 1M tokens; every published price ($0.025 per
+1M tokens and up, in steps of $0.001) is a whole number of nano-USD per token,
+so token charges are exact integers.
+"""
+
+from decimal import Decimal
+
+NANO_PER_USD = 1_000_000_000
+TOKENS_PER_PRICE_UNIT = 1_000_000
+
+
+class InexactPrice(ValueError):
+    pass
+
+
+def usd_to_nano(usd: Decimal | str | int) -> int:
+    """Return `usd` in nano-USD; refuse amounts finer than one nano-USD."""
+    value = Decimal(usd) * NANO_PER_USD
+    if value != value.to_integral_value():
+        raise InexactPrice(f"{usd} USD is not a whole number of nano-USD")
+    return int(value)
+
+
+def nano_per_token(usd_per_million_tokens: Decimal | str) -> int:
+    """Return the nano-USD cost of one token at a price in USD per 1M tokens."""
+    value = Decimal(usd_per_million_tokens) * NANO_PER_USD / TOKENS_PER_PRICE_UNIT
+    if value != value.to_integral_value():
+        raise InexactPrice(
+            f"${usd_per_million_tokens} per 1M tokens is not a whole number of "
+            "nano-USD per token (use at most 3 decimals)"
+        )
+    return int(value)
+
+
+def format_usd(nano: int, places: int = 6) -> str:
+    """Return `nano` as a USD string such as "$1.234567" or "-$0.000100"."""
+    quantum = Decimal(1).scaleb(-places)
+    usd = (Decimal(abs(nano)) / NANO_PER_USD).quantize(quantum)
+    return f"{'-' if nano < 0 else ''}${usd}"

@@ -1,0 +1,43 @@
+"""Exact cost arithmetic: one function turns token counts into nano-USD."""
+
+from dataclasses import dataclass
+
+from billing.money import nano_per_token
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPrices:
+    """nano-USD per token for each bucket a model is billed by."""
+
+    input: int
+    cached_input: int
+    output: int
+
+    @classmethod
+    def from_model_price(cls, price) -> "UnitPrices":
+        input_nano = nano_per_token(price.input_per_mtok)
+        cached = price.cached_input_per_mtok
+        return cls(
+            input=input_nano,
+            cached_input=input_nano if cached is None else nano_per_token(cached),
+            output=nano_per_token(price.output_per_mtok),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts as OpenAI reports them: cached tokens are part of prompt."""
+
+    prompt: int = 0
+    cached: int = 0
+    completion: int = 0
+
+
+def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
+    """Return the exact cost of `usage` in nano-USD."""
+    cached = min(usage.cached, usage.prompt)
+    return (
+        (usage.prompt - cached) * prices.input
+        + cached * prices.cached_input
+        + usage.completion * prices.output
+    )

@@ -1,0 +1,50 @@
+"""Reads of wallets and ledgers."""
+
+from dataclasses import dataclass
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing.models import Hold, LedgerEntry, Wallet
+
+
+@dataclass(frozen=True)
+class Drift:
+    tenant_id: int
+    problem: str
+
+
+def wallet_drifts() -> list[Drift]:
+    """
+    Return every wallet whose figures disagree with its ledger or holds, and
+    every hold past its expiry.
+    """
+    ledger = dict(
+        LedgerEntry.objects.values_list("tenant_id").annotate(total=Sum("amount"))
+    )
+    held = dict(Hold.objects.values_list("tenant_id").annotate(total=Sum("amount")))
+    drifts = []
+    for tenant_id, balance, wallet_held in Wallet.objects.values_list(
+        "tenant_id", "balance", "held"
+    ).order_by("tenant_id"):
+        expected = ledger.pop(tenant_id, 0)
+        if balance != expected:
+            drifts.append(
+                Drift(tenant_id, f"balance {balance} != sum of ledger {expected}")
+            )
+        expected_held = held.get(tenant_id, 0)
+        if wallet_held != expected_held:
+            drifts.append(
+                Drift(tenant_id, f"held {wallet_held} != sum of holds {expected_held}")
+            )
+    for tenant_id, total in ledger.items():
+        drifts.append(Drift(tenant_id, f"ledger rows ({total}) but no wallet"))
+    for hold in Hold.objects.filter(expires_at__lte=timezone.now()):
+        drifts.append(
+            Drift(
+                hold.tenant_id,
+                f"hold {hold.request_id} of {hold.amount} expired at "
+                f"{hold.expires_at.isoformat()}",
+            )
+        )
+    return drifts

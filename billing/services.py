@@ -1,0 +1,154 @@
+"""
+Wallet writes. Every change of a balance happens in the transaction that
+writes the ledger row explaining it; holds move `held`, never `balance`.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import Hold, LedgerEntry, Wallet
+from billing.money import usd_to_nano
+
+
+def overdraft_limit() -> int:
+    """Return how far below zero a balance may go, in nano-USD."""
+    return usd_to_nano(settings.SWITCHBOARD_OVERDRAFT_LIMIT_USD)
+
+
+def wallet_create(*, tenant_id: int) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(tenant_id=tenant_id)
+    return wallet
+
+
+@transaction.atomic
+def wallet_credit(
+    *,
+    tenant_id: int,
+    amount: int,
+    kind: str,
+    reference: str,
+    description: str = "",
+) -> LedgerEntry | None:
+    """
+    Add `amount` nano-USD (negative to debit) with its ledger row. Return the
+    row, or None when `reference` was already applied.
+    """
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                tenant_id=tenant_id,
+                kind=kind,
+                amount=amount,
+                reference=reference,
+                description=description,
+            )
+    except IntegrityError:
+        if LedgerEntry.objects.filter(reference=reference).exists():
+            return None
+        raise
+    updated = Wallet.objects.filter(tenant_id=tenant_id).update(
+        balance=F("balance") + amount, updated_at=timezone.now()
+    )
+    if updated != 1:
+        raise Wallet.DoesNotExist(f"tenant {tenant_id} has no wallet")
+    return entry
+
+
+@transaction.atomic
+def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
+    """
+    Hold `amount` nano-USD for a request if the spendable balance covers it.
+
+    The check and the hold are one conditional UPDATE, so concurrent requests
+    can never reserve the same credit twice.
+    """
+    reserved = Wallet.objects.filter(
+        tenant_id=tenant_id, balance__gte=F("held") + amount
+    ).update(held=F("held") + amount)
+    if not reserved:
+        return False
+    now = timezone.now()
+    Hold.objects.create(
+        request_id=request_id,
+        tenant_id=tenant_id,
+        amount=amount,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.SWITCHBOARD_HOLD_TTL_SECONDS),
+    )
+    return True
+
+
+def _hold_remove(*, tenant_id: int, request_id: str, amount: int) -> bool:
+    """Delete a hold and return its credit to the spendable balance."""
+    deleted, _ = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).delete()
+    if deleted:
+        Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
+    return bool(deleted)
+
+
+@transaction.atomic
+def hold_release(*, tenant_id: int, request_id: str, amount: int) -> bool:
+    """Release a hold without charging. Return False if it was already gone."""
+    return _hold_remove(tenant_id=tenant_id, request_id=request_id, amount=amount)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    charged: int
+    uncollected: int
+    already_settled: bool = False
+
+
+def hold_settle(
+    *, tenant_id: int, request_id: str, hold_amount: int, cost: int, description: str
+) -> Settlement:
+    """
+    Charge `cost` for a request and release its hold. Must run inside the
+    caller's transaction (the usage record is written in the same one).
+
+    The charge is capped so the balance never goes below minus the overdraft
+    limit; what the cap leaves out is reported as uncollected.
+    """
+    reference = f"usage:{request_id}"
+    # Lock the wallet first, as wallet_reserve does, so concurrent settles of
+    # one tenant serialise instead of deadlocking.
+    balance = (
+        Wallet.objects.select_for_update()
+        .values_list("balance", flat=True)
+        .get(tenant_id=tenant_id)
+    )
+    if LedgerEntry.objects.filter(reference=reference).exists():
+        return Settlement(charged=0, uncollected=0, already_settled=True)
+    released = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).delete()[0]
+    charge = max(0, min(cost, balance + overdraft_limit()))
+    if charge:
+        LedgerEntry.objects.create(
+            tenant_id=tenant_id,
+            kind=LedgerEntry.Kind.USAGE,
+            amount=-charge,
+            reference=reference,
+            description=description,
+        )
+    if charge or released:
+        Wallet.objects.filter(tenant_id=tenant_id).update(
+            balance=F("balance") - charge,
+            held=F("held") - (hold_amount if released else 0),
+            updated_at=timezone.now(),
+        )
+    return Settlement(charged=charge, uncollected=cost - charge)
+
+
+def holds_release_expired(*, now=None) -> int:
+    """Release holds left behind by requests that never settled."""
+    now = now or timezone.now()
+    released = 0
+    for hold in Hold.objects.filter(expires_at__lte=now).order_by("expires_at")[:1000]:
+        released += hold_release(
+            tenant_id=hold.tenant_id, request_id=hold.request_id, amount=hold.amount
+        )
+    return released

@@ -1,0 +1,46 @@
+"""
+Run synchronous database work from async code.
+
+Django's async ORM sends every query through one shared thread. The relay's
+hot path instead runs each unit of work (a key lookup, a hold, a settlement)
+as one sync function on a small pool of threads, each with its own
+persistent connection, so requests in flight do not queue behind each other.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Callable, TypeVar
+
+from django.conf import settings
+from django.db import connections
+
+T = TypeVar("T")
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(
+            max_workers=settings.SWITCHBOARD_DB_THREADS, thread_name_prefix="db"
+        )
+    return _executor
+
+
+def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        # A broken connection is replaced on the next call rather than
+        # failing every later call on this thread.
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+        raise
+
+
+async def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn(*args, **kwargs)` on a database thread and return its result."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool(), partial(_call, fn, args, kwargs))

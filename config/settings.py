@@ -1,0 +1,196 @@
+"""
+Switchboard settings, read from environment variables.
+
+With no environment at all Switchboard runs on its embedded default: SQLite,
+an in-process cache and Celery tasks executed eagerly. Production sets
+DATABASE_URL (PostgreSQL) and REDIS_URL.
+"""
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def envstr(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# The embedded default: nothing to install or configure for a first run.
+EMBEDDED = not DATABASE_URL
+
+SECRET_KEY = envstr("SWITCHBOARD_SECRET_KEY", "")
+DEBUG = envbool("SWITCHBOARD_DEBUG", EMBEDDED)
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("SWITCHBOARD_SECRET_KEY must be set outside debug mode")
+    SECRET_KEY = "insecure-embedded-default-do-not-use-in-production"
+
+ALLOWED_HOSTS = envstr("SWITCHBOARD_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+CSRF_TRUSTED_ORIGINS = [
+    origin
+    for origin in os.environ.get("SWITCHBOARD_CSRF_TRUSTED_ORIGINS", "").split(",")
+    if origin
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "accounts",
+    "billing",
+    "relay",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "config.asgi.application"
+
+if EMBEDDED:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / envstr("SWITCHBOARD_SQLITE_PATH", "db.sqlite3"),
+            # Concurrent requests write from several threads: wait for the
+            # lock instead of failing with "database is locked".
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+else:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=600, conn_health_checks=True
+        )
+    }
+
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": envstr("SWITCHBOARD_CACHE_PREFIX", "sb"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("SWITCHBOARD_LOG_LEVEL", "INFO")},
+}
+
+# Celery: Redis as broker in production, tasks run inline without it.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-holds": {
+        "task": "billing.tasks.release_expired_holds",
+        "schedule": envint("SWITCHBOARD_HOLD_SWEEP_SECONDS", 60),
+    },
+}
+
+# --- Switchboard ------------------------------------------------------------
+
+# Fernet key for upstream API keys at rest. In debug mode a key derived from
+# SECRET_KEY is used so a first run needs no set-up.
+SWITCHBOARD_ENCRYPTION_KEY = envstr("SWITCHBOARD_ENCRYPTION_KEY", "")
+if not SWITCHBOARD_ENCRYPTION_KEY and not DEBUG:
+    raise RuntimeError("SWITCHBOARD_ENCRYPTION_KEY must be set outside debug mode")
+
+# The built-in `demo` provider answers locally; never enable it where a real
+# customer could pick it by accident.
+SWITCHBOARD_DEMO_PROVIDER = envbool("SWITCHBOARD_DEMO_PROVIDER", EMBEDDED)
+
+# How long a process trusts its cached copy of an API key: a revoked key stops
+# working on every process within this many seconds.
+SWITCHBOARD_KEY_CACHE_SECONDS = envint("SWITCHBOARD_KEY_CACHE_SECONDS", 3)
+# How long a process trusts its cached copy of channels and prices.
+SWITCHBOARD_CATALOG_CACHE_SECONDS = envint("SWITCHBOARD_CATALOG_CACHE_SECONDS", 5)
+
+# A hold older than this is considered abandoned (its process died) and is
+# released by the periodic sweep. Must exceed the longest upstream call.
+SWITCHBOARD_HOLD_TTL_SECONDS = envint("SWITCHBOARD_HOLD_TTL_SECONDS", 15 * 60)
+
+# How far below zero a wallet may go, in USD; see "Overdraft policy" in the
+# README. Zero means never.
+SWITCHBOARD_OVERDRAFT_LIMIT_USD = Decimal(
+    envstr("SWITCHBOARD_OVERDRAFT_LIMIT_USD", "0")
+)
+
+SWITCHBOARD_STARTER_CREDIT_USD = Decimal(envstr("SWITCHBOARD_STARTER_CREDIT_USD", "1.00"))
+
+# Upstream calls.
+SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT = float(
+    envstr("SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT", "5")
+)
+SWITCHBOARD_UPSTREAM_READ_TIMEOUT = float(envstr("SWITCHBOARD_UPSTREAM_READ_TIMEOUT", "300"))
+# Channels tried for one request before giving up with 502/504.
+SWITCHBOARD_MAX_ATTEMPTS = envint("SWITCHBOARD_MAX_ATTEMPTS", 3)
+SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS = envint("SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS", 512)
+# Threads that run the hot path's database statements next to the event loop.
+SWITCHBOARD_DB_THREADS = envint("SWITCHBOARD_DB_THREADS", 8)

@@ -1,0 +1,115 @@
+"""
+What the relay can serve: priced models and the channels that serve them.
+
+Every process keeps a snapshot, reloaded in the background once it is older
+than SWITCHBOARD_CATALOG_CACHE_SECONDS; requests never wait for a reload
+except the very first one.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from billing.models import ModelPrice
+from billing.pricing import UnitPrices
+from config.db import run_db
+from relay.models import Channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    api_key: str = field(repr=False)
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    prices: UnitPrices
+    max_output_tokens: int
+    context_window: int
+    created: int
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: dict[str, ModelInfo]
+    channels: dict[str, tuple[ChannelInfo, ...]]
+
+    def servable(self) -> list[str]:
+        """Return the models that have a price and an enabled channel."""
+        return sorted(name for name in self.models if self.channels.get(name))
+
+
+def _load() -> Catalog:
+    models = {
+        price.model: ModelInfo(
+            name=price.model,
+            prices=UnitPrices.from_model_price(price),
+            max_output_tokens=price.max_output_tokens,
+            context_window=price.context_window,
+            created=int(price.updated_at.timestamp()),
+        )
+        for price in ModelPrice.objects.filter(is_active=True)
+    }
+    channels: dict[str, list[ChannelInfo]] = {}
+    enabled = Channel.objects.filter(is_enabled=True)
+    if not settings.SWITCHBOARD_DEMO_PROVIDER:
+        enabled = enabled.exclude(kind=Channel.Kind.DEMO)
+    for channel in enabled:
+        info = ChannelInfo(
+            id=channel.pk,
+            name=channel.name,
+            kind=channel.kind,
+            base_url=channel.base_url.rstrip("/"),
+            api_key=channel.api_key,
+            priority=channel.priority,
+            weight=channel.weight,
+        )
+        for model in channel.model_names:
+            channels.setdefault(model, []).append(info)
+    return Catalog(
+        models=models,
+        channels={model: tuple(found) for model, found in channels.items()},
+    )
+
+
+_snapshot: Catalog | None = None
+_loaded_at = 0.0
+_reloading: asyncio.Task | None = None
+
+
+async def _reload() -> Catalog:
+    global _snapshot, _loaded_at
+    started = time.monotonic()
+    catalog = await run_db(_load)
+    _snapshot, _loaded_at = catalog, started
+    return catalog
+
+
+async def current() -> Catalog:
+    """Return the catalog snapshot, scheduling a reload when it is stale."""
+    global _reloading
+    snapshot = _snapshot
+    if snapshot is None:
+        return await _reload()
+    age = time.monotonic() - _loaded_at
+    if age > settings.SWITCHBOARD_CATALOG_CACHE_SECONDS and (
+        _reloading is None or _reloading.done()
+    ):
+        _reloading = asyncio.create_task(_reload())
+    return snapshot
+
+
+def forget() -> None:
+    """Drop the snapshot so the next request reloads it (tests, admin edits)."""
+    global _snapshot, _reloading
+    _snapshot = None
+    _reloading = None

@@ -1,0 +1,100 @@
+"""Refusals in OpenAI's error shape: {"error": {message, type, param, code}}."""
+
+import orjson
+from django.http import HttpResponse
+
+
+class RelayError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self, request_id: str | None = None) -> HttpResponse:
+        response = HttpResponse(
+            orjson.dumps(self.body()), status=self.status, content_type="application/json"
+        )
+        if request_id:
+            response["x-request-id"] = request_id
+        return response
+
+
+def bad_request(message: str, param: str | None = None) -> RelayError:
+    return RelayError(400, message, param=param)
+
+
+def unauthorized(message: str, code: str = "invalid_api_key") -> RelayError:
+    return RelayError(401, message, code=code)
+
+
+def forbidden(message: str, code: str) -> RelayError:
+    return RelayError(403, message, type="permission_error", code=code)
+
+
+def model_not_found(model: str) -> RelayError:
+    return RelayError(
+        404,
+        f"The model `{model}` does not exist or is not served here.",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def insufficient_balance(message: str) -> RelayError:
+    return RelayError(402, message, type="insufficient_quota", code="insufficient_balance")
+
+
+def upstream_unavailable() -> RelayError:
+    return RelayError(
+        502,
+        "The upstream provider is unavailable. Try again shortly.",
+        type="server_error",
+        code="upstream_unavailable",
+    )
+
+
+def upstream_timeout() -> RelayError:
+    return RelayError(
+        504,
+        "The upstream provider did not answer in time.",
+        type="server_error",
+        code="upstream_timeout",
+    )
+
+
+def from_upstream(status: int, raw: bytes) -> RelayError:
+    """Pass an upstream's verdict on the request back in our own words' shape."""
+    try:
+        error = orjson.loads(raw).get("error") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    return RelayError(
+        status,
+        str(error.get("message") or f"The upstream provider refused the request ({status})."),
+        type=str(error.get("type") or "invalid_request_error"),
+        code=error.get("code") if isinstance(error.get("code"), str) else None,
+        param=error.get("param") if isinstance(error.get("param"), str) else None,
+    )

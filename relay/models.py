@@ -1,0 +1,106 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import ApiKey, Tenant
+from relay import crypto
+
+
+class Channel(models.Model):
+    """An upstream provider endpoint that serves some models."""
+
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        DEMO = "demo", "Demo (answers locally)"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OPENAI)
+    base_url = models.URLField(
+        blank=True, help_text="For example https://api.openai.com/v1"
+    )
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    model_names = models.JSONField(
+        default=list, help_text="Model names this channel serves."
+    )
+    priority = models.IntegerField(
+        default=0, help_text="Higher priority channels are tried first."
+    )
+    weight = models.PositiveIntegerField(
+        default=1, help_text="Share of traffic among channels of the same priority."
+    )
+    is_enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    @api_key.setter
+    def api_key(self, plain: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(plain) if plain else ""
+
+    def clean(self):
+        if self.kind != self.Kind.DEMO and not self.base_url:
+            raise ValidationError({"base_url": "Required for this kind of channel."})
+        if not isinstance(self.model_names, list) or not all(
+            isinstance(m, str) and m for m in self.model_names
+        ):
+            raise ValidationError({"model_names": "A list of model names."})
+
+
+class UsageRecord(models.Model):
+    """One /v1 request after authentication: what it used and what it cost."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        CLIENT_CLOSED = "client_closed", "Client disconnected"
+        UPSTREAM_CLOSED = "upstream_closed", "Upstream dropped the stream"
+        UPSTREAM_ERROR = "upstream_error", "Upstream error"
+        REJECTED = "rejected", "Rejected by upstream"
+
+    class Source(models.TextChoices):
+        REPORTED = "reported", "Reported by upstream"
+        ESTIMATED = "estimated", "Estimated"
+        NONE = "none", "No usage"
+
+    request_id = models.CharField(max_length=64, unique=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="usage")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    channel = models.ForeignKey(Channel, null=True, on_delete=models.SET_NULL)
+    endpoint = models.CharField(max_length=64, default="chat.completions")
+    model = models.CharField(max_length=100)
+    stream = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    http_status = models.PositiveSmallIntegerField()
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    usage_source = models.CharField(max_length=16, choices=Source.choices)
+    # Prices applied, in nano-USD per token: later price edits never rewrite
+    # what a past request cost.
+    input_price = models.BigIntegerField(default=0)
+    cached_input_price = models.BigIntegerField(default=0)
+    output_price = models.BigIntegerField(default=0)
+    cost = models.BigIntegerField(default=0, help_text="nano-USD at the prices applied")
+    charged = models.BigIntegerField(default=0, help_text="nano-USD taken from the wallet")
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttfb_ms = models.PositiveIntegerField(null=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            models.Index(fields=["api_key", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id

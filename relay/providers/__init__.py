@@ -1,0 +1,14 @@
+"""Provider adapters by channel kind."""
+
+from relay.providers.base import Adapter
+from relay.providers.demo import DemoAdapter
+from relay.providers.openai import OpenAIAdapter
+
+ADAPTERS: dict[str, Adapter] = {
+    "openai": OpenAIAdapter(),
+    "demo": DemoAdapter(),
+}
+
+
+def adapter_for(kind: str) -> Adapter:
+    return ADAPTERS[kind]

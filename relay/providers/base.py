@@ -1,0 +1,33 @@
+"""The small interface every provider adapter implements."""
+
+from typing import Protocol
+
+import httpx
+
+from billing.pricing import TokenUsage
+from relay.catalog import ChannelInfo
+
+
+class StreamTranslator(Protocol):
+    usage: TokenUsage | None
+    done: bool
+    text: list[str]
+
+    def feed(self, data: bytes) -> bytes:
+        """Take upstream bytes; return OpenAI-format SSE bytes for the client."""
+
+
+class Adapter(Protocol):
+    def chat_request(
+        self, channel: ChannelInfo, payload: dict, *, stream: bool
+    ) -> httpx.Request:
+        """Build the upstream request for an OpenAI-format chat payload."""
+
+    def chat_response(self, raw: bytes) -> tuple[bytes, TokenUsage | None]:
+        """Return the OpenAI-format body for the client and the usage."""
+
+    def chat_stream(self, *, forward_usage: bool) -> StreamTranslator:
+        """Return a translator for one streamed chat response."""
+
+    def client(self) -> httpx.AsyncClient:
+        """Return the HTTP client that reaches this provider."""

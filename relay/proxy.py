@@ -1,0 +1,270 @@
+"""
+The relay core, shared by every endpoint and provider: authenticate, hold,
+forward with failover, stream, settle.
+"""
+
+import asyncio
+import logging
+import time
+
+import httpx
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+
+from accounts.auth import KeyIdentity, identify
+from billing.pricing import TokenUsage
+from relay import catalog, errors, tokens
+from relay.catalog import ModelInfo
+from relay.metering import Call, requested_output_tokens
+from relay.models import UsageRecord
+from relay.providers import adapter_for
+from relay.providers.base import Adapter
+from relay.routing import attempt_order
+
+logger = logging.getLogger(__name__)
+
+Status = UsageRecord.Status
+
+# Statuses that say "this channel cannot serve now", not "this request is
+# wrong": another channel may succeed. A 401/403/404 from an upstream means
+# the channel's key or model mapping is broken, never the customer's request.
+RETRY_STATUSES = frozenset({401, 403, 404, 408, 409, 429})
+
+STREAM_CLOSED_EVENT = (
+    b"data: "
+    + orjson.dumps(
+        {
+            "error": {
+                "message": "The upstream provider closed the stream before it "
+                "finished. You were charged for the tokens produced.",
+                "type": "server_error",
+                "param": None,
+                "code": "upstream_stream_closed",
+            }
+        }
+    )
+    + b"\n\n"
+)
+
+
+def api_key_from(request: HttpRequest) -> str:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+async def authenticate(request: HttpRequest) -> KeyIdentity:
+    secret = api_key_from(request)
+    if not secret:
+        raise errors.unauthorized(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer "
+            "sk-sb-...'.",
+            code="missing_api_key",
+        )
+    identity = await identify(secret)
+    if identity is None:
+        raise errors.unauthorized("Incorrect API key provided.")
+    if identity.revoked:
+        raise errors.unauthorized("This API key has been revoked.", code="api_key_revoked")
+    if identity.expires_at is not None and identity.expires_at <= timezone.now():
+        raise errors.unauthorized("This API key has expired.", code="api_key_expired")
+    if not identity.tenant_active:
+        raise errors.forbidden(
+            "This account is suspended. Contact support.", code="account_suspended"
+        )
+    return identity
+
+
+def json_body(request: HttpRequest) -> dict:
+    try:
+        payload = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        raise errors.bad_request(
+            "We could not parse the JSON body of your request. Send valid JSON."
+        ) from None
+    if not isinstance(payload, dict):
+        raise errors.bad_request("The request body must be a JSON object.")
+    return payload
+
+
+async def priced_model(identity: KeyIdentity, payload: dict) -> tuple[ModelInfo, tuple]:
+    """Return the requested model and the channels serving it, or refuse."""
+    name = payload.get("model")
+    if not isinstance(name, str) or not name:
+        raise errors.bad_request("you must provide a model parameter", param="model")
+    if identity.allowed_models and name not in identity.allowed_models:
+        raise errors.forbidden(
+            f"This API key is not allowed to use the model `{name}`.",
+            code="model_not_allowed",
+        )
+    snapshot = await catalog.current()
+    model = snapshot.models.get(name)
+    channels = snapshot.channels.get(name)
+    if model is None or not channels:
+        raise errors.model_not_found(name)
+    return model, channels
+
+
+async def open_upstream(
+    call: Call, channels: tuple, payload: dict
+) -> tuple[Adapter, httpx.Response]:
+    """
+    Send the request to the first channel that accepts it. Connection errors,
+    timeouts, 429 and 5xx move on to the next channel; nothing has reached the
+    client yet, so retrying is safe.
+    """
+    failure = errors.upstream_unavailable()
+    order = attempt_order(channels)[: settings.SWITCHBOARD_MAX_ATTEMPTS]
+    for channel in order:
+        adapter = adapter_for(channel.kind)
+        request = adapter.chat_request(channel, payload, stream=call.stream)
+        try:
+            response = await adapter.client().send(request, stream=True)
+        except httpx.TimeoutException:
+            logger.warning("channel %s timed out (%s)", channel.name, call.request_id)
+            failure = errors.upstream_timeout()
+            continue
+        except httpx.HTTPError as exc:
+            logger.warning(
+                "channel %s unreachable (%s): %s", channel.name, call.request_id, exc
+            )
+            failure = errors.upstream_unavailable()
+            continue
+        status = response.status_code
+        if status in RETRY_STATUSES or status >= 500:
+            await response.aclose()
+            logger.warning(
+                "channel %s answered %s (%s)", channel.name, status, call.request_id
+            )
+            failure = errors.upstream_unavailable()
+            continue
+        call.channel = channel
+        if status >= 400:
+            raw = await response.aread()
+            await response.aclose()
+            raise errors.from_upstream(status, raw)
+        return adapter, response
+    raise failure
+
+
+def _estimate(call: Call, text: str) -> TokenUsage:
+    return TokenUsage(prompt=call.prompt_estimate, completion=tokens.count(text))
+
+
+def _message_text(body: dict) -> str:
+    parts = []
+    for choice in body.get("choices") or ():
+        content = (choice.get("message") or {}).get("content")
+        if isinstance(content, str):
+            parts.append(content)
+    return "".join(parts)
+
+
+async def complete(call: Call, adapter: Adapter, response: httpx.Response) -> HttpResponse:
+    """Read a whole upstream answer, settle it and return it."""
+    try:
+        raw = await response.aread()
+    except httpx.TimeoutException:
+        raise errors.upstream_timeout() from None
+    except httpx.HTTPError:
+        raise errors.upstream_unavailable() from None
+    finally:
+        await response.aclose()
+    try:
+        body, usage = adapter.chat_response(raw)
+    except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+        logger.warning("unreadable upstream answer (%s)", call.request_id)
+        raise errors.upstream_unavailable() from None
+    call.first_byte = time.perf_counter()
+    estimated = usage is None
+    if estimated:
+        usage = _estimate(call, _message_text(orjson.loads(body)))
+    await call.settle(status=Status.OK, http_status=200, usage=usage, estimated=estimated)
+    return HttpResponse(body, content_type="application/json")
+
+
+async def relay_stream(call: Call, adapter: Adapter, response: httpx.Response, forward_usage: bool):
+    """Yield the upstream stream to the client as it arrives, then settle."""
+    translator = adapter.chat_stream(forward_usage=forward_usage)
+    status, error = Status.OK, ""
+    try:
+        try:
+            async for data in response.aiter_raw():
+                out = translator.feed(data)
+                if out:
+                    if call.first_byte is None:
+                        call.first_byte = time.perf_counter()
+                    yield out
+        except httpx.HTTPError as exc:
+            logger.warning("upstream stream broke (%s): %r", call.request_id, exc)
+        if not translator.done:
+            status, error = Status.UPSTREAM_CLOSED, "upstream closed the stream early"
+            yield STREAM_CLOSED_EVENT
+    except (asyncio.CancelledError, GeneratorExit):
+        status, error = Status.CLIENT_CLOSED, "client disconnected"
+        raise
+    finally:
+        await response.aclose()
+        usage, estimated = translator.usage, False
+        if usage is None:
+            usage, estimated = _estimate(call, "".join(translator.text)), True
+        await call.settle(
+            status=status, http_status=200, usage=usage, estimated=estimated, error=error
+        )
+
+
+async def chat_completion(request: HttpRequest, request_id: str) -> HttpResponse:
+    identity = await authenticate(request)
+    payload = json_body(request)
+    model, channels = await priced_model(identity, payload)
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise errors.bad_request(
+            "'messages' must be a non-empty array of messages.", param="messages"
+        )
+    stream = payload.get("stream") is True
+    forward_usage = False
+    if stream:
+        options = payload.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        forward_usage = options.get("include_usage") is True
+        # Always ask for usage: it is what the customer is charged for.
+        payload["stream_options"] = {**options, "include_usage": True}
+    extra = orjson.dumps(payload["tools"]).decode() if payload.get("tools") else ""
+    call = Call(
+        request_id=request_id,
+        identity=identity,
+        model=model,
+        endpoint="chat.completions",
+        stream=stream,
+        prompt_estimate=tokens.estimate_prompt(messages, extra),
+    )
+    await call.reserve(requested_output_tokens(payload, model))
+    try:
+        adapter, response = await open_upstream(call, channels, payload)
+        if not stream:
+            return await complete(call, adapter, response)
+    except errors.RelayError as exc:
+        status = Status.REJECTED if exc.status < 500 else Status.UPSTREAM_ERROR
+        await call.settle(status=status, http_status=exc.status, usage=None, error=exc.message)
+        raise
+    except asyncio.CancelledError:
+        await call.settle(
+            status=Status.CLIENT_CLOSED, http_status=499, usage=None, error="client disconnected"
+        )
+        raise
+    except Exception:
+        await call.settle(
+            status=Status.UPSTREAM_ERROR, http_status=500, usage=None, error="internal error"
+        )
+        raise
+    streaming = StreamingHttpResponse(
+        relay_stream(call, adapter, response, forward_usage),
+        content_type="text/event-stream",
+    )
+    streaming["cache-control"] = "no-cache"
+    streaming["x-accel-buffering"] = "no"
+    return streaming

@@ -1,0 +1,91 @@
+"""
+Server-sent events: split an upstream byte stream into events, forward them
+as they complete, and capture the usage the upstream reports on the way.
+"""
+
+import orjson
+
+from billing.pricing import TokenUsage
+
+DONE = b"[DONE]"
+
+
+def usage_from_openai(usage: dict) -> TokenUsage:
+    details = usage.get("prompt_tokens_details") or {}
+    return TokenUsage(
+        prompt=int(usage.get("prompt_tokens") or 0),
+        cached=int(details.get("cached_tokens") or 0),
+        completion=int(usage.get("completion_tokens") or 0),
+    )
+
+
+class SSEBuffer:
+    """Reassemble events that arrive split across network reads."""
+
+    def __init__(self):
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Return the complete events in `data`, each with its blank line."""
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        buffer = self._pending + data
+        *events, self._pending = buffer.split(b"\n\n")
+        return [event + b"\n\n" for event in events if event]
+
+
+def event_data(event: bytes) -> bytes:
+    """Return the joined `data:` lines of one event."""
+    lines = [
+        line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
+    ]
+    return b"\n".join(lines)
+
+
+class OpenAIStream:
+    """
+    Follow an OpenAI chat completion stream: pass events through unchanged,
+    drop the usage-only chunk when the client did not ask for it, and keep
+    the usage and the text produced so far.
+    """
+
+    def __init__(self, *, forward_usage: bool):
+        self.forward_usage = forward_usage
+        self.usage: TokenUsage | None = None
+        self.done = False
+        self.text: list[str] = []
+        self._buffer = SSEBuffer()
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        for event in self._buffer.feed(data):
+            if self._observe(event_data(event)):
+                out.append(event)
+        return b"".join(out)
+
+    def _observe(self, data: bytes) -> bool:
+        """Record what `data` says; return whether the client should see it."""
+        if not data:
+            return True
+        if data == DONE:
+            self.done = True
+            return True
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True
+        if not isinstance(chunk, dict):
+            return True
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage_from_openai(usage)
+        choices = chunk.get("choices") or ()
+        for choice in choices:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.text.append(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                arguments = (call.get("function") or {}).get("arguments")
+                if arguments:
+                    self.text.append(arguments)
+        return self.forward_usage or not (usage and not choices)

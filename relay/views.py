@@ -1,0 +1,71 @@
+"""The OpenAI-compatible /v1 endpoints."""
+
+import logging
+from functools import wraps
+
+import orjson
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from relay import catalog, errors, proxy
+from relay.metering import new_request_id
+
+logger = logging.getLogger(__name__)
+
+
+def openai_endpoint(method: str):
+    """Give the view a request id and turn every refusal into OpenAI's shape."""
+
+    def decorate(view):
+        @wraps(view)
+        async def wrapper(request, *args, **kwargs):
+            request_id = new_request_id()
+            if request.method != method:
+                response = errors.RelayError(
+                    405, f"Use {method} for this endpoint.", code="method_not_allowed"
+                ).response(request_id)
+                response["allow"] = method
+                return response
+            try:
+                response = await view(request, request_id, *args, **kwargs)
+            except errors.RelayError as exc:
+                return exc.response(request_id)
+            except Exception:
+                logger.exception("relay failure (%s)", request_id)
+                return errors.RelayError(
+                    500,
+                    "The server had an error processing your request.",
+                    type="server_error",
+                ).response(request_id)
+            response["x-request-id"] = request_id
+            return response
+
+        return csrf_exempt(wrapper)
+
+    return decorate
+
+
+@openai_endpoint("POST")
+async def chat_completions(request, request_id):
+    return await proxy.chat_completion(request, request_id)
+
+
+@openai_endpoint("GET")
+async def models(request, request_id):
+    identity = await proxy.authenticate(request)
+    snapshot = await catalog.current()
+    names = snapshot.servable()
+    if identity.allowed_models:
+        names = [name for name in names if name in identity.allowed_models]
+    data = [
+        {
+            "id": name,
+            "object": "model",
+            "created": snapshot.models[name].created,
+            "owned_by": "switchboard",
+        }
+        for name in names
+    ]
+    return HttpResponse(
+        orjson.dumps({"object": "list", "data": data}), content_type="application/json"
+    )
