@@ -19,6 +19,8 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
+from relay.upstream import close_clients  # noqa: E402
+
 
 class APIHandler(ASGIHandler):
     """An ASGIHandler whose middleware chain is empty."""
@@ -49,5 +51,6 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await close_clients()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -186,8 +186,14 @@ async def complete(call: Call, adapter: Adapter, response: httpx.Response) -> Ht
     return HttpResponse(body, content_type="application/json")
 
 
-async def relay_stream(call: Call, adapter: Adapter, response: httpx.Response, forward_usage: bool):
-    """Yield the upstream stream to the client as it arrives, then settle."""
+async def relay_stream(
+    call: Call, adapter: Adapter, response: httpx.Response, forward_usage: bool
+):
+    """
+    Yield the upstream stream to the client as it arrives. The closing event
+    is held back until the request is settled, so a client that has read the
+    whole stream also sees its charge.
+    """
     translator = adapter.chat_stream(forward_usage=forward_usage)
     status, error = Status.OK, ""
     try:
@@ -198,11 +204,12 @@ async def relay_stream(call: Call, adapter: Adapter, response: httpx.Response, f
                     if call.first_byte is None:
                         call.first_byte = time.perf_counter()
                     yield out
+                if translator.done:
+                    break
         except httpx.HTTPError as exc:
             logger.warning("upstream stream broke (%s): %r", call.request_id, exc)
         if not translator.done:
             status, error = Status.UPSTREAM_CLOSED, "upstream closed the stream early"
-            yield STREAM_CLOSED_EVENT
     except (asyncio.CancelledError, GeneratorExit):
         status, error = Status.CLIENT_CLOSED, "client disconnected"
         raise
@@ -212,8 +219,13 @@ async def relay_stream(call: Call, adapter: Adapter, response: httpx.Response, f
         if usage is None:
             usage, estimated = _estimate(call, "".join(translator.text)), True
         await call.settle(
-            status=status, http_status=200, usage=usage, estimated=estimated, error=error
+            status=status,
+            http_status=200,
+            usage=usage,
+            estimated=estimated,
+            error=error,
         )
+    yield translator.closing if translator.done else STREAM_CLOSED_EVENT
 
 
 async def chat_completion(request: HttpRequest, request_id: str) -> HttpResponse:

@@ -46,8 +46,11 @@ class OpenAIStream:
     """
     Follow an OpenAI chat completion stream: pass events through unchanged,
     drop the usage-only chunk when the client did not ask for it, and keep
-    the usage and the text produced so far.
+    the usage and the text produced so far. The terminating event is not
+    passed through: it is kept in `closing` for the relay to send last.
     """
+
+    closing = b"data: [DONE]\n\n"
 
     def __init__(self, *, forward_usage: bool):
         self.forward_usage = forward_usage
@@ -59,6 +62,8 @@ class OpenAIStream:
     def feed(self, data: bytes) -> bytes:
         out = []
         for event in self._buffer.feed(data):
+            if self.done:
+                break
             if self._observe(event_data(event)):
                 out.append(event)
         return b"".join(out)
@@ -69,7 +74,7 @@ class OpenAIStream:
             return True
         if data == DONE:
             self.done = True
-            return True
+            return False
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -44,3 +44,9 @@ def client(
     if found is None:
         found = per_loop[name] = factory()
     return found
+
+
+async def close_clients() -> None:
+    """Close this event loop's clients (at server shutdown)."""
+    for found in _clients.pop(asyncio.get_running_loop(), {}).values():
+        await found.aclose()

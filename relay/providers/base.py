@@ -12,6 +12,8 @@ class StreamTranslator(Protocol):
     usage: TokenUsage | None
     done: bool
     text: list[str]
+    # The stream's terminating event, sent after the request is settled.
+    closing: bytes
 
     def feed(self, data: bytes) -> bytes:
         """Take upstream bytes; return OpenAI-format SSE bytes for the client."""

@@ -35,7 +35,6 @@ import contextlib
 import itertools
 import os
 import re
-import socket
 import threading
 import time
 from collections import Counter, deque
@@ -47,6 +46,8 @@ from typing import Any, Self
 
 import orjson
 import uvicorn
+
+from tests.servers import ThreadedServer
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -75,7 +76,6 @@ DEFAULT_REPLY = "Hello! This is the fake upstream."
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o")
 SYSTEM_FINGERPRINT = "fp_fakeupstream"
 MAX_RECORDED = 1000
-STARTUP_TIMEOUT = 10.0
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
@@ -431,8 +431,7 @@ class FakeUpstream:
         self._requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED)
         self._request_counts: Counter[str] = Counter()
         self._aborted_counts: Counter[str] = Counter()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
 
     # -- configuration -----------------------------------------------------
 
@@ -523,67 +522,21 @@ class FakeUpstream:
 
     # -- server lifecycle --------------------------------------------------
 
-    def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        return sock
-
-    def _config(self, **overrides: Any) -> uvicorn.Config:
-        options: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "interface": "asgi3",
-            "lifespan": "off",
-            "log_level": "warning",
-            "access_log": False,
-            "proxy_headers": False,
-            "server_header": False,
-            # Bound shutdown so a test leaving a slow stream open cannot hang.
-            "timeout_graceful_shutdown": 1,
-        }
-        options.update(overrides)
-        return uvicorn.Config(self, **options)
-
     def start(self) -> Self:
         """Serve in a daemon thread and return once connections are accepted."""
         if self._server is not None:
             raise RuntimeError("FakeUpstream is already started")
-        sock = self._bind()
-        # log_config=None leaves the host process's logging (pytest capture,
-        # Django settings) untouched.
-        server = uvicorn.Server(self._config(log_config=None))
-        thread = threading.Thread(
-            target=server.run,
-            kwargs={"sockets": [sock]},
-            name=f"fake-upstream-{self.port}",
-            daemon=True,
-        )
-        self._server, self._thread = server, thread
-        thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() >= deadline:
-                server.should_exit = True
-                self._server = self._thread = None
-                sock.close()
-                raise RuntimeError("FakeUpstream failed to start")
-            time.sleep(0.001)
+        self._server = ThreadedServer(
+            self, host=self.host, port=self.port, **self._uvicorn_options()
+        ).start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread to finish."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=5)
-        self._server = self._thread = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> Self:
         """Start the server for the duration of a ``with`` block."""
@@ -600,10 +553,18 @@ class FakeUpstream:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (standalone mode)."""
-        sock = self._bind()
+        server = ThreadedServer(
+            self, host=self.host, port=self.port, **self._uvicorn_options()
+        )
+        sock = server.bind()
+        self.port = server.port
         print(f"Fake upstream listening on {self.host}:{self.port}", flush=True)
         print(f"OPENAI_BASE_URL=http://{self.host}:{self.port}/v1", flush=True)
-        uvicorn.Server(self._config()).run(sockets=[sock])
+        uvicorn.Server(server.uvicorn_config()).run(sockets=[sock])
+
+    @staticmethod
+    def _uvicorn_options() -> dict[str, Any]:
+        return {"interface": "asgi3", "proxy_headers": False}
 
     # -- ASGI app ----------------------------------------------------------
 

@@ -1,0 +1,149 @@
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from accounts import auth
+from accounts.models import Tenant, User
+from accounts.services import api_key_create, tenant_create
+from billing.models import LedgerEntry, ModelPrice, Wallet
+from billing.money import usd_to_nano
+from billing.services import wallet_credit
+from relay import catalog
+from relay.models import Channel
+from tests.fakes.upstream import FakeUpstream
+from tests.servers import ThreadedServer
+
+# Test prices, USD per 1M tokens: input, cached input, output. The same
+# figures as the published catalog, restated so tests do not depend on seed
+# data surviving a transactional test's flush.
+PRICES = {
+    "gpt-4.1": ("2.00", "0.50", "8.00", 32_768),
+    "gpt-4.1-mini": ("0.40", "0.10", "1.60", 32_768),
+    "gpt-4.1-nano": ("0.10", "0.025", "0.40", 32_768),
+}
+
+
+def pytest_configure(config):
+    # CI runs against real PostgreSQL: a missing server must fail the run,
+    # never fall back to SQLite.
+    if os.environ.get("CI") and not os.environ.get("DATABASE_URL", "").startswith(
+        ("postgres://", "postgresql://")
+    ):
+        raise pytest.UsageError("CI requires DATABASE_URL to point at PostgreSQL")
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql" or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    auth.forget_cached_keys()
+    catalog.forget()
+    yield
+    auth.forget_cached_keys()
+    catalog.forget()
+
+
+@dataclass
+class Customer:
+    user: User
+    tenant: Tenant
+    secret: str
+
+    @property
+    def wallet(self) -> Wallet:
+        return Wallet.objects.get(tenant=self.tenant)
+
+    def fund(self, usd: str, reference: str = "test-grant") -> None:
+        wallet_credit(
+            tenant_id=self.tenant.pk,
+            amount=usd_to_nano(usd),
+            kind=LedgerEntry.Kind.GRANT,
+            reference=f"{reference}:{self.tenant.pk}",
+        )
+
+
+def make_customer(name: str, usd: str = "10.00") -> Customer:
+    user = User.objects.create_user(f"{name}@example.com", "correct horse battery")
+    tenant = tenant_create(name=f"{name.title()} Corp", owner=user)
+    _, secret = api_key_create(tenant=tenant, name=f"{name}'s key", created_by=user)
+    customer = Customer(user=user, tenant=tenant, secret=secret)
+    if usd:
+        customer.fund(usd)
+    return customer
+
+
+@pytest.fixture
+def prices(db):
+    for model, (input_, cached, output, max_output) in PRICES.items():
+        ModelPrice.objects.update_or_create(
+            model=model,
+            defaults={
+                "input_per_mtok": Decimal(input_),
+                "cached_input_per_mtok": Decimal(cached),
+                "output_per_mtok": Decimal(output),
+                "max_output_tokens": max_output,
+                "is_active": True,
+            },
+        )
+
+
+@pytest.fixture
+def alice(db, prices) -> Customer:
+    return make_customer("alice")
+
+
+@pytest.fixture
+def bob(db, prices) -> Customer:
+    return make_customer("bob")
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake(fake_upstream):
+    fake_upstream.reset()
+    yield fake_upstream
+    fake_upstream.reset()
+
+
+@pytest.fixture
+def channel(db, fake) -> Channel:
+    channel = Channel(
+        name="fake-openai",
+        kind=Channel.Kind.OPENAI,
+        base_url=fake.url(),
+        model_names=list(PRICES),
+    )
+    channel.api_key = "sk-upstream-secret-1234"
+    channel.save()
+    return channel
+
+
+@pytest.fixture(scope="session")
+def relay_server(django_db_setup, django_db_blocker):
+    from config.asgi import application
+
+    server = ThreadedServer(application, lifespan="on").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def relay(relay_server, transactional_db) -> str:
+    """Return the base URL of a live Switchboard serving this test's data."""
+    return f"{relay_server.base_url}/v1"
