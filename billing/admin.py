@@ -33,7 +33,14 @@ class WalletAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "tenant", "kind", "amount_usd", "reference", "description"]
+    list_display = [
+        "created_at",
+        "tenant",
+        "kind",
+        "amount_usd",
+        "reference",
+        "description",
+    ]
     list_filter = ["kind"]
     search_fields = ["reference", "tenant__name"]
     date_hierarchy = "created_at"

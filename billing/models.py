@@ -58,6 +58,9 @@ class Hold(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
 
+    def __str__(self) -> str:
+        return f"hold {self.request_id}"
+
 
 class ModelPrice(models.Model):
     """
@@ -75,7 +78,9 @@ class ModelPrice(models.Model):
         blank=True,
         help_text="Empty: cached tokens are billed as input.",
     )
-    output_per_mtok = models.DecimalField("output $/1M", max_digits=12, decimal_places=3)
+    output_per_mtok = models.DecimalField(
+        "output $/1M", max_digits=12, decimal_places=3
+    )
     context_window = models.PositiveIntegerField(default=128_000)
     max_output_tokens = models.PositiveIntegerField(
         default=16_384, help_text="Worst case used to size holds without max_tokens."

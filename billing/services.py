@@ -85,7 +85,9 @@ def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
 
 def _hold_remove(*, tenant_id: int, request_id: str, amount: int) -> bool:
     """Delete a hold and return its credit to the spendable balance."""
-    deleted, _ = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).delete()
+    deleted, _ = Hold.objects.filter(
+        request_id=request_id, tenant_id=tenant_id
+    ).delete()
     if deleted:
         Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
     return bool(deleted)
@@ -124,7 +126,9 @@ def hold_settle(
     )
     if LedgerEntry.objects.filter(reference=reference).exists():
         return Settlement(charged=0, uncollected=0, already_settled=True)
-    released = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).delete()[0]
+    released = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).delete()[
+        0
+    ]
     charge = max(0, min(cost, balance + overdraft_limit()))
     if charge:
         LedgerEntry.objects.create(

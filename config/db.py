@@ -8,9 +8,11 @@ persistent connection, so requests in flight do not queue behind each other.
 """
 
 import asyncio
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
@@ -44,3 +46,27 @@ async def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `fn(*args, **kwargs)` on a database thread and return its result."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), partial(_call, fn, args, kwargs))
+
+
+def shutdown() -> None:
+    """
+    Retire the database threads. Their connections close with them, which
+    lets a test run drop its database.
+    """
+    global _executor
+    executor, _executor = _executor, None
+    if executor is None:
+        return
+    workers = len(executor._threads)
+    if workers:
+        # One task per thread: the barrier keeps each thread busy until every
+        # thread has picked one up, so every thread closes its own connection.
+        barrier = threading.Barrier(workers)
+
+        def close_own() -> None:
+            barrier.wait(timeout=5)
+            connections.close_all()
+
+        for _ in range(workers):
+            executor.submit(close_own)
+    executor.shutdown(wait=True)

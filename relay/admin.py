@@ -6,6 +6,11 @@ from relay.models import Channel, UsageRecord
 
 
 class ChannelForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="For example https://api.openai.com/v1",
+    )
     new_api_key = forms.CharField(
         label="Upstream API key",
         required=False,
@@ -15,7 +20,15 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["name", "kind", "base_url", "model_names", "priority", "weight", "is_enabled"]
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "model_names",
+            "priority",
+            "weight",
+            "is_enabled",
+        ]
 
     def save(self, commit=True):
         channel = super().save(commit=False)
@@ -29,7 +42,15 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
-    list_display = ["name", "kind", "base_url", "priority", "weight", "is_enabled", "key"]
+    list_display = [
+        "name",
+        "kind",
+        "base_url",
+        "priority",
+        "weight",
+        "is_enabled",
+        "key",
+    ]
     list_filter = ["kind", "is_enabled"]
     search_fields = ["name", "base_url"]
 

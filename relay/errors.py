@@ -33,7 +33,9 @@ class RelayError(Exception):
 
     def response(self, request_id: str | None = None) -> HttpResponse:
         response = HttpResponse(
-            orjson.dumps(self.body()), status=self.status, content_type="application/json"
+            orjson.dumps(self.body()),
+            status=self.status,
+            content_type="application/json",
         )
         if request_id:
             response["x-request-id"] = request_id
@@ -62,7 +64,9 @@ def model_not_found(model: str) -> RelayError:
 
 
 def insufficient_balance(message: str) -> RelayError:
-    return RelayError(402, message, type="insufficient_quota", code="insufficient_balance")
+    return RelayError(
+        402, message, type="insufficient_quota", code="insufficient_balance"
+    )
 
 
 def upstream_unavailable() -> RelayError:
@@ -93,7 +97,10 @@ def from_upstream(status: int, raw: bytes) -> RelayError:
         error = {"message": str(error)}
     return RelayError(
         status,
-        str(error.get("message") or f"The upstream provider refused the request ({status})."),
+        str(
+            error.get("message")
+            or f"The upstream provider refused the request ({status})."
+        ),
         type=str(error.get("type") or "invalid_request_error"),
         code=error.get("code") if isinstance(error.get("code"), str) else None,
         param=error.get("param") if isinstance(error.get("param"), str) else None,

@@ -90,7 +90,9 @@ class UsageRecord(models.Model):
     cached_input_price = models.BigIntegerField(default=0)
     output_price = models.BigIntegerField(default=0)
     cost = models.BigIntegerField(default=0, help_text="nano-USD at the prices applied")
-    charged = models.BigIntegerField(default=0, help_text="nano-USD taken from the wallet")
+    charged = models.BigIntegerField(
+        default=0, help_text="nano-USD taken from the wallet"
+    )
     latency_ms = models.PositiveIntegerField(default=0)
     ttfb_ms = models.PositiveIntegerField(null=True)
     error = models.CharField(max_length=300, blank=True)

@@ -68,7 +68,9 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
     if identity is None:
         raise errors.unauthorized("Incorrect API key provided.")
     if identity.revoked:
-        raise errors.unauthorized("This API key has been revoked.", code="api_key_revoked")
+        raise errors.unauthorized(
+            "This API key has been revoked.", code="api_key_revoked"
+        )
     if identity.expires_at is not None and identity.expires_at <= timezone.now():
         raise errors.unauthorized("This API key has expired.", code="api_key_expired")
     if not identity.tenant_active:
@@ -163,7 +165,9 @@ def _message_text(body: dict) -> str:
     return "".join(parts)
 
 
-async def complete(call: Call, adapter: Adapter, response: httpx.Response) -> HttpResponse:
+async def complete(
+    call: Call, adapter: Adapter, response: httpx.Response
+) -> HttpResponse:
     """Read a whole upstream answer, settle it and return it."""
     try:
         raw = await response.aread()
@@ -182,7 +186,9 @@ async def complete(call: Call, adapter: Adapter, response: httpx.Response) -> Ht
     estimated = usage is None
     if estimated:
         usage = _estimate(call, _message_text(orjson.loads(body)))
-    await call.settle(status=Status.OK, http_status=200, usage=usage, estimated=estimated)
+    await call.settle(
+        status=Status.OK, http_status=200, usage=usage, estimated=estimated
+    )
     return HttpResponse(body, content_type="application/json")
 
 
@@ -261,16 +267,24 @@ async def chat_completion(request: HttpRequest, request_id: str) -> HttpResponse
             return await complete(call, adapter, response)
     except errors.RelayError as exc:
         status = Status.REJECTED if exc.status < 500 else Status.UPSTREAM_ERROR
-        await call.settle(status=status, http_status=exc.status, usage=None, error=exc.message)
+        await call.settle(
+            status=status, http_status=exc.status, usage=None, error=exc.message
+        )
         raise
     except asyncio.CancelledError:
         await call.settle(
-            status=Status.CLIENT_CLOSED, http_status=499, usage=None, error="client disconnected"
+            status=Status.CLIENT_CLOSED,
+            http_status=499,
+            usage=None,
+            error="client disconnected",
         )
         raise
     except Exception:
         await call.settle(
-            status=Status.UPSTREAM_ERROR, http_status=500, usage=None, error="internal error"
+            status=Status.UPSTREAM_ERROR,
+            http_status=500,
+            usage=None,
+            error="internal error",
         )
         raise
     streaming = StreamingHttpResponse(

@@ -17,6 +17,8 @@ def attempt_order(
         members = list(tier)
         # Weighted sampling without replacement (Efraimidis-Spirakis): each
         # channel leads its tier with probability proportional to its weight.
-        members.sort(key=lambda c: rng.random() ** (1.0 / max(c.weight, 1)), reverse=True)
+        members.sort(
+            key=lambda c: rng.random() ** (1.0 / max(c.weight, 1)), reverse=True
+        )
         ordered.extend(members)
     return ordered

@@ -35,4 +35,3 @@ def usage_record_settle(*, hold_amount: int, record: UsageRecord) -> Settlement:
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION)
         ).update(last_used_at=now)
     return settlement
-

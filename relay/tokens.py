@@ -35,7 +35,8 @@ def _cache_dir() -> Path:
 
 
 def _unpack(name: str, cache_dir: Path) -> None:
-    target = cache_dir / hashlib.sha1(_ENCODING_URL.format(name).encode()).hexdigest()
+    url = _ENCODING_URL.format(name).encode()
+    target = cache_dir / hashlib.sha1(url, usedforsecurity=False).hexdigest()
     if target.exists():
         return
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ created on first use.
 
 import asyncio
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 from django.conf import settings

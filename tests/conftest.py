@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+import config.db
 from accounts import auth
 from accounts.models import Tenant, User
 from accounts.services import api_key_create, tenant_create
@@ -141,6 +142,7 @@ def relay_server(django_db_setup, django_db_blocker):
     server = ThreadedServer(application, lifespan="on").start()
     yield server
     server.stop()
+    config.db.shutdown()
 
 
 @pytest.fixture

@@ -118,4 +118,6 @@ class DemoAdapter(OpenAIAdapter):
         return DEMO_BASE_URL
 
     def client(self) -> httpx.AsyncClient:
-        return upstream.client("demo", lambda: httpx.AsyncClient(transport=DemoTransport()))
+        return upstream.client(
+            "demo", lambda: httpx.AsyncClient(transport=DemoTransport())
+        )

@@ -16,4 +16,6 @@ class Command(BaseCommand):
             self.stderr.write(f"tenant {drift.tenant_id}: {drift.problem}")
         if drifts:
             raise CommandError(f"{len(drifts)} problem(s) found")
-        self.stdout.write(f"OK: {Wallet.objects.count()} wallets balance with their ledgers")
+        self.stdout.write(
+            f"OK: {Wallet.objects.count()} wallets balance with their ledgers"
+        )

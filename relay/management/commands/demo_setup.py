@@ -52,19 +52,24 @@ class Command(BaseCommand):
                 name="demo", defaults={"kind": Channel.Kind.DEMO}
             )
             channel.model_names = list(
-                ModelPrice.objects.filter(is_active=True).values_list("model", flat=True)
+                ModelPrice.objects.filter(is_active=True).values_list(
+                    "model", flat=True
+                )
             )
             channel.save()
             # The secret of an earlier demo key cannot be shown again: replace it.
-            for key in ApiKey.objects.filter(tenant=tenant, name="demo", revoked_at=None):
+            for key in ApiKey.objects.filter(
+                tenant=tenant, name="demo", revoked_at=None
+            ):
                 api_key_revoke(key=key)
             _, secret = api_key_create(tenant=tenant, name="demo", created_by=admin)
         tenant.wallet.refresh_from_db()
         balance = format_usd(tenant.wallet.balance)
+        shown_password = password if created else "password set at first run"
         self.stdout.write(
             f"""
 Switchboard demo is ready at {base_url}
-  admin console: {base_url}/admin/  ({DEMO_ADMIN} / {password if created else "password set at first run"})
+  admin console: {base_url}/admin/  ({DEMO_ADMIN} / {shown_password})
   demo tenant balance: {balance}
   demo API key: {secret}
 
@@ -73,7 +78,8 @@ Try it:
 curl {base_url}/v1/chat/completions \\
   -H "Authorization: Bearer {secret}" \\
   -H "Content-Type: application/json" \\
-  -d '{{"model": "{DEMO_MODEL}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+  -d '{{"model": "{DEMO_MODEL}",
+       "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 
 python3 - <<'PY'
 from openai import OpenAI
