@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.auth import KeyIdentity, identify
 from billing.pricing import TokenUsage
-from relay import catalog, errors, tokens
+from relay import catalog, errors, tokens, upstream
 from relay.catalog import ModelInfo
 from relay.metering import Call, requested_output_tokens
 from relay.models import UsageRecord
@@ -123,17 +123,23 @@ async def open_upstream(
     for channel in order:
         adapter = adapter_for(channel.kind)
         request = adapter.chat_request(channel, payload, stream=call.stream)
+        request.extensions["timeout"] = upstream.timeout().as_dict()
         try:
             response = await adapter.client().send(request, stream=True)
-        except httpx.TimeoutException:
-            logger.warning("channel %s timed out (%s)", channel.name, call.request_id)
-            failure = errors.upstream_timeout()
-            continue
         except httpx.HTTPError as exc:
+            timed_out = is_timeout(exc)
             logger.warning(
-                "channel %s unreachable (%s): %s", channel.name, call.request_id, exc
+                "channel %s %s (%s): %r",
+                channel.name,
+                "timed out" if timed_out else "unreachable",
+                call.request_id,
+                exc,
             )
-            failure = errors.upstream_unavailable()
+            failure = (
+                errors.upstream_timeout()
+                if timed_out
+                else errors.upstream_unavailable()
+            )
             continue
         status = response.status_code
         if status in RETRY_STATUSES or status >= 500:
@@ -150,6 +156,15 @@ async def open_upstream(
             raise errors.from_upstream(status, raw)
         return adapter, response
     raise failure
+
+
+def is_timeout(exc: httpx.HTTPError) -> bool:
+    # httpx-aiohttp maps a refused connection to ConnectTimeout: trust the
+    # underlying aiohttp error when there is one.
+    cause = exc.__cause__
+    if cause is not None:
+        return isinstance(cause, TimeoutError)
+    return isinstance(exc, httpx.TimeoutException)
 
 
 def _estimate(call: Call, text: str) -> TokenUsage:
@@ -171,9 +186,9 @@ async def complete(
     """Read a whole upstream answer, settle it and return it."""
     try:
         raw = await response.aread()
-    except httpx.TimeoutException:
-        raise errors.upstream_timeout() from None
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
+        if is_timeout(exc):
+            raise errors.upstream_timeout() from None
         raise errors.upstream_unavailable() from None
     finally:
         await response.aclose()

@@ -18,17 +18,21 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
 )
 
 
+def timeout() -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT,
+        read=settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT,
+        write=settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT,
+        pool=settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT,
+    )
+
+
 def _pooled() -> httpx.AsyncClient:
     size = settings.SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
     return httpx.AsyncClient(
         transport=AiohttpTransport(limits=limits),
-        timeout=httpx.Timeout(
-            connect=settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT,
-            read=settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT,
-            write=settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT,
-            pool=settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT,
-        ),
+        timeout=timeout(),
         # Upstream URLs and keys come from staff-configured channels, never
         # from the relay process's environment (proxies, netrc).
         trust_env=False,

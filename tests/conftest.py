@@ -64,7 +64,7 @@ class Customer:
     def wallet(self) -> Wallet:
         return Wallet.objects.get(tenant=self.tenant)
 
-    def fund(self, usd: str, reference: str = "test-grant") -> None:
+    def fund(self, usd: "str | Decimal", reference: str = "test-grant") -> None:
         wallet_credit(
             tenant_id=self.tenant.pk,
             amount=usd_to_nano(usd),
