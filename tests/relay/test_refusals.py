@@ -12,6 +12,7 @@ from billing.models import Hold, LedgerEntry
 from relay.models import Channel, UsageRecord
 
 MESSAGES = [{"role": "user", "content": "Hello there"}]
+BODY = {"model": "gpt-4.1-mini", "messages": MESSAGES}
 
 
 def post(relay, secret, body=None, *, content=None, headers=None):
