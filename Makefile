@@ -27,8 +27,9 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT)
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
+# Debug mode supplies throwaway secret and encryption keys for the test run.
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	SWITCHBOARD_DEBUG=$${SWITCHBOARD_DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -396,7 +396,8 @@ def run_wrk(
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}):\n{done.stderr}")
     result = parse_wrk(done.stdout)
-    result.capped = result.requests >= per_thread * threads
+    # A stopped thread drops the requests it still had in flight.
+    result.capped = result.requests >= per_thread * threads - connections
     return result
 
 
@@ -512,6 +513,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="database to drop and recreate; its name must contain 'bench'",
     )
     parser.add_argument("--redis-url", help="REDIS_URL for the relay (default: none)")
+    parser.add_argument(
+        "--app",
+        default="config.asgi:application",
+        help="ASGI app uvicorn serves, to compare a variant (config.asgi:application)",
+    )
     parser.add_argument(
         "--json",
         type=Path,
@@ -732,6 +738,8 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "wrk": wrk_version.strip(),
         "commit": commit,
+        # Other work on the machine skews every figure: note how busy it was.
+        "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
     }
 
 
@@ -772,7 +780,7 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
             PYTHON,
             "-m",
             "uvicorn",
-            "config.asgi:application",
+            args.app,
             "--host",
             HOST,
             "--port",
@@ -849,6 +857,7 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
             "database": args.database,
             "redis": bool(args.redis_url),
             "server": "uvicorn, 1 process, uvloop, httptools, DEBUG off",
+            "app": args.app,
         },
         "measurements": measurements,
         "relay_requests": relay_requests,

@@ -39,4 +39,4 @@ def format_usd(nano: int, places: int = 6) -> str:
     """Return `nano` as a USD string such as "$1.234567" or "-$0.000100"."""
     quantum = Decimal(1).scaleb(-places)
     usd = (Decimal(abs(nano)) / NANO_PER_USD).quantize(quantum)
-    return f"{'-' if nano < 0 else ''}${usd}"
+    return f"{'-' if nano < 0 else ''}${usd:f}"

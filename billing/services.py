@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -83,20 +83,31 @@ def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
     return True
 
 
-def _hold_remove(*, tenant_id: int, request_id: str, amount: int) -> bool:
-    """Delete a hold and return its credit to the spendable balance."""
-    deleted, _ = Hold.objects.filter(
-        request_id=request_id, tenant_id=tenant_id
-    ).delete()
-    if deleted:
-        Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
-    return bool(deleted)
+def _hold_delete(*, tenant_id: int, request_id: str) -> int:
+    """Delete a hold; return the amount it held, or 0 if it was already gone."""
+    # One statement that deletes and reports, so a hold released twice
+    # concurrently is only subtracted from `held` once.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {Hold._meta.db_table} "  # noqa: S608 (a model's table)
+            "WHERE request_id = %s AND tenant_id = %s RETURNING amount",
+            [request_id, tenant_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+# Lock order, everywhere: the hold row, then the wallet row. wallet_reserve
+# locks the wallet and only inserts a new hold, so it cannot close a cycle.
 
 
 @transaction.atomic
-def hold_release(*, tenant_id: int, request_id: str, amount: int) -> bool:
+def hold_release(*, tenant_id: int, request_id: str) -> bool:
     """Release a hold without charging. Return False if it was already gone."""
-    return _hold_remove(tenant_id=tenant_id, request_id=request_id, amount=amount)
+    amount = _hold_delete(tenant_id=tenant_id, request_id=request_id)
+    if amount:
+        Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
+    return bool(amount)
 
 
 @dataclass(frozen=True)
@@ -107,30 +118,28 @@ class Settlement:
 
 
 def hold_settle(
-    *, tenant_id: int, request_id: str, hold_amount: int, cost: int, description: str
+    *, tenant_id: int, request_id: str, cost: int, description: str
 ) -> Settlement:
     """
     Charge `cost` for a request and release its hold. Must run inside the
     caller's transaction (the usage record is written in the same one).
 
     The charge is capped so the balance never goes below minus the overdraft
-    limit; what the cap leaves out is reported as uncollected.
+    limit; what the cap leaves out is reported as uncollected. A request with
+    a cost always gets its ledger row, even when the cap collects nothing, so
+    settling it again is recognised and never charges.
     """
     reference = f"usage:{request_id}"
-    # Lock the wallet first, as wallet_reserve does, so concurrent settles of
-    # one tenant serialise instead of deadlocking.
+    held = _hold_delete(tenant_id=tenant_id, request_id=request_id)
     balance = (
         Wallet.objects.select_for_update()
         .values_list("balance", flat=True)
         .get(tenant_id=tenant_id)
     )
-    if LedgerEntry.objects.filter(reference=reference).exists():
+    if cost and LedgerEntry.objects.filter(reference=reference).exists():
         return Settlement(charged=0, uncollected=0, already_settled=True)
-    released = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).delete()[
-        0
-    ]
     charge = max(0, min(cost, balance + overdraft_limit()))
-    if charge:
+    if cost:
         LedgerEntry.objects.create(
             tenant_id=tenant_id,
             kind=LedgerEntry.Kind.USAGE,
@@ -138,10 +147,10 @@ def hold_settle(
             reference=reference,
             description=description,
         )
-    if charge or released:
+    if charge or held:
         Wallet.objects.filter(tenant_id=tenant_id).update(
             balance=F("balance") - charge,
-            held=F("held") - (hold_amount if released else 0),
+            held=F("held") - held,
             updated_at=timezone.now(),
         )
     return Settlement(charged=charge, uncollected=cost - charge)
@@ -152,7 +161,5 @@ def holds_release_expired(*, now=None) -> int:
     now = now or timezone.now()
     released = 0
     for hold in Hold.objects.filter(expires_at__lte=now).order_by("expires_at")[:1000]:
-        released += hold_release(
-            tenant_id=hold.tenant_id, request_id=hold.request_id, amount=hold.amount
-        )
+        released += hold_release(tenant_id=hold.tenant_id, request_id=hold.request_id)
     return released

@@ -87,10 +87,7 @@ class Call:
             return
         self.settled = True
         await run_db(
-            hold_release,
-            tenant_id=self.identity.tenant_id,
-            request_id=self.request_id,
-            amount=self.hold,
+            hold_release, tenant_id=self.identity.tenant_id, request_id=self.request_id
         )
 
     async def settle(
@@ -107,9 +104,7 @@ class Call:
             return None
         self.settled = True
         record = self._record(status, http_status, usage, estimated, error)
-        task = asyncio.ensure_future(
-            run_db(usage_record_settle, hold_amount=self.hold, record=record)
-        )
+        task = asyncio.ensure_future(run_db(usage_record_settle, record=record))
         _settling.add(task)
         task.add_done_callback(_settled)
         # Shielded: a client disconnect cancels the request's task, never the

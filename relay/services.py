@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from accounts.models import ApiKey
@@ -12,7 +12,7 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @transaction.atomic
-def usage_record_settle(*, hold_amount: int, record: UsageRecord) -> Settlement:
+def usage_record_settle(*, record: UsageRecord) -> Settlement:
     """
     Settle one request: charge its cost, release its hold and write its usage
     record, all in one transaction. Settling the same request twice is a no-op.
@@ -20,7 +20,6 @@ def usage_record_settle(*, hold_amount: int, record: UsageRecord) -> Settlement:
     settlement = hold_settle(
         tenant_id=record.tenant_id,
         request_id=record.request_id,
-        hold_amount=hold_amount,
         cost=record.cost,
         description=f"{record.model} ({record.prompt_tokens} in, "
         f"{record.completion_tokens} out)",
@@ -28,7 +27,13 @@ def usage_record_settle(*, hold_amount: int, record: UsageRecord) -> Settlement:
     if settlement.already_settled:
         return settlement
     record.charged = settlement.charged
-    record.save(force_insert=True)
+    try:
+        with transaction.atomic():
+            record.save(force_insert=True)
+    except IntegrityError:
+        # A replayed settlement of a request that cost nothing: no money
+        # moved, and its record is already written.
+        return Settlement(charged=0, uncollected=0, already_settled=True)
     now = record.created_at
     if record.api_key_id is not None:
         ApiKey.objects.filter(pk=record.api_key_id).filter(
