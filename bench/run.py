@@ -50,8 +50,8 @@ TARGET_RPS_CONCURRENCY = 64
 
 # Environment that would point the relay at other services or change its
 # behaviour; the relay gets only what this script sets.
-_INHERITED_PREFIXES = ("SWITCHBOARD_", "STRIPE_", "CELERY_")
-_INHERITED_NAMES = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+_DROPPED_PREFIXES = ("SWITCHBOARD_", "STRIPE_", "CELERY_")
+_DROPPED_NAMES = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
 
 # wrk's Lua API: a fixed request, and a cap on requests per thread (passed as
 # the script's argument) so every run is bounded in count as well as time.
@@ -439,9 +439,13 @@ def reset_database(server_url: str, name: str) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(
-        f"{server_url}/postgres", autocommit=True, connect_timeout=5
-    ) as conn:
+    try:
+        conn = psycopg.connect(
+            f"{server_url}/postgres", autocommit=True, connect_timeout=5
+        )
+    except psycopg.OperationalError as exc:
+        raise BenchError(f"cannot reach PostgreSQL at {server_url}: {exc}") from None
+    with conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)
@@ -454,7 +458,7 @@ def relay_env(database_url: str, redis_url: str | None) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in _INHERITED_NAMES and not key.startswith(_INHERITED_PREFIXES)
+        if key not in _DROPPED_NAMES and not key.startswith(_DROPPED_PREFIXES)
     }
     env.update(
         DATABASE_URL=database_url,
@@ -870,6 +874,9 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ensure_wrk()
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C or kill -INT
+    # must still stop the run and its servers.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     signal.signal(signal.SIGHUP, _raise_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
@@ -881,6 +888,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in children.procs:
                 print(f"--- {name} log ---\n{children.log_tail(name)}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("interrupted; stopping the servers", file=sys.stderr)
+            return 130
         finally:
             children.stop_all()
 
