@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from billing import pg
 from billing.models import Hold, LedgerEntry, Wallet
 from billing.money import usd_to_nano
 
@@ -59,7 +60,16 @@ def wallet_credit(
     return entry
 
 
-@transaction.atomic
+def _on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _execute(sql: str, params: dict) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
     """
     Hold `amount` nano-USD for a request if the spendable balance covers it.
@@ -67,46 +77,51 @@ def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
     The check and the hold are one conditional UPDATE, so concurrent requests
     can never reserve the same credit twice.
     """
-    reserved = Wallet.objects.filter(
-        tenant_id=tenant_id, balance__gte=F("held") + amount
-    ).update(held=F("held") + amount)
-    if not reserved:
-        return False
     now = timezone.now()
-    Hold.objects.create(
-        request_id=request_id,
-        tenant_id=tenant_id,
-        amount=amount,
-        created_at=now,
-        expires_at=now + timedelta(seconds=settings.SWITCHBOARD_HOLD_TTL_SECONDS),
-    )
-    return True
+    expires_at = now + timedelta(seconds=settings.SWITCHBOARD_HOLD_TTL_SECONDS)
+    if _on_postgres():
+        params = {
+            "tenant_id": tenant_id,
+            "request_id": request_id,
+            "amount": amount,
+            "now": now,
+            "expires_at": expires_at,
+        }
+        return _execute(pg.RESERVE, params) is not None
+    with transaction.atomic():
+        reserved = Wallet.objects.filter(
+            tenant_id=tenant_id, balance__gte=F("held") + amount
+        ).update(held=F("held") + amount)
+        if reserved:
+            Hold.objects.create(
+                request_id=request_id,
+                tenant_id=tenant_id,
+                amount=amount,
+                created_at=now,
+                expires_at=expires_at,
+            )
+    return bool(reserved)
 
 
 def _hold_delete(*, tenant_id: int, request_id: str) -> int:
     """Delete a hold; return the amount it held, or 0 if it was already gone."""
-    # One statement that deletes and reports, so a hold released twice
-    # concurrently is only subtracted from `held` once.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {Hold._meta.db_table} "  # noqa: S608 (a model's table)
-            "WHERE request_id = %s AND tenant_id = %s RETURNING amount",
-            [request_id, tenant_id],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else 0
+    Wallet.objects.select_for_update().filter(tenant_id=tenant_id).exists()
+    hold = Hold.objects.filter(request_id=request_id, tenant_id=tenant_id).first()
+    if hold is None:
+        return 0
+    hold.delete()
+    return hold.amount
 
 
-# Lock order, everywhere: the hold row, then the wallet row. wallet_reserve
-# locks the wallet and only inserts a new hold, so it cannot close a cycle.
-
-
-@transaction.atomic
 def hold_release(*, tenant_id: int, request_id: str) -> bool:
     """Release a hold without charging. Return False if it was already gone."""
-    amount = _hold_delete(tenant_id=tenant_id, request_id=request_id)
-    if amount:
-        Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
+    params = {"tenant_id": tenant_id, "request_id": request_id}
+    if _on_postgres():
+        return _execute(pg.RELEASE, params) is not None
+    with transaction.atomic():
+        amount = _hold_delete(**params)
+        if amount:
+            Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
     return bool(amount)
 
 
@@ -117,43 +132,67 @@ class Settlement:
     already_settled: bool = False
 
 
+def settle_params(
+    *, tenant_id: int, request_id: str, cost: int, description: str
+) -> dict:
+    return {
+        "tenant_id": tenant_id,
+        "request_id": request_id,
+        "reference": f"usage:{request_id}",
+        "cost": cost,
+        "overdraft": overdraft_limit(),
+        "description": description[:300],
+        "now": timezone.now(),
+    }
+
+
 def hold_settle(
     *, tenant_id: int, request_id: str, cost: int, description: str
 ) -> Settlement:
     """
-    Charge `cost` for a request and release its hold. Must run inside the
-    caller's transaction (the usage record is written in the same one).
+    Charge `cost` for a request and release its hold.
 
     The charge is capped so the balance never goes below minus the overdraft
     limit; what the cap leaves out is reported as uncollected. A request with
     a cost always gets its ledger row, even when the cap collects nothing, so
     settling it again is recognised and never charges.
     """
-    reference = f"usage:{request_id}"
-    held = _hold_delete(tenant_id=tenant_id, request_id=request_id)
-    balance = (
-        Wallet.objects.select_for_update()
-        .values_list("balance", flat=True)
-        .get(tenant_id=tenant_id)
+    params = settle_params(
+        tenant_id=tenant_id, request_id=request_id, cost=cost, description=description
     )
-    if cost and LedgerEntry.objects.filter(reference=reference).exists():
+    if _on_postgres():
+        charged, already = _execute(pg.SETTLE, params)
+    else:
+        charged, already = _settle_orm(params)
+    if already:
         return Settlement(charged=0, uncollected=0, already_settled=True)
-    charge = max(0, min(cost, balance + overdraft_limit()))
+    return Settlement(charged=charged, uncollected=cost - charged)
+
+
+@transaction.atomic
+def _settle_orm(params: dict) -> tuple[int, bool]:
+    tenant_id, cost = params["tenant_id"], params["cost"]
+    held = _hold_delete(tenant_id=tenant_id, request_id=params["request_id"])
+    balance = Wallet.objects.values_list("balance", flat=True).get(tenant_id=tenant_id)
+    if cost and LedgerEntry.objects.filter(reference=params["reference"]).exists():
+        return 0, True
+    charge = max(0, min(cost, balance + params["overdraft"]))
     if cost:
         LedgerEntry.objects.create(
             tenant_id=tenant_id,
             kind=LedgerEntry.Kind.USAGE,
             amount=-charge,
-            reference=reference,
-            description=description,
+            reference=params["reference"],
+            description=params["description"],
+            created_at=params["now"],
         )
     if charge or held:
         Wallet.objects.filter(tenant_id=tenant_id).update(
             balance=F("balance") - charge,
             held=F("held") - held,
-            updated_at=timezone.now(),
+            updated_at=params["now"],
         )
-    return Settlement(charged=charge, uncollected=cost - charge)
+    return charge, False
 
 
 def holds_release_expired(*, now=None) -> int:

@@ -1,12 +1,18 @@
 """
 ASGI entry point.
 
-/v1 requests go to a Django handler with no middleware: the stock middleware
-(sessions, CSRF, messages...) is sync code that Django would run through a
-thread hop each, and the API needs none of it. Everything else gets the full
-stack.
+/v1 requests go to APIHandler, a Django handler stripped to what the API
+needs: no middleware (the stock middleware is sync code Django would run
+through a thread hop each) and none of the per-request thread machinery of
+Django's ASGIHandler (a fresh executor thread per request for
+ThreadSensitiveContext and the request_started/finished receivers, which only
+manage the request thread's database connection; the API does its database
+work on config.db's threads). bench/README.md has the measurements. Every
+other path gets Django's full stack.
 """
 
+import asyncio
+import contextlib
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -16,6 +22,7 @@ import django  # noqa: E402
 django.setup(set_prefix=False)
 
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
@@ -23,13 +30,44 @@ from relay.upstream import close_clients  # noqa: E402
 
 
 class APIHandler(ASGIHandler):
-    """An ASGIHandler whose middleware chain is empty."""
-
     def load_middleware(self, is_async=False):
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
         self._middleware_chain = convert_exception_to_response(self._get_response_async)
+
+    async def __call__(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            return
+
+        async def respond():
+            response = await self.get_response_async(request)
+            # The client may leave while the response is being sent.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.send_response(response, send)
+
+        # As Django does: a client disconnect cancels the view, which lets a
+        # stream stop its upstream call and settle what was produced.
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        responding = asyncio.create_task(respond())
+        try:
+            await asyncio.wait(
+                [listening, responding], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (listening, responding):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                    await task
+            body_file.close()
 
 
 _api = APIHandler()

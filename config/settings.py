@@ -143,6 +143,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("SWITCHBOARD_LOG_LEVEL", "INFO")},
+    # httpx logs every upstream request at INFO: far too much for a relay.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # Celery: Redis as broker in production, tasks run inline without it.

@@ -19,13 +19,16 @@ from config.db import run_db
 from relay import errors
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.models import UsageRecord
-from relay.services import usage_record_settle
+from relay.services import api_key_touch, usage_record_settle
 
 logger = logging.getLogger(__name__)
 
-# Settlements still running after their request's task was cancelled; kept
-# referenced so the event loop cannot drop them.
-_settling: set[asyncio.Task] = set()
+# Billing work still running after its request's task was cancelled; kept
+# referenced so the event loop cannot drop it.
+_pending: set[asyncio.Future] = set()
+# When this process last recorded each key's use (monotonic seconds).
+_touched: dict[int, float] = {}
+LAST_USED_SECONDS = 60
 
 
 def new_request_id() -> str:
@@ -67,12 +70,22 @@ class Call:
         self.hold = (
             self.prompt_estimate * prices.input + max_output_tokens * prices.output
         )
-        reserved = await run_db(
-            wallet_reserve,
-            tenant_id=self.identity.tenant_id,
-            request_id=self.request_id,
-            amount=self.hold,
+        task = _background(
+            run_db(
+                wallet_reserve,
+                tenant_id=self.identity.tenant_id,
+                request_id=self.request_id,
+                amount=self.hold,
+            )
         )
+        try:
+            reserved = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The client left while the hold was being placed: the database
+            # thread finishes regardless, so release whatever it reserved.
+            self.settled = True
+            _background(self._release_when_placed(task))
+            raise
         if not reserved:
             self.settled = True
             raise errors.insufficient_balance(
@@ -81,14 +94,13 @@ class Call:
                 f"most). Top up, or lower max_tokens."
             )
 
-    async def release(self) -> None:
-        """Give the hold back untouched (the request never reached upstream)."""
-        if self.settled:
-            return
-        self.settled = True
-        await run_db(
-            hold_release, tenant_id=self.identity.tenant_id, request_id=self.request_id
-        )
+    async def _release_when_placed(self, reserving: asyncio.Future) -> None:
+        if await reserving:
+            await run_db(
+                hold_release,
+                tenant_id=self.identity.tenant_id,
+                request_id=self.request_id,
+            )
 
     async def settle(
         self,
@@ -104,12 +116,11 @@ class Call:
             return None
         self.settled = True
         record = self._record(status, http_status, usage, estimated, error)
-        task = asyncio.ensure_future(run_db(usage_record_settle, record=record))
-        _settling.add(task)
-        task.add_done_callback(_settled)
+        _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
         # settlement of what was already produced.
-        return await asyncio.shield(task)
+        settling = _background(run_db(usage_record_settle, record=record))
+        return await asyncio.shield(settling)
 
     def _record(
         self,
@@ -157,7 +168,26 @@ class Call:
         )
 
 
-def _settled(task: asyncio.Task) -> None:
-    _settling.discard(task)
+def _background(awaitable) -> asyncio.Future:
+    """Run `awaitable` to completion even if its requester is cancelled."""
+    task = asyncio.ensure_future(awaitable)
+    _pending.add(task)
+    task.add_done_callback(_finished)
+    return task
+
+
+def _finished(task: asyncio.Future) -> None:
+    _pending.discard(task)
     if not task.cancelled() and task.exception() is not None:
-        logger.error("settlement failed", exc_info=task.exception())
+        logger.error("background billing work failed", exc_info=task.exception())
+
+
+def _touch_key(key_id: int) -> None:
+    """Update the key's last_used_at, at most once a minute per process."""
+    now = time.monotonic()
+    if _touched.get(key_id, -LAST_USED_SECONDS) > now - LAST_USED_SECONDS:
+        return
+    if len(_touched) > 50_000:
+        _touched.clear()
+    _touched[key_id] = now
+    _background(run_db(api_key_touch, key_id=key_id))

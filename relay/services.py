@@ -1,42 +1,87 @@
 from datetime import timedelta
+from functools import cache
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from accounts.models import ApiKey
-from billing.services import Settlement, hold_settle
+from billing import pg
+from billing.services import Settlement, hold_settle, settle_params
 from relay.models import UsageRecord
 
 # last_used_at is for people: a minute's precision spares a write per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-@transaction.atomic
+def _description(record: UsageRecord) -> str:
+    return f"{record.model} ({record.prompt_tokens} in, {record.completion_tokens} out)"
+
+
+@cache
+def _settle_and_record_sql() -> str:
+    """Return the one PostgreSQL statement that settles and records a request."""
+    fields = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = ", ".join(
+        "c.amount" if f.name == "charged" else f"%(u_{f.column})s" for f in fields
+    )
+    # Only model metadata is interpolated; every value is a parameter.
+    insert = (
+        f"INSERT INTO {UsageRecord._meta.db_table} ({columns}) SELECT {values} "  # noqa: S608
+        "FROM charge c WHERE NOT c.already "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING charged"
+    )
+    return pg.SETTLE_HEAD + insert
+
+
 def usage_record_settle(*, record: UsageRecord) -> Settlement:
     """
     Settle one request: charge its cost, release its hold and write its usage
     record, all in one transaction. Settling the same request twice is a no-op.
     """
-    settlement = hold_settle(
-        tenant_id=record.tenant_id,
-        request_id=record.request_id,
-        cost=record.cost,
-        description=f"{record.model} ({record.prompt_tokens} in, "
-        f"{record.completion_tokens} out)",
-    )
-    if settlement.already_settled:
-        return settlement
-    record.charged = settlement.charged
-    try:
-        with transaction.atomic():
-            record.save(force_insert=True)
-    except IntegrityError:
-        # A replayed settlement of a request that cost nothing: no money
-        # moved, and its record is already written.
-        return Settlement(charged=0, uncollected=0, already_settled=True)
-    now = record.created_at
-    if record.api_key_id is not None:
-        ApiKey.objects.filter(pk=record.api_key_id).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION)
-        ).update(last_used_at=now)
+    if connection.vendor == "postgresql":
+        params = settle_params(
+            tenant_id=record.tenant_id,
+            request_id=record.request_id,
+            cost=record.cost,
+            description=_description(record),
+        )
+        for field in UsageRecord._meta.concrete_fields:
+            if not field.primary_key:
+                params[f"u_{field.column}"] = field.get_db_prep_save(
+                    getattr(record, field.attname), connection
+                )
+        with connection.cursor() as cursor:
+            cursor.execute(_settle_and_record_sql(), params)
+            row = cursor.fetchone()
+        if row is None:
+            return Settlement(charged=0, uncollected=0, already_settled=True)
+        record.charged = row[0]
+        return Settlement(charged=row[0], uncollected=record.cost - row[0])
+    with transaction.atomic():
+        settlement = hold_settle(
+            tenant_id=record.tenant_id,
+            request_id=record.request_id,
+            cost=record.cost,
+            description=_description(record),
+        )
+        if settlement.already_settled:
+            return settlement
+        record.charged = settlement.charged
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+        except IntegrityError:
+            # A replayed settlement of a request that cost nothing: no money
+            # moved, and its record is already written.
+            return Settlement(charged=0, uncollected=0, already_settled=True)
     return settlement
+
+
+def api_key_touch(*, key_id: int) -> None:
+    """Record that a key was used, at most once per LAST_USED_PRECISION."""
+    now = timezone.now()
+    ApiKey.objects.filter(pk=key_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION)
+    ).update(last_used_at=now)

@@ -1,0 +1,77 @@
+"""
+PostgreSQL forms of the wallet writes the relay makes on every request.
+
+Each is one statement: it runs as its own transaction inside the server, so a
+wallet row is locked only while PostgreSQL executes it, never while a Python
+thread waits for its turn. The ORM forms in billing.services do the same work
+on other databases; the test suite runs the same behaviour tests on both.
+
+Lock order, everywhere: the wallet row, then the hold row. The settle and
+release statements delete the hold `USING` the locked wallet, so the hold can
+only be touched once the wallet lock is held.
+"""
+
+RESERVE = """
+WITH reserved AS (
+    UPDATE billing_wallet SET held = held + %(amount)s
+    WHERE tenant_id = %(tenant_id)s AND balance >= held + %(amount)s
+    RETURNING tenant_id
+)
+INSERT INTO billing_hold (request_id, tenant_id, amount, created_at, expires_at)
+SELECT %(request_id)s, tenant_id, %(amount)s, %(now)s, %(expires_at)s FROM reserved
+RETURNING amount
+"""
+
+RELEASE = """
+WITH wallet AS (
+    SELECT tenant_id FROM billing_wallet WHERE tenant_id = %(tenant_id)s FOR UPDATE
+), released AS (
+    DELETE FROM billing_hold h USING wallet w
+    WHERE h.request_id = %(request_id)s AND h.tenant_id = w.tenant_id
+    RETURNING h.amount
+)
+UPDATE billing_wallet SET held = held - r.amount
+FROM released r WHERE tenant_id = %(tenant_id)s
+RETURNING r.amount
+"""
+
+# The common head of every settlement; the statement's main part follows it
+# and reads the CTE `charge` (amount charged, whether already settled).
+SETTLE_HEAD = """
+WITH wallet AS (
+    SELECT tenant_id, balance FROM billing_wallet
+    WHERE tenant_id = %(tenant_id)s FOR UPDATE
+), released AS (
+    DELETE FROM billing_hold h USING wallet w
+    WHERE h.request_id = %(request_id)s AND h.tenant_id = w.tenant_id
+    RETURNING h.amount
+), charge AS (
+    SELECT
+        CASE WHEN prior.found THEN 0
+             ELSE GREATEST(0, LEAST(%(cost)s, w.balance + %(overdraft)s))
+        END AS amount,
+        prior.found AS already,
+        COALESCE((SELECT sum(amount) FROM released), 0) AS freed
+    FROM wallet w, (
+        SELECT EXISTS (
+            SELECT 1 FROM billing_ledgerentry WHERE reference = %(reference)s
+        ) AS found
+    ) prior
+), wallet_update AS (
+    UPDATE billing_wallet w
+    SET balance = w.balance - c.amount, held = w.held - c.freed,
+        updated_at = %(now)s
+    FROM charge c
+    WHERE w.tenant_id = %(tenant_id)s AND (c.amount > 0 OR c.freed > 0)
+    RETURNING 1
+), ledger AS (
+    INSERT INTO billing_ledgerentry
+        (tenant_id, kind, amount, reference, description, created_at)
+    SELECT %(tenant_id)s, 'usage', -c.amount, %(reference)s, %(description)s,
+        %(now)s
+    FROM charge c WHERE NOT c.already AND %(cost)s > 0
+    RETURNING 1
+)
+"""
+
+SETTLE = SETTLE_HEAD + "SELECT amount, already FROM charge"  # noqa: S608 (constants)
