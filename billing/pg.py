@@ -37,6 +37,11 @@ RETURNING r.amount
 
 # The common head of every settlement; the statement's main part follows it
 # and reads the CTE `charge` (amount charged, whether already settled).
+#
+# The ledger row decides: its INSERT ... ON CONFLICT DO NOTHING is what tells
+# a first settlement from a replay, even a concurrent one (the replay waits
+# for the wallet lock, and by then the first row is committed), and the
+# balance moves by exactly what that INSERT returned.
 SETTLE_HEAD = """
 WITH wallet AS (
     SELECT tenant_id, balance FROM billing_wallet
@@ -45,31 +50,26 @@ WITH wallet AS (
     DELETE FROM billing_hold h USING wallet w
     WHERE h.request_id = %(request_id)s AND h.tenant_id = w.tenant_id
     RETURNING h.amount
+), ledger AS (
+    INSERT INTO billing_ledgerentry
+        (tenant_id, kind, amount, reference, description, created_at)
+    SELECT w.tenant_id, 'usage',
+        -GREATEST(0, LEAST(%(cost)s, w.balance + %(overdraft)s)),
+        %(reference)s, %(description)s, %(now)s
+    FROM wallet w WHERE %(cost)s > 0
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING -amount AS amount
 ), charge AS (
     SELECT
-        CASE WHEN prior.found THEN 0
-             ELSE GREATEST(0, LEAST(%(cost)s, w.balance + %(overdraft)s))
-        END AS amount,
-        prior.found AS already,
+        COALESCE((SELECT amount FROM ledger), 0) AS amount,
+        (%(cost)s > 0 AND NOT EXISTS (SELECT 1 FROM ledger)) AS already,
         COALESCE((SELECT sum(amount) FROM released), 0) AS freed
-    FROM wallet w, (
-        SELECT EXISTS (
-            SELECT 1 FROM billing_ledgerentry WHERE reference = %(reference)s
-        ) AS found
-    ) prior
 ), wallet_update AS (
     UPDATE billing_wallet w
     SET balance = w.balance - c.amount, held = w.held - c.freed,
         updated_at = %(now)s
     FROM charge c
     WHERE w.tenant_id = %(tenant_id)s AND (c.amount > 0 OR c.freed > 0)
-    RETURNING 1
-), ledger AS (
-    INSERT INTO billing_ledgerentry
-        (tenant_id, kind, amount, reference, description, created_at)
-    SELECT %(tenant_id)s, 'usage', -c.amount, %(reference)s, %(description)s,
-        %(now)s
-    FROM charge c WHERE NOT c.already AND %(cost)s > 0
     RETURNING 1
 )
 """

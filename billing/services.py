@@ -14,6 +14,7 @@ from django.utils import timezone
 from billing import pg
 from billing.models import Hold, LedgerEntry, Wallet
 from billing.money import usd_to_nano
+from config.db import pg_fetchone
 
 
 def overdraft_limit() -> int:
@@ -64,12 +65,6 @@ def _on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _execute(sql: str, params: dict) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
 def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
     """
     Hold `amount` nano-USD for a request if the spendable balance covers it.
@@ -87,7 +82,7 @@ def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
             "now": now,
             "expires_at": expires_at,
         }
-        return _execute(pg.RESERVE, params) is not None
+        return pg_fetchone(pg.RESERVE, params) is not None
     with transaction.atomic():
         reserved = Wallet.objects.filter(
             tenant_id=tenant_id, balance__gte=F("held") + amount
@@ -117,7 +112,7 @@ def hold_release(*, tenant_id: int, request_id: str) -> bool:
     """Release a hold without charging. Return False if it was already gone."""
     params = {"tenant_id": tenant_id, "request_id": request_id}
     if _on_postgres():
-        return _execute(pg.RELEASE, params) is not None
+        return pg_fetchone(pg.RELEASE, params) is not None
     with transaction.atomic():
         amount = _hold_delete(**params)
         if amount:
@@ -161,7 +156,7 @@ def hold_settle(
         tenant_id=tenant_id, request_id=request_id, cost=cost, description=description
     )
     if _on_postgres():
-        charged, already = _execute(pg.SETTLE, params)
+        charged, already = pg_fetchone(pg.SETTLE, params)
     else:
         charged, already = _settle_orm(params)
     if already:

@@ -26,7 +26,7 @@ from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
-from relay.upstream import close_clients  # noqa: E402
+from relay.upstream import close_transports  # noqa: E402
 
 
 class APIHandler(ASGIHandler):
@@ -89,6 +89,6 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await close_clients()
+            await close_transports()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from billing import pg
 from billing.services import Settlement, hold_settle, settle_params
+from config.db import pg_fetchone
 from relay.models import UsageRecord
 
 # last_used_at is for people: a minute's precision spares a write per request.
@@ -23,8 +24,12 @@ def _settle_and_record_sql() -> str:
     """Return the one PostgreSQL statement that settles and records a request."""
     fields = [f for f in UsageRecord._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    # Typed, because a parameter in a SELECT list is otherwise taken as text.
     values = ", ".join(
-        "c.amount" if f.name == "charged" else f"%(u_{f.column})s" for f in fields
+        "c.amount"
+        if f.name == "charged"
+        else f"CAST(%(u_{f.column})s AS {f.cast_db_type(connection)})"
+        for f in fields
     )
     # Only model metadata is interpolated; every value is a parameter.
     insert = (
@@ -52,9 +57,7 @@ def usage_record_settle(*, record: UsageRecord) -> Settlement:
                 params[f"u_{field.column}"] = field.get_db_prep_save(
                     getattr(record, field.attname), connection
                 )
-        with connection.cursor() as cursor:
-            cursor.execute(_settle_and_record_sql(), params)
-            row = cursor.fetchone()
+        row = pg_fetchone(_settle_and_record_sql(), params)
         if row is None:
             return Settlement(charged=0, uncollected=0, already_settled=True)
         record.charged = row[0]

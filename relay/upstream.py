@@ -1,8 +1,10 @@
 """
-The pooled HTTP clients for upstream calls: httpx's API over aiohttp's
-connection pool, which costs far less CPU per request than httpx's own (see
-bench/README.md). Clients are bound to an event loop: one per loop and name,
-created on first use.
+Upstream HTTP: httpx requests and responses over aiohttp's connection pool,
+which costs far less CPU per request than httpx's own (design.md has the
+measurements). Requests go straight to the transport: an httpx client would
+add redirect, auth and cookie handling the relay must not have (a shared
+cookie jar would leak between tenants). Transports are bound to an event
+loop: one per loop and name, created on first use.
 """
 
 import asyncio
@@ -13,7 +15,7 @@ import httpx
 from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
+_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -27,30 +29,37 @@ def timeout() -> httpx.Timeout:
     )
 
 
-def _pooled() -> httpx.AsyncClient:
+def _pooled() -> httpx.AsyncBaseTransport:
     size = settings.SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
-        timeout=timeout(),
+    return AiohttpTransport(
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         # Upstream URLs and keys come from staff-configured channels, never
         # from the relay process's environment (proxies, netrc).
         trust_env=False,
     )
 
 
-def client(
-    name: str = "upstream", factory: Callable[[], httpx.AsyncClient] = _pooled
-) -> httpx.AsyncClient:
-    """Return this event loop's client called `name`, creating it if needed."""
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+def transport(
+    name: str = "upstream",
+    factory: Callable[[], httpx.AsyncBaseTransport] = _pooled,
+) -> httpx.AsyncBaseTransport:
+    """Return this event loop's transport called `name`, creating it if needed."""
+    per_loop = _transports.setdefault(asyncio.get_running_loop(), {})
     found = per_loop.get(name)
     if found is None:
         found = per_loop[name] = factory()
     return found
 
 
-async def close_clients() -> None:
-    """Close this event loop's clients (at server shutdown)."""
-    for found in _clients.pop(asyncio.get_running_loop(), {}).values():
+async def send(request: httpx.Request, via: httpx.AsyncBaseTransport) -> httpx.Response:
+    """Send `request` and return the response with its body still unread."""
+    request.extensions["timeout"] = timeout().as_dict()
+    response = await via.handle_async_request(request)
+    response.request = request
+    return response
+
+
+async def close_transports() -> None:
+    """Close this event loop's transports (at server shutdown)."""
+    for found in _transports.pop(asyncio.get_running_loop(), {}).values():
         await found.aclose()

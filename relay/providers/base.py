@@ -31,5 +31,5 @@ class Adapter(Protocol):
     def chat_stream(self, *, forward_usage: bool) -> StreamTranslator:
         """Return a translator for one streamed chat response."""
 
-    def client(self) -> httpx.AsyncClient:
-        """Return the HTTP client that reaches this provider."""
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """Return the HTTP transport that reaches this provider."""

@@ -117,7 +117,5 @@ class DemoAdapter(OpenAIAdapter):
     def base_url(self, channel: ChannelInfo) -> str:
         return DEMO_BASE_URL
 
-    def client(self) -> httpx.AsyncClient:
-        return upstream.client(
-            "demo", lambda: httpx.AsyncClient(transport=DemoTransport())
-        )
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return upstream.transport("demo", DemoTransport)

@@ -36,5 +36,5 @@ class OpenAIAdapter:
     def chat_stream(self, *, forward_usage: bool) -> OpenAIStream:
         return OpenAIStream(forward_usage=forward_usage)
 
-    def client(self) -> httpx.AsyncClient:
-        return upstream.client()
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return upstream.transport()
