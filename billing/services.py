@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from billing import pg
 from billing.models import Hold, LedgerEntry, Wallet
 from billing.money import usd_to_nano
-from config.db import pg_fetchone
+from config.db import on_postgres, pg_fetchone, pg_fetchone_async, run_db
 
 
 def overdraft_limit() -> int:
@@ -61,8 +61,15 @@ def wallet_credit(
     return entry
 
 
-def _on_postgres() -> bool:
-    return connection.vendor == "postgresql"
+def _reserve_params(*, tenant_id: int, request_id: str, amount: int) -> dict:
+    now = timezone.now()
+    return {
+        "tenant_id": tenant_id,
+        "request_id": request_id,
+        "amount": amount,
+        "now": now,
+        "expires_at": now + timedelta(seconds=settings.SWITCHBOARD_HOLD_TTL_SECONDS),
+    }
 
 
 def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
@@ -72,17 +79,10 @@ def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
     The check and the hold are one conditional UPDATE, so concurrent requests
     can never reserve the same credit twice.
     """
-    now = timezone.now()
-    expires_at = now + timedelta(seconds=settings.SWITCHBOARD_HOLD_TTL_SECONDS)
-    if _on_postgres():
-        params = {
-            "tenant_id": tenant_id,
-            "request_id": request_id,
-            "amount": amount,
-            "now": now,
-            "expires_at": expires_at,
-        }
+    params = _reserve_params(tenant_id=tenant_id, request_id=request_id, amount=amount)
+    if on_postgres():
         return pg_fetchone(pg.RESERVE, params) is not None
+    now, expires_at = params["now"], params["expires_at"]
     with transaction.atomic():
         reserved = Wallet.objects.filter(
             tenant_id=tenant_id, balance__gte=F("held") + amount
@@ -98,6 +98,18 @@ def wallet_reserve(*, tenant_id: int, request_id: str, amount: int) -> bool:
     return bool(reserved)
 
 
+async def wallet_reserve_async(*, tenant_id: int, request_id: str, amount: int) -> bool:
+    """wallet_reserve for the relay's event loop."""
+    if on_postgres():
+        params = _reserve_params(
+            tenant_id=tenant_id, request_id=request_id, amount=amount
+        )
+        return await pg_fetchone_async(pg.RESERVE, params) is not None
+    return await run_db(
+        wallet_reserve, tenant_id=tenant_id, request_id=request_id, amount=amount
+    )
+
+
 def _hold_delete(*, tenant_id: int, request_id: str) -> int:
     """Delete a hold; return the amount it held, or 0 if it was already gone."""
     Wallet.objects.select_for_update().filter(tenant_id=tenant_id).exists()
@@ -111,13 +123,21 @@ def _hold_delete(*, tenant_id: int, request_id: str) -> int:
 def hold_release(*, tenant_id: int, request_id: str) -> bool:
     """Release a hold without charging. Return False if it was already gone."""
     params = {"tenant_id": tenant_id, "request_id": request_id}
-    if _on_postgres():
+    if on_postgres():
         return pg_fetchone(pg.RELEASE, params) is not None
     with transaction.atomic():
         amount = _hold_delete(**params)
         if amount:
             Wallet.objects.filter(tenant_id=tenant_id).update(held=F("held") - amount)
     return bool(amount)
+
+
+async def hold_release_async(*, tenant_id: int, request_id: str) -> bool:
+    """hold_release for the relay's event loop."""
+    if on_postgres():
+        params = {"tenant_id": tenant_id, "request_id": request_id}
+        return await pg_fetchone_async(pg.RELEASE, params) is not None
+    return await run_db(hold_release, tenant_id=tenant_id, request_id=request_id)
 
 
 @dataclass(frozen=True)
@@ -155,7 +175,7 @@ def hold_settle(
     params = settle_params(
         tenant_id=tenant_id, request_id=request_id, cost=cost, description=description
     )
-    if _on_postgres():
+    if on_postgres():
         charged, already = pg_fetchone(pg.SETTLE, params)
     else:
         charged, already = _settle_orm(params)

@@ -26,6 +26,7 @@ from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
+from config.db import close_async_pool  # noqa: E402
 from relay.upstream import close_transports  # noqa: E402
 
 
@@ -90,5 +91,6 @@ async def _lifespan(receive, send):
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await close_transports()
+            await close_async_pool()
             await send({"type": "lifespan.shutdown.complete"})
             return

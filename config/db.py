@@ -9,6 +9,7 @@ persistent connection, so requests in flight do not queue behind each other.
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 from django.conf import settings
 from django.db import connection, connections
+from psycopg_pool import AsyncConnectionPool
 
 T = TypeVar("T")
 
@@ -47,6 +49,10 @@ def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> "asyncio.Future[T
     """Run `fn(*args, **kwargs)` on a database thread; await its result."""
     loop = asyncio.get_running_loop()
     return loop.run_in_executor(_pool(), partial(_call, fn, args, kwargs))
+
+
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
 
 
 def pg_fetchone(sql: str, params: dict) -> tuple | None:
@@ -90,3 +96,43 @@ def shutdown() -> None:
         for _ in range(workers):
             executor.submit(close_own)
     executor.shutdown(wait=True)
+
+
+# The hot path's own statements skip the threads altogether on PostgreSQL:
+# an async connection pool per event loop, no thread hand-offs.
+_async_pools: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _async_pool():
+    loop = asyncio.get_running_loop()
+    pool = _async_pools.get(loop)
+    if pool is None:
+        params = connection.get_connection_params()
+        for django_only in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(django_only, None)
+        pool = _async_pools[loop] = AsyncConnectionPool(
+            kwargs={**params, "autocommit": True},
+            min_size=1,
+            max_size=settings.SWITCHBOARD_DB_THREADS,
+            open=False,
+            name="hot-path",
+        )
+        await pool.open()
+    return pool
+
+
+async def pg_fetchone_async(sql: str, params: dict) -> tuple | None:
+    """pg_fetchone for async code, on the event loop's own connection pool."""
+    pool = await _async_pool()
+    async with pool.connection() as conn, conn.cursor() as cursor:
+        await cursor.execute(sql, params, prepare=True)
+        return await cursor.fetchone()
+
+
+async def close_async_pool() -> None:
+    """Close this event loop's pool (at server shutdown)."""
+    pool = _async_pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.close()

@@ -14,12 +14,12 @@ from django.utils import timezone
 from accounts.auth import KeyIdentity
 from billing.money import format_usd
 from billing.pricing import TokenUsage, usage_cost
-from billing.services import Settlement, hold_release, wallet_reserve
+from billing.services import Settlement, hold_release_async, wallet_reserve_async
 from config.db import run_db
 from relay import errors
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.models import UsageRecord
-from relay.services import api_key_touch, usage_record_settle
+from relay.services import api_key_touch, usage_record_settle_async
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ class Call:
             self.prompt_estimate * prices.input + max_output_tokens * prices.output
         )
         task = _background(
-            run_db(
-                wallet_reserve,
+            wallet_reserve_async(
                 tenant_id=self.identity.tenant_id,
                 request_id=self.request_id,
                 amount=self.hold,
@@ -96,10 +95,8 @@ class Call:
 
     async def _release_when_placed(self, reserving: asyncio.Future) -> None:
         if await reserving:
-            await run_db(
-                hold_release,
-                tenant_id=self.identity.tenant_id,
-                request_id=self.request_id,
+            await hold_release_async(
+                tenant_id=self.identity.tenant_id, request_id=self.request_id
             )
 
     async def settle(
@@ -119,7 +116,7 @@ class Call:
         _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
         # settlement of what was already produced.
-        settling = _background(run_db(usage_record_settle, record=record))
+        settling = _background(usage_record_settle_async(record=record))
         return await asyncio.shield(settling)
 
     def _record(

@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from billing import pg
 from billing.services import Settlement, hold_settle, settle_params
-from config.db import pg_fetchone
+from config.db import on_postgres, pg_fetchone, pg_fetchone_async, run_db
 from relay.models import UsageRecord
 
 # last_used_at is for people: a minute's precision spares a write per request.
@@ -40,28 +40,43 @@ def _settle_and_record_sql() -> str:
     return pg.SETTLE_HEAD + insert
 
 
+def _params(record: UsageRecord) -> dict:
+    params = settle_params(
+        tenant_id=record.tenant_id,
+        request_id=record.request_id,
+        cost=record.cost,
+        description=_description(record),
+    )
+    for field in UsageRecord._meta.concrete_fields:
+        if not field.primary_key:
+            params[f"u_{field.column}"] = field.get_db_prep_save(
+                getattr(record, field.attname), connection
+            )
+    return params
+
+
+def _recorded(record: UsageRecord, row: tuple | None) -> Settlement:
+    if row is None:
+        return Settlement(charged=0, uncollected=0, already_settled=True)
+    record.charged = row[0]
+    return Settlement(charged=row[0], uncollected=record.cost - row[0])
+
+
+async def usage_record_settle_async(*, record: UsageRecord) -> Settlement:
+    """usage_record_settle for the relay's event loop."""
+    if on_postgres():
+        row = await pg_fetchone_async(_settle_and_record_sql(), _params(record))
+        return _recorded(record, row)
+    return await run_db(usage_record_settle, record=record)
+
+
 def usage_record_settle(*, record: UsageRecord) -> Settlement:
     """
     Settle one request: charge its cost, release its hold and write its usage
     record, all in one transaction. Settling the same request twice is a no-op.
     """
-    if connection.vendor == "postgresql":
-        params = settle_params(
-            tenant_id=record.tenant_id,
-            request_id=record.request_id,
-            cost=record.cost,
-            description=_description(record),
-        )
-        for field in UsageRecord._meta.concrete_fields:
-            if not field.primary_key:
-                params[f"u_{field.column}"] = field.get_db_prep_save(
-                    getattr(record, field.attname), connection
-                )
-        row = pg_fetchone(_settle_and_record_sql(), params)
-        if row is None:
-            return Settlement(charged=0, uncollected=0, already_settled=True)
-        record.charged = row[0]
-        return Settlement(charged=row[0], uncollected=record.cost - row[0])
+    if on_postgres():
+        return _recorded(record, pg_fetchone(_settle_and_record_sql(), _params(record)))
     with transaction.atomic():
         settlement = hold_settle(
             tenant_id=record.tenant_id,
