@@ -7,7 +7,7 @@ through a thread hop each) and none of the per-request thread machinery of
 Django's ASGIHandler (a fresh executor thread per request for
 ThreadSensitiveContext and the request_started/finished receivers, which only
 manage the request thread's database connection; the API does its database
-work on config.db's threads). bench/README.md has the measurements. Every
+work through config.db). bench/README.md has the measurements. Every
 other path gets Django's full stack.
 """
 

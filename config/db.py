@@ -1,10 +1,12 @@
 """
-Run synchronous database work from async code.
+Database work from async code.
 
-Django's async ORM sends every query through one shared thread. The relay's
-hot path instead runs each unit of work (a key lookup, a hold, a settlement)
-as one sync function on a small pool of threads, each with its own
-persistent connection, so requests in flight do not queue behind each other.
+Django's async ORM sends every query through one shared thread. The relay
+instead runs each unit of work (a key lookup, a catalog load) as one sync
+function on a small pool of threads, each with its own persistent
+connection. Its hottest statements (hold, settle) skip the threads on
+PostgreSQL: one prepared statement each on an async connection pool per
+event loop (see bench/README.md for what each step saved).
 """
 
 import asyncio

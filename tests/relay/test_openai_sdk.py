@@ -3,6 +3,7 @@
 import openai
 import pytest
 
+from accounts.services import api_key_create
 from billing.models import Hold, LedgerEntry
 from relay.models import UsageRecord
 from tests.fakes.upstream import DEFAULT_REPLY, expected_usage
@@ -127,3 +128,20 @@ def test_errors_surface_as_the_sdk_exception_classes(client, alice, fake):
     assert fake.base_url not in str(caught.value.body)
     wallet = alice.wallet
     assert (wallet.balance, wallet.held) == (10_000_000_000, 0)
+
+
+def test_refusals_surface_as_their_sdk_exception_classes(relay, channel, alice):
+    _, nano_only = api_key_create(
+        tenant=alice.tenant, name="nano", allowed_models=["gpt-4.1-nano"]
+    )
+    client = openai.OpenAI(base_url=relay, api_key=nano_only, max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)
+    poor = openai.OpenAI(base_url=relay, api_key=alice.secret, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as caught:
+        # 200 choices of up to 32,768 gpt-4.1 tokens may cost $52; alice has $10.
+        poor.chat.completions.create(
+            model="gpt-4.1", messages=MESSAGES, max_tokens=10_000_000, n=200
+        )
+    assert caught.value.status_code == 402
+    assert caught.value.code == "insufficient_balance"
