@@ -135,6 +135,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Vision requests carry images inline: allow large JSON bodies.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("SWITCHBOARD_MAX_REQUEST_BYTES", 32 * 1024 * 1024)
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 

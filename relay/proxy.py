@@ -10,6 +10,7 @@ import time
 import httpx
 import orjson
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
@@ -84,6 +85,13 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
 def json_body(request: HttpRequest) -> dict:
     try:
         payload = orjson.loads(request.body)
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise errors.RelayError(
+            413,
+            f"The request body is larger than the {limit} bytes accepted.",
+            code="request_too_large",
+        ) from None
     except orjson.JSONDecodeError:
         raise errors.bad_request(
             "We could not parse the JSON body of your request. Send valid JSON."

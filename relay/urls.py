@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from relay import views
 
 urlpatterns = [
     path("chat/completions", views.chat_completions),
     path("models", views.models),
+    re_path(r"", views.unknown_endpoint),
 ]

@@ -13,14 +13,14 @@ from relay.metering import new_request_id
 logger = logging.getLogger(__name__)
 
 
-def openai_endpoint(method: str):
+def openai_endpoint(method: str | None):
     """Give the view a request id and turn every refusal into OpenAI's shape."""
 
     def decorate(view):
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
             request_id = new_request_id()
-            if request.method != method:
+            if method is not None and request.method != method:
                 response = errors.RelayError(
                     405, f"Use {method} for this endpoint.", code="method_not_allowed"
                 ).response(request_id)
@@ -68,4 +68,11 @@ async def models(request, request_id):
     ]
     return HttpResponse(
         orjson.dumps({"object": "list", "data": data}), content_type="application/json"
+    )
+
+
+@openai_endpoint(None)
+async def unknown_endpoint(request, request_id):
+    raise errors.RelayError(
+        404, f"Unknown endpoint {request.path}.", code="unknown_endpoint"
     )

@@ -247,3 +247,29 @@ def test_a_revoked_key_stops_working_within_the_cache_time(
     while post(relay, alice.secret, body).status_code == 200:
         assert timezone.now() < deadline, "revoked key still accepted after 3 s"
     assert post(relay, alice.secret, body).status_code == 401
+
+
+def test_an_unknown_endpoint_is_an_openai_shaped_404(relay, alice):
+    response = httpx.post(
+        f"{relay}/assistants", headers={"authorization": f"Bearer {alice.secret}"}
+    )
+    assert_refused(response, 404, "unknown_endpoint")
+
+
+def test_a_get_on_chat_completions_is_refused_with_405(relay, alice):
+    response = httpx.get(
+        f"{relay}/chat/completions",
+        headers={"authorization": f"Bearer {alice.secret}"},
+    )
+    assert_refused(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
+def test_an_oversized_body_is_refused_with_413(relay, channel, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {
+        "model": "gpt-4.1-mini",
+        "messages": [{"role": "user", "content": "x" * 2000}],
+    }
+    response = post(relay, alice.secret, body)
+    assert_refused(response, 413, "request_too_large", customer=alice)
