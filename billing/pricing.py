@@ -26,11 +26,16 @@ class UnitPrices:
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Token counts as OpenAI reports them: cached tokens are part of prompt."""
+    """
+    Token counts in OpenAI's sense: `prompt` counts every input token,
+    including those read from the provider's prompt cache (`cached`) and
+    those written to it (`cache_write`, Anthropic's cache creation).
+    """
 
     prompt: int = 0
     cached: int = 0
     completion: int = 0
+    cache_write: int = 0
 
 
 def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
