@@ -61,6 +61,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "model",
         "input_per_mtok",
         "cached_input_per_mtok",
+        "cache_write_per_mtok",
         "output_per_mtok",
         "context_window",
         "max_output_tokens",

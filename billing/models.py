@@ -78,6 +78,15 @@ class ModelPrice(models.Model):
         blank=True,
         help_text="Empty: cached tokens are billed as input.",
     )
+    cache_write_per_mtok = models.DecimalField(
+        "cache write $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Prompt tokens written to the provider's cache (Anthropic). "
+        "Empty: billed as input.",
+    )
     output_per_mtok = models.DecimalField(
         "output $/1M", max_digits=12, decimal_places=3
     )
@@ -95,7 +104,12 @@ class ModelPrice(models.Model):
         return self.model
 
     def clean(self):
-        for field in ("input_per_mtok", "cached_input_per_mtok", "output_per_mtok"):
+        for field in (
+            "input_per_mtok",
+            "cached_input_per_mtok",
+            "cache_write_per_mtok",
+            "output_per_mtok",
+        ):
             value = getattr(self, field)
             if value is None:
                 continue

@@ -12,15 +12,20 @@ class UnitPrices:
     input: int
     cached_input: int
     output: int
+    cache_write: int
 
     @classmethod
     def from_model_price(cls, price) -> "UnitPrices":
         input_nano = nano_per_token(price.input_per_mtok)
-        cached = price.cached_input_per_mtok
+
+        def or_input(usd_per_mtok) -> int:
+            return input_nano if usd_per_mtok is None else nano_per_token(usd_per_mtok)
+
         return cls(
             input=input_nano,
-            cached_input=input_nano if cached is None else nano_per_token(cached),
+            cached_input=or_input(price.cached_input_per_mtok),
             output=nano_per_token(price.output_per_mtok),
+            cache_write=or_input(price.cache_write_per_mtok),
         )
 
 
@@ -40,9 +45,12 @@ class TokenUsage:
 
 def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
     """Return the exact cost of `usage` in nano-USD."""
+    # Cache reads and writes are parts of the prompt, never more than all of it.
     cached = min(usage.cached, usage.prompt)
+    written = min(usage.cache_write, usage.prompt - cached)
     return (
-        (usage.prompt - cached) * prices.input
+        (usage.prompt - cached - written) * prices.input
         + cached * prices.cached_input
+        + written * prices.cache_write
         + usage.completion * prices.output
     )

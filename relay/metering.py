@@ -142,6 +142,7 @@ class Call:
             http_status=http_status,
             prompt_tokens=usage.prompt,
             cached_tokens=usage.cached,
+            cache_write_tokens=usage.cache_write,
             completion_tokens=usage.completion,
             usage_source=(
                 UsageRecord.Source.NONE
@@ -152,6 +153,7 @@ class Call:
             ),
             input_price=prices.input,
             cached_input_price=prices.cached_input,
+            cache_write_price=prices.cache_write,
             output_price=prices.output,
             cost=usage_cost(usage, prices),
             latency_ms=int((now - self.started) * 1000),

@@ -82,12 +82,14 @@ class UsageRecord(models.Model):
     http_status = models.PositiveSmallIntegerField()
     prompt_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     usage_source = models.CharField(max_length=16, choices=Source.choices)
     # Prices applied, in nano-USD per token: later price edits never rewrite
     # what a past request cost.
     input_price = models.BigIntegerField(default=0)
     cached_input_price = models.BigIntegerField(default=0)
+    cache_write_price = models.BigIntegerField(default=0)
     output_price = models.BigIntegerField(default=0)
     cost = models.BigIntegerField(default=0, help_text="nano-USD at the prices applied")
     charged = models.BigIntegerField(
