@@ -25,6 +25,8 @@ class ChannelForm(forms.ModelForm):
             "kind",
             "base_url",
             "model_names",
+            "model_map",
+            "api_version",
             "priority",
             "weight",
             "is_enabled",

@@ -27,6 +27,12 @@ class ChannelInfo:
     api_key: str = field(repr=False)
     priority: int
     weight: int
+    model_map: dict = field(default_factory=dict)
+    api_version: str = ""
+
+    def upstream_model(self, model: str) -> str:
+        """Return this channel's name for the public model `model`."""
+        return self.model_map.get(model, model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,8 @@ def _load() -> Catalog:
             api_key=channel.api_key,
             priority=channel.priority,
             weight=channel.weight,
+            model_map=dict(channel.model_map or {}),
+            api_version=channel.api_version,
         )
         for model in channel.model_names:
             channels.setdefault(model, []).append(info)

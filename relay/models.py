@@ -11,6 +11,9 @@ class Channel(models.Model):
 
     class Kind(models.TextChoices):
         OPENAI = "openai", "OpenAI-compatible"
+        AZURE = "azure", "Azure OpenAI"
+        ANTHROPIC = "anthropic", "Anthropic"
+        GEMINI = "gemini", "Google Gemini"
         DEMO = "demo", "Demo (answers locally)"
 
     name = models.CharField(max_length=100, unique=True)
@@ -20,7 +23,16 @@ class Channel(models.Model):
     )
     api_key_encrypted = models.TextField(blank=True, editable=False)
     model_names = models.JSONField(
-        default=list, help_text="Model names this channel serves."
+        default=list, help_text="Public model names this channel serves."
+    )
+    model_map = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Upstream name of a public model where they differ, e.g. "
+        '{"gpt-4.1": "my-gpt41-deployment"}.',
+    )
+    api_version = models.CharField(
+        max_length=32, blank=True, help_text="Azure OpenAI's api-version."
     )
     priority = models.IntegerField(
         default=0, help_text="Higher priority channels are tried first."
@@ -52,6 +64,15 @@ class Channel(models.Model):
             isinstance(m, str) and m for m in self.model_names
         ):
             raise ValidationError({"model_names": "A list of model names."})
+        if not isinstance(self.model_map, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v
+            for k, v in self.model_map.items()
+        ):
+            raise ValidationError(
+                {"model_map": "An object mapping public to upstream model names."}
+            )
+        if self.kind == self.Kind.AZURE and not self.api_version:
+            raise ValidationError({"api_version": "Azure OpenAI needs an api-version."})
 
 
 class UsageRecord(models.Model):

@@ -131,7 +131,8 @@ async def open_upstream(
     order = attempt_order(channels)[: settings.SWITCHBOARD_MAX_ATTEMPTS]
     for channel in order:
         adapter = adapter_for(channel.kind)
-        request = adapter.chat_request(channel, payload, stream=call.stream)
+        upstream_payload = {**payload, "model": channel.upstream_model(call.model.name)}
+        request = adapter.chat_request(channel, upstream_payload, stream=call.stream)
         try:
             response = await upstream.send(request, adapter.transport())
         except httpx.HTTPError as exc:

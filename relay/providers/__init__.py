@@ -1,11 +1,13 @@
 """Provider adapters by channel kind."""
 
+from relay.providers.azure import AzureAdapter
 from relay.providers.base import Adapter
 from relay.providers.demo import DemoAdapter
 from relay.providers.openai import OpenAIAdapter
 
 ADAPTERS: dict[str, Adapter] = {
     "openai": OpenAIAdapter(),
+    "azure": AzureAdapter(),
     "demo": DemoAdapter(),
 }
 

@@ -114,8 +114,8 @@ class DemoTransport(httpx.AsyncBaseTransport):
 
 
 class DemoAdapter(OpenAIAdapter):
-    def base_url(self, channel: ChannelInfo) -> str:
-        return DEMO_BASE_URL
+    def chat_url(self, channel: ChannelInfo, payload: dict) -> httpx.URL:
+        return httpx.URL(f"{DEMO_BASE_URL}/chat/completions")
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return upstream.transport("demo", DemoTransport)

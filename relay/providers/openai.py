@@ -14,19 +14,23 @@ class OpenAIAdapter:
         self, channel: ChannelInfo, payload: dict, *, stream: bool
     ) -> httpx.Request:
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
-        if channel.api_key:
-            headers["authorization"] = f"Bearer {channel.api_key}"
+        headers.update(self.auth_headers(channel))
         if stream:
             headers["accept"] = "text/event-stream"
         return httpx.Request(
             "POST",
-            f"{self.base_url(channel)}/chat/completions",
+            self.chat_url(channel, payload),
             headers=headers,
             content=orjson.dumps(payload),
         )
 
-    def base_url(self, channel: ChannelInfo) -> str:
-        return channel.base_url
+    def chat_url(self, channel: ChannelInfo, payload: dict) -> httpx.URL:
+        return httpx.URL(f"{channel.base_url}/chat/completions")
+
+    def auth_headers(self, channel: ChannelInfo) -> dict:
+        if not channel.api_key:
+            return {}
+        return {"authorization": f"Bearer {channel.api_key}"}
 
     def chat_response(self, raw: bytes) -> tuple[bytes, TokenUsage | None]:
         body = orjson.loads(raw)

@@ -287,7 +287,9 @@ class RecordedRequest:
     def api_key(self) -> str | None:
         """Return the bearer token the client sent, if any."""
         auth = self.headers.get("authorization", "")
-        return auth[7:] if auth.lower().startswith("bearer ") else None
+        if auth.lower().startswith("bearer "):
+            return auth[7:]
+        return self.headers.get("api-key")
 
 
 class _DropConnectionError(Exception):
@@ -384,6 +386,9 @@ def _validate_chat(content_type: str, body: Any) -> dict[str, Any] | None:
                 code="integer_below_min_value",
             )
     return None
+
+
+AZURE_CHAT = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
 
 
 def _split_path(path: str) -> tuple[str | None, str]:
@@ -599,6 +604,21 @@ class FakeUpstream:
         )
 
         scenario = self._scenarios.get(name) if name else None
+        azure = AZURE_CHAT.fullmatch(route)
+        if azure is not None and method == "POST":
+            # Azure OpenAI: the deployment names the model, the key travels in
+            # `api-key`, and api-version is mandatory.
+            if "api-version=" not in scope.get("query_string", b"").decode():
+                await _send_json(
+                    send, 404, openai_error("Resource not found", code="404")
+                )
+                return
+            if not headers.get("api-key"):
+                await _send_json(send, 401, status_error(401))
+                return
+            if isinstance(body, dict):
+                body.setdefault("model", azure.group(1))
+            route = CHAT_PATH
         if (method, route) not in (("POST", CHAT_PATH), ("GET", MODELS_PATH)):
             await _send_json(
                 send,
