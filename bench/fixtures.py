@@ -46,8 +46,8 @@ def seed(upstream_url: str, model: str) -> dict:
     _, secret = api_key_create(tenant=tenant, name="bench")
     channel = Channel(name="fake", kind="openai", base_url=upstream_url)
     channel.model_names = [model]
-    channel.api_key = "sk-fake"
     channel.save()
+    channel.add_key("sk-fake")
     return {"tenant_id": tenant.pk, "api_key": secret}
 
 

@@ -201,8 +201,12 @@ SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT = float(
 SWITCHBOARD_UPSTREAM_READ_TIMEOUT = float(
     envstr("SWITCHBOARD_UPSTREAM_READ_TIMEOUT", "300")
 )
-# Channels tried for one request before giving up with 502/504.
+# Upstream attempts (keys and channels) for one request before giving up
+# with 502/504, and the base of the jittered exponential pause between them.
 SWITCHBOARD_MAX_ATTEMPTS = envint("SWITCHBOARD_MAX_ATTEMPTS", 3)
+SWITCHBOARD_RETRY_BACKOFF_SECONDS = float(
+    envstr("SWITCHBOARD_RETRY_BACKOFF_SECONDS", "0.05")
+)
 SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS = envint(
     "SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS", 512
 )

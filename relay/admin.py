@@ -1,8 +1,41 @@
 from django import forms
 from django.contrib import admin
 
-from relay import crypto
-from relay.models import Channel, UsageRecord
+from relay.models import Channel, UpstreamKey, UsageRecord
+
+
+class UpstreamKeyForm(forms.ModelForm):
+    new_secret = forms.CharField(
+        label="API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted. Leave empty to keep the current key.",
+    )
+
+    class Meta:
+        model = UpstreamKey
+        fields = ["label", "is_enabled", "disabled_reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.secret_encrypted and not cleaned.get("new_secret"):
+            raise forms.ValidationError("Enter the upstream API key.")
+        return cleaned
+
+    def save(self, commit=True):
+        key = super().save(commit=False)
+        if self.cleaned_data.get("new_secret"):
+            key.secret = self.cleaned_data["new_secret"]
+        if commit:
+            key.save()
+        return key
+
+
+class UpstreamKeyInline(admin.TabularInline):
+    model = UpstreamKey
+    form = UpstreamKeyForm
+    extra = 1
+    readonly_fields = ["masked", "created_at"]
 
 
 class ChannelForm(forms.ModelForm):
@@ -10,12 +43,6 @@ class ChannelForm(forms.ModelForm):
         required=False,
         assume_scheme="https",
         help_text="For example https://api.openai.com/v1",
-    )
-    new_api_key = forms.CharField(
-        label="Upstream API key",
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Stored encrypted. Leave empty to keep the current key.",
     )
 
     class Meta:
@@ -32,18 +59,11 @@ class ChannelForm(forms.ModelForm):
             "is_enabled",
         ]
 
-    def save(self, commit=True):
-        channel = super().save(commit=False)
-        if self.cleaned_data.get("new_api_key"):
-            channel.api_key = self.cleaned_data["new_api_key"]
-        if commit:
-            channel.save()
-        return channel
-
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
+    inlines = [UpstreamKeyInline]
     list_display = [
         "name",
         "kind",
@@ -56,9 +76,9 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_enabled"]
     search_fields = ["name", "base_url"]
 
-    @admin.display(description="upstream key")
+    @admin.display(description="upstream keys")
     def key(self, channel):
-        return crypto.mask(channel.api_key) if channel.api_key_encrypted else "—"
+        return ", ".join(k.masked for k in channel.upstream_keys.all()) or "—"
 
 
 @admin.register(UsageRecord)

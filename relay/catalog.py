@@ -11,11 +11,12 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import Prefetch
 
 from billing.models import ModelPrice
 from billing.pricing import UnitPrices
 from config.db import run_db
-from relay.models import Channel
+from relay.models import Channel, UpstreamKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,13 @@ class ChannelInfo:
     name: str
     kind: str
     base_url: str
-    api_key: str = field(repr=False)
+    api_key: str = field(repr=False)  # the key of this attempt
     priority: int
     weight: int
     model_map: dict = field(default_factory=dict)
     api_version: str = ""
+    # Every enabled upstream key, used in rotation; "" for a keyless upstream.
+    api_keys: tuple[str, ...] = field(default=("",), repr=False)
 
     def upstream_model(self, model: str) -> str:
         """Return this channel's name for the public model `model`."""
@@ -69,13 +72,18 @@ def _load() -> Catalog:
     enabled = Channel.objects.filter(is_enabled=True)
     if not settings.SWITCHBOARD_DEMO_PROVIDER:
         enabled = enabled.exclude(kind=Channel.Kind.DEMO)
+    enabled = enabled.prefetch_related(
+        Prefetch("upstream_keys", UpstreamKey.objects.filter(is_enabled=True))
+    )
     for channel in enabled:
+        keys = tuple(key.secret for key in channel.upstream_keys.all()) or ("",)
         info = ChannelInfo(
             id=channel.pk,
             name=channel.name,
             kind=channel.kind,
             base_url=channel.base_url.rstrip("/"),
-            api_key=channel.api_key,
+            api_key=keys[0],
+            api_keys=keys,
             priority=channel.priority,
             weight=channel.weight,
             model_map=dict(channel.model_map or {}),

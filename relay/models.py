@@ -21,7 +21,6 @@ class Channel(models.Model):
     base_url = models.URLField(
         blank=True, help_text="For example https://api.openai.com/v1"
     )
-    api_key_encrypted = models.TextField(blank=True, editable=False)
     model_names = models.JSONField(
         default=list, help_text="Public model names this channel serves."
     )
@@ -49,13 +48,12 @@ class Channel(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def api_key(self) -> str:
-        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
-
-    @api_key.setter
-    def api_key(self, plain: str) -> None:
-        self.api_key_encrypted = crypto.encrypt(plain) if plain else ""
+    def add_key(self, secret: str, label: str = "") -> "UpstreamKey":
+        """Store another upstream API key for this (saved) channel."""
+        key = UpstreamKey(channel=self, label=label)
+        key.secret = secret
+        key.save()
+        return key
 
     def clean(self):
         if self.kind != self.Kind.DEMO and not self.base_url:
@@ -73,6 +71,40 @@ class Channel(models.Model):
             )
         if self.kind == self.Kind.AZURE and not self.api_version:
             raise ValidationError({"api_version": "Azure OpenAI needs an api-version."})
+
+
+class UpstreamKey(models.Model):
+    """
+    One of a channel's upstream API keys, encrypted at rest. A channel with
+    several keys uses them in rotation.
+    """
+
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="upstream_keys"
+    )
+    label = models.CharField(max_length=100, blank=True)
+    secret_encrypted = models.TextField(editable=False)
+    is_enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["channel", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {self.masked}"
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, plain: str) -> None:
+        self.secret_encrypted = crypto.encrypt(plain)
+
+    @property
+    def masked(self) -> str:
+        return crypto.mask(self.secret) if self.secret_encrypted else "—"
 
 
 class UsageRecord(models.Model):

@@ -6,6 +6,7 @@ forward with failover, stream, settle.
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 import httpx
 import orjson
@@ -22,16 +23,17 @@ from relay.metering import Call, requested_output_tokens
 from relay.models import UsageRecord
 from relay.providers import adapter_for
 from relay.providers.base import Adapter
-from relay.routing import attempt_order
+from relay.routing import attempt_order, backoff, key_rotation
 
 logger = logging.getLogger(__name__)
 
 Status = UsageRecord.Status
 
-# Statuses that say "this channel cannot serve now", not "this request is
-# wrong": another channel may succeed. A 401/403/404 from an upstream means
-# the channel's key or model mapping is broken, never the customer's request.
-RETRY_STATUSES = frozenset({401, 403, 404, 408, 409, 429})
+# Statuses that say "cannot serve now", not "this request is wrong": another
+# key or channel may succeed. A 401/403/404 from an upstream means a key or a
+# model mapping is broken, never the customer's request.
+KEY_STATUSES = frozenset({401, 403, 429})
+CHANNEL_STATUSES = frozenset({404, 408, 409})
 
 STREAM_CLOSED_EVENT = (
     b"data: "
@@ -123,47 +125,61 @@ async def open_upstream(
     call: Call, channels: tuple, payload: dict
 ) -> tuple[Adapter, httpx.Response]:
     """
-    Send the request to the first channel that accepts it. Connection errors,
-    timeouts, 429 and 5xx move on to the next channel; nothing has reached the
-    client yet, so retrying is safe.
+    Send the request to the first channel and key that accept it; nothing has
+    reached the client yet, so retrying is safe. A key's own trouble (429,
+    401, 403) moves on to the channel's next key; a channel's (connection
+    error, timeout, 5xx) to the next channel.
     """
     failure = errors.upstream_unavailable()
-    order = attempt_order(channels)[: settings.SWITCHBOARD_MAX_ATTEMPTS]
-    for channel in order:
+    attempts = 0
+    for channel in attempt_order(channels):
         adapter = adapter_for(channel.kind)
         upstream_payload = {**payload, "model": channel.upstream_model(call.model.name)}
-        request = adapter.chat_request(channel, upstream_payload, stream=call.stream)
-        try:
-            response = await upstream.send(request, adapter.transport())
-        except httpx.HTTPError as exc:
-            timed_out = is_timeout(exc)
-            logger.warning(
-                "channel %s %s (%s): %r",
-                channel.name,
-                "timed out" if timed_out else "unreachable",
-                call.request_id,
-                exc,
+        for key in key_rotation(channel):
+            if attempts >= settings.SWITCHBOARD_MAX_ATTEMPTS:
+                raise failure
+            if attempts:
+                await asyncio.sleep(
+                    backoff(attempts, settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS)
+                )
+            attempts += 1
+            attempt = replace(channel, api_key=key)
+            request = adapter.chat_request(
+                attempt, upstream_payload, stream=call.stream
             )
-            failure = (
-                errors.upstream_timeout()
-                if timed_out
-                else errors.upstream_unavailable()
-            )
-            continue
-        status = response.status_code
-        if status in RETRY_STATUSES or status >= 500:
-            await response.aclose()
-            logger.warning(
-                "channel %s answered %s (%s)", channel.name, status, call.request_id
-            )
-            failure = errors.upstream_unavailable()
-            continue
-        call.channel = channel
-        if status >= 400:
-            raw = await response.aread()
-            await response.aclose()
-            raise errors.from_upstream(status, raw)
-        return adapter, response
+            try:
+                response = await upstream.send(request, adapter.transport())
+            except httpx.HTTPError as exc:
+                timed_out = is_timeout(exc)
+                logger.warning(
+                    "channel %s %s (%s): %r",
+                    channel.name,
+                    "timed out" if timed_out else "unreachable",
+                    call.request_id,
+                    exc,
+                )
+                failure = (
+                    errors.upstream_timeout()
+                    if timed_out
+                    else errors.upstream_unavailable()
+                )
+                break
+            status = response.status_code
+            if status in KEY_STATUSES or status in CHANNEL_STATUSES or status >= 500:
+                await response.aclose()
+                logger.warning(
+                    "channel %s answered %s (%s)", channel.name, status, call.request_id
+                )
+                failure = errors.upstream_unavailable()
+                if status in KEY_STATUSES:
+                    continue
+                break
+            call.channel = channel
+            if status >= 400:
+                raw = await response.aread()
+                await response.aclose()
+                raise errors.from_upstream(status, raw)
+            return adapter, response
     raise failure
 
 

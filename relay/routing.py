@@ -1,5 +1,6 @@
 """Channel choice: priority tiers first, weighted random order inside a tier."""
 
+import itertools
 import random
 from itertools import groupby
 
@@ -22,3 +23,25 @@ def attempt_order(
         )
         ordered.extend(members)
     return ordered
+
+
+# Each process rotates through a channel's keys in turn; across processes the
+# turns interleave, which spreads load just as well without coordination.
+_turns: dict[int, itertools.count] = {}
+
+
+def key_rotation(channel: ChannelInfo) -> list[str]:
+    """Return the channel's keys, starting with the next one in rotation."""
+    keys = channel.api_keys
+    if len(keys) < 2:
+        return list(keys)
+    start = next(_turns.setdefault(channel.id, itertools.count())) % len(keys)
+    return list(keys[start:] + keys[:start])
+
+
+def backoff(attempt: int, base: float, rng: random.Random | None = None) -> float:
+    """Return the pause before retry number `attempt` (1 for the first retry)."""
+    if attempt < 1 or base <= 0:
+        return 0.0
+    # Full jitter: spread retries so failing clients do not move in lockstep.
+    return (rng or random).uniform(0, min(base * 2 ** (attempt - 1), 1.0))

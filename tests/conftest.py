@@ -130,8 +130,8 @@ def channel(db, fake) -> Channel:
         base_url=fake.url(),
         model_names=list(PRICES),
     )
-    channel.api_key = "sk-upstream-secret-1234"
     channel.save()
+    channel.add_key("sk-upstream-secret-1234")
     return channel
 
 

@@ -16,8 +16,8 @@ def test_an_azure_channel_is_called_by_deployment(relay, alice, fake):
         model_names=["gpt-4.1-mini"],
         model_map={"gpt-4.1-mini": "prod-mini"},
     )
-    channel.api_key = "azure-secret"
     channel.save()
+    channel.add_key("azure-secret")
     client = openai.OpenAI(base_url=relay, api_key=alice.secret, max_retries=0)
     before = alice.wallet.balance
     reply = client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)

@@ -223,8 +223,8 @@ def test_it_fails_over_to_the_next_channel_and_charges_once(
         model_names=["gpt-4.1-mini"],
         priority=10,
     )
-    broken.api_key = "sk-other"
     broken.save()
+    broken.add_key("sk-other")
     response = post(
         relay, alice.secret, {"model": "gpt-4.1-mini", "messages": MESSAGES}
     )
