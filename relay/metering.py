@@ -35,19 +35,6 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
-def requested_output_tokens(payload: dict, model: ModelInfo) -> int:
-    """Return the most output tokens the request can produce, for its hold."""
-    limit = payload.get("max_completion_tokens")
-    if limit is None:
-        limit = payload.get("max_tokens")
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
-        limit = model.max_output_tokens
-    choices = payload.get("n")
-    if not isinstance(choices, int) or isinstance(choices, bool) or choices < 1:
-        choices = 1
-    return min(limit, model.max_output_tokens) * choices
-
-
 @dataclass
 class Call:
     """One authenticated request on its way through the relay."""

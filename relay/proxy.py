@@ -19,7 +19,8 @@ from accounts.auth import KeyIdentity, identify
 from billing.pricing import TokenUsage
 from relay import catalog, errors, tokens, upstream
 from relay.catalog import ModelInfo
-from relay.metering import Call, requested_output_tokens
+from relay.endpoints import Endpoint
+from relay.metering import Call
 from relay.models import UsageRecord
 from relay.providers import adapter_for
 from relay.providers.base import Adapter
@@ -103,7 +104,9 @@ def json_body(request: HttpRequest) -> dict:
     return payload
 
 
-async def priced_model(identity: KeyIdentity, payload: dict) -> tuple[ModelInfo, tuple]:
+async def priced_model(
+    identity: KeyIdentity, payload: dict, endpoint: Endpoint
+) -> tuple[ModelInfo, tuple]:
     """Return the requested model and the channels serving it, or refuse."""
     name = payload.get("model")
     if not isinstance(name, str) or not name:
@@ -115,14 +118,18 @@ async def priced_model(identity: KeyIdentity, payload: dict) -> tuple[ModelInfo,
         )
     snapshot = await catalog.current()
     model = snapshot.models.get(name)
-    channels = snapshot.channels.get(name)
+    channels = tuple(
+        channel
+        for channel in snapshot.channels.get(name, ())
+        if endpoint.name in adapter_for(channel.kind).endpoints
+    )
     if model is None or not channels:
         raise errors.model_not_found(name)
     return model, channels
 
 
 async def open_upstream(
-    call: Call, channels: tuple, payload: dict
+    call: Call, endpoint: Endpoint, channels: tuple, payload: dict
 ) -> tuple[Adapter, httpx.Response]:
     """
     Send the request to the first channel and key that accept it; nothing has
@@ -144,8 +151,8 @@ async def open_upstream(
                 )
             attempts += 1
             attempt = replace(channel, api_key=key)
-            request = adapter.chat_request(
-                attempt, upstream_payload, stream=call.stream
+            request = adapter.request(
+                endpoint, attempt, upstream_payload, stream=call.stream
             )
             try:
                 response = await upstream.send(request, adapter.transport())
@@ -196,17 +203,8 @@ def _estimate(call: Call, text: str) -> TokenUsage:
     return TokenUsage(prompt=call.prompt_estimate, completion=tokens.count(text))
 
 
-def _message_text(body: dict) -> str:
-    parts = []
-    for choice in body.get("choices") or ():
-        content = (choice.get("message") or {}).get("content")
-        if isinstance(content, str):
-            parts.append(content)
-    return "".join(parts)
-
-
 async def complete(
-    call: Call, adapter: Adapter, response: httpx.Response
+    call: Call, endpoint: Endpoint, adapter: Adapter, response: httpx.Response
 ) -> HttpResponse:
     """Read a whole upstream answer, settle it and return it."""
     try:
@@ -218,14 +216,14 @@ async def complete(
     finally:
         await response.aclose()
     try:
-        body, usage = adapter.chat_response(raw)
+        body, usage = adapter.response(endpoint, raw)
     except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
         logger.warning("unreadable upstream answer (%s)", call.request_id)
         raise errors.upstream_unavailable() from None
     call.first_byte = time.perf_counter()
     estimated = usage is None
     if estimated:
-        usage = _estimate(call, _message_text(orjson.loads(body)))
+        usage = _estimate(call, endpoint.output_text(orjson.loads(body)))
     await call.settle(
         status=Status.OK, http_status=200, usage=usage, estimated=estimated
     )
@@ -233,14 +231,18 @@ async def complete(
 
 
 async def relay_stream(
-    call: Call, adapter: Adapter, response: httpx.Response, forward_usage: bool
+    call: Call,
+    endpoint: Endpoint,
+    adapter: Adapter,
+    response: httpx.Response,
+    forward_usage: bool,
 ):
     """
     Yield the upstream stream to the client as it arrives. The closing event
     is held back until the request is settled, so a client that has read the
     whole stream also sees its charge.
     """
-    translator = adapter.chat_stream(forward_usage=forward_usage)
+    translator = adapter.stream(endpoint, forward_usage=forward_usage)
     status, error = Status.OK, ""
     try:
         try:
@@ -274,16 +276,15 @@ async def relay_stream(
     yield translator.closing if translator.done else STREAM_CLOSED_EVENT
 
 
-async def chat_completion(request: HttpRequest, request_id: str) -> HttpResponse:
+async def relay(
+    request: HttpRequest, request_id: str, endpoint: Endpoint
+) -> HttpResponse:
+    """Serve one metered request to `endpoint`."""
     identity = await authenticate(request)
     payload = json_body(request)
-    model, channels = await priced_model(identity, payload)
-    messages = payload.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise errors.bad_request(
-            "'messages' must be a non-empty array of messages.", param="messages"
-        )
-    stream = payload.get("stream") is True
+    model, channels = await priced_model(identity, payload, endpoint)
+    endpoint.validate(payload)
+    stream = endpoint.streams and payload.get("stream") is True
     forward_usage = False
     if stream:
         options = payload.get("stream_options")
@@ -291,20 +292,19 @@ async def chat_completion(request: HttpRequest, request_id: str) -> HttpResponse
         forward_usage = options.get("include_usage") is True
         # Always ask for usage: it is what the customer is charged for.
         payload["stream_options"] = {**options, "include_usage": True}
-    extra = orjson.dumps(payload["tools"]).decode() if payload.get("tools") else ""
     call = Call(
         request_id=request_id,
         identity=identity,
         model=model,
-        endpoint="chat.completions",
+        endpoint=endpoint.name,
         stream=stream,
-        prompt_estimate=tokens.estimate_prompt(messages, extra),
+        prompt_estimate=endpoint.prompt_tokens(payload),
     )
-    await call.reserve(requested_output_tokens(payload, model))
+    await call.reserve(endpoint.output_tokens(payload, model))
     try:
-        adapter, response = await open_upstream(call, channels, payload)
+        adapter, response = await open_upstream(call, endpoint, channels, payload)
         if not stream:
-            return await complete(call, adapter, response)
+            return await complete(call, endpoint, adapter, response)
     except errors.RelayError as exc:
         status = Status.REJECTED if exc.status < 500 else Status.UPSTREAM_ERROR
         await call.settle(
@@ -328,7 +328,7 @@ async def chat_completion(request: HttpRequest, request_id: str) -> HttpResponse
         )
         raise
     streaming = StreamingHttpResponse(
-        relay_stream(call, adapter, response, forward_usage),
+        relay_stream(call, endpoint, adapter, response, forward_usage),
         content_type="text/event-stream",
     )
     streaming["cache-control"] = "no-cache"

@@ -88,6 +88,8 @@ class OpenAIStream:
             self.usage = usage_from_openai(usage)
         choices = chunk.get("choices") or ()
         for choice in choices:
+            if isinstance(choice.get("text"), str):  # legacy completions
+                self.text.append(choice["text"])
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 self.text.append(delta["content"])

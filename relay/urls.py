@@ -4,6 +4,8 @@ from relay import views
 
 urlpatterns = [
     path("chat/completions", views.chat_completions),
+    path("completions", views.completions),
+    path("embeddings", views.embeddings),
     path("models", views.models),
     re_path(r"", views.unknown_endpoint),
 ]

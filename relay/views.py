@@ -7,7 +7,7 @@ import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from relay import catalog, errors, proxy
+from relay import catalog, endpoints, errors, proxy
 from relay.metering import new_request_id
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,17 @@ def openai_endpoint(method: str | None):
 
 @openai_endpoint("POST")
 async def chat_completions(request, request_id):
-    return await proxy.chat_completion(request, request_id)
+    return await proxy.relay(request, request_id, endpoints.CHAT_COMPLETIONS)
+
+
+@openai_endpoint("POST")
+async def completions(request, request_id):
+    return await proxy.relay(request, request_id, endpoints.COMPLETIONS)
+
+
+@openai_endpoint("POST")
+async def embeddings(request, request_id):
+    return await proxy.relay(request, request_id, endpoints.EMBEDDINGS)
 
 
 @openai_endpoint("GET")

@@ -1,5 +1,6 @@
 """Provider adapters by channel kind."""
 
+from relay.providers.anthropic import AnthropicAdapter
 from relay.providers.azure import AzureAdapter
 from relay.providers.base import Adapter
 from relay.providers.demo import DemoAdapter
@@ -8,6 +9,7 @@ from relay.providers.openai import OpenAIAdapter
 ADAPTERS: dict[str, Adapter] = {
     "openai": OpenAIAdapter(),
     "azure": AzureAdapter(),
+    "anthropic": AnthropicAdapter(),
     "demo": DemoAdapter(),
 }
 

@@ -8,14 +8,15 @@ from urllib.parse import quote
 import httpx
 
 from relay.catalog import ChannelInfo
+from relay.endpoints import Endpoint
 from relay.providers.openai import OpenAIAdapter
 
 
 class AzureAdapter(OpenAIAdapter):
-    def chat_url(self, channel: ChannelInfo, payload: dict) -> httpx.URL:
+    def url(self, channel: ChannelInfo, endpoint: Endpoint, payload: dict) -> httpx.URL:
         deployment = quote(str(payload.get("model", "")), safe="")
         return httpx.URL(
-            f"{channel.base_url}/openai/deployments/{deployment}/chat/completions",
+            f"{channel.base_url}/openai/deployments/{deployment}{endpoint.path}",
             params={"api-version": channel.api_version},
         )
 

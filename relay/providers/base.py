@@ -6,6 +6,7 @@ import httpx
 
 from billing.pricing import TokenUsage
 from relay.catalog import ChannelInfo
+from relay.endpoints import Endpoint
 
 
 class StreamTranslator(Protocol):
@@ -20,16 +21,43 @@ class StreamTranslator(Protocol):
 
 
 class Adapter(Protocol):
-    def chat_request(
-        self, channel: ChannelInfo, payload: dict, *, stream: bool
-    ) -> httpx.Request:
-        """Build the upstream request for an OpenAI-format chat payload."""
+    # Names of the endpoints (relay.endpoints) this provider serves.
+    endpoints: frozenset[str]
 
-    def chat_response(self, raw: bytes) -> tuple[bytes, TokenUsage | None]:
+    def request(
+        self, endpoint: Endpoint, channel: ChannelInfo, payload: dict, *, stream: bool
+    ) -> httpx.Request:
+        """Build the upstream request for an OpenAI-format payload."""
+
+    def response(
+        self, endpoint: Endpoint, raw: bytes
+    ) -> tuple[bytes, TokenUsage | None]:
         """Return the OpenAI-format body for the client and the usage."""
 
-    def chat_stream(self, *, forward_usage: bool) -> StreamTranslator:
-        """Return a translator for one streamed chat response."""
+    def stream(self, endpoint: Endpoint, *, forward_usage: bool) -> StreamTranslator:
+        """Return a translator for one streamed response."""
 
     def transport(self) -> httpx.AsyncBaseTransport:
         """Return the HTTP transport that reaches this provider."""
+
+
+class ChatAdapter:
+    """
+    Base of providers that serve only chat completions, through their own
+    chat_request / chat_response / chat_stream translations.
+    """
+
+    endpoints = frozenset({"chat.completions"})
+
+    def request(
+        self, endpoint: Endpoint, channel: ChannelInfo, payload: dict, *, stream: bool
+    ) -> httpx.Request:
+        return self.chat_request(channel, payload, stream=stream)
+
+    def response(
+        self, endpoint: Endpoint, raw: bytes
+    ) -> tuple[bytes, TokenUsage | None]:
+        return self.chat_response(raw)
+
+    def stream(self, endpoint: Endpoint, *, forward_usage: bool) -> StreamTranslator:
+        return self.chat_stream(forward_usage=forward_usage)

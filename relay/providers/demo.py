@@ -13,6 +13,7 @@ import orjson
 
 from relay import tokens, upstream
 from relay.catalog import ChannelInfo
+from relay.endpoints import Endpoint
 from relay.providers.openai import OpenAIAdapter
 
 DEMO_BASE_URL = "http://demo.switchboard.invalid/v1"
@@ -114,8 +115,10 @@ class DemoTransport(httpx.AsyncBaseTransport):
 
 
 class DemoAdapter(OpenAIAdapter):
-    def chat_url(self, channel: ChannelInfo, payload: dict) -> httpx.URL:
-        return httpx.URL(f"{DEMO_BASE_URL}/chat/completions")
+    endpoints = frozenset({"chat.completions"})
+
+    def url(self, channel: ChannelInfo, endpoint: Endpoint, payload: dict) -> httpx.URL:
+        return httpx.URL(f"{DEMO_BASE_URL}{endpoint.path}")
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return upstream.transport("demo", DemoTransport)
