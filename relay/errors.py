@@ -87,21 +87,18 @@ def upstream_timeout() -> RelayError:
     )
 
 
-def from_upstream(status: int, raw: bytes) -> RelayError:
-    """Pass an upstream's verdict on the request back in our own words' shape."""
-    try:
-        error = orjson.loads(raw).get("error") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        error = {}
-    if not isinstance(error, dict):
-        error = {"message": str(error)}
+def from_upstream(status: int, body: dict) -> RelayError:
+    """Pass an upstream's verdict on the request back in OpenAI's shape."""
+    error = body.get("error") or {}
+
+    def text(name: str) -> str | None:
+        value = error.get(name)
+        return value if isinstance(value, str) and value else None
+
     return RelayError(
         status,
-        str(
-            error.get("message")
-            or f"The upstream provider refused the request ({status})."
-        ),
-        type=str(error.get("type") or "invalid_request_error"),
-        code=error.get("code") if isinstance(error.get("code"), str) else None,
-        param=error.get("param") if isinstance(error.get("param"), str) else None,
+        text("message") or f"The upstream provider refused the request ({status}).",
+        type=text("type") or "invalid_request_error",
+        code=text("code"),
+        param=text("param"),
     )

@@ -181,11 +181,15 @@ async def open_upstream(
                 if status in KEY_STATUSES:
                     continue
                 break
-            call.channel = channel
             if status >= 400:
                 raw = await response.aread()
                 await response.aclose()
-                raise errors.from_upstream(status, raw)
+                if adapter.channel_fault(status, raw):
+                    logger.warning("channel %s refused its key", channel.name)
+                    continue
+                call.channel = channel
+                raise errors.from_upstream(status, adapter.error_body(raw))
+            call.channel = channel
             return adapter, response
     raise failure
 

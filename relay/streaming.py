@@ -27,10 +27,18 @@ class SSEBuffer:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Return the complete events in `data`, each with its blank line."""
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
         buffer = self._pending + data
-        *events, self._pending = buffer.split(b"\n\n")
+        if b"\r" in buffer:
+            # Normalised after joining: a read may end between CR and LF.
+            buffer = buffer.replace(b"\r\n", b"\n")
+            if buffer.endswith(b"\r"):
+                buffer, carry = buffer[:-1], b"\r"
+            else:
+                carry = b""
+        else:
+            carry = b""
+        *events, pending = buffer.split(b"\n\n")
+        self._pending = pending + carry
         return [event + b"\n\n" for event in events if event]
 
 

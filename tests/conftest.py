@@ -14,6 +14,7 @@ from billing.money import usd_to_nano
 from billing.services import wallet_credit
 from relay import catalog
 from relay.models import Channel
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.upstream import FakeUpstream
 from tests.servers import ThreadedServer
 
@@ -24,6 +25,10 @@ PRICES = {
     "gpt-4.1": ("2.00", "0.50", "8.00", 32_768),
     "gpt-4.1-mini": ("0.40", "0.10", "1.60", 32_768),
     "gpt-4.1-nano": ("0.10", "0.025", "0.40", 32_768),
+}
+# Anthropic's: input, cache read, output, max output, cache write.
+CLAUDE_PRICES = {
+    "claude-3-5-haiku-latest": ("0.80", "0.08", "4.00", 8_192, "1.00"),
 }
 
 
@@ -99,6 +104,22 @@ def prices(db):
 
 
 @pytest.fixture
+def claude_prices(db):
+    for model, (input_, read, output, max_output, write) in CLAUDE_PRICES.items():
+        ModelPrice.objects.update_or_create(
+            model=model,
+            defaults={
+                "input_per_mtok": Decimal(input_),
+                "cached_input_per_mtok": Decimal(read),
+                "cache_write_per_mtok": Decimal(write),
+                "output_per_mtok": Decimal(output),
+                "max_output_tokens": max_output,
+                "is_active": True,
+            },
+        )
+
+
+@pytest.fixture
 def alice(db, prices) -> Customer:
     return make_customer("alice")
 
@@ -132,6 +153,32 @@ def channel(db, fake) -> Channel:
     )
     channel.save()
     channel.add_key("sk-upstream-secret-1234")
+    return channel
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server():
+    fake = FakeAnthropic().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server):
+    fake_anthropic_server.reset()
+    yield fake_anthropic_server
+    fake_anthropic_server.reset()
+
+
+@pytest.fixture
+def claude_channel(db, claude_prices, fake_anthropic) -> Channel:
+    channel = Channel.objects.create(
+        name="fake-anthropic",
+        kind=Channel.Kind.ANTHROPIC,
+        base_url=fake_anthropic.base_url,
+        model_names=list(CLAUDE_PRICES),
+    )
+    channel.add_key("sk-ant-upstream")
     return channel
 
 

@@ -3,6 +3,7 @@
 from typing import Protocol
 
 import httpx
+import orjson
 
 from billing.pricing import TokenUsage
 from relay.catalog import ChannelInfo
@@ -40,8 +41,31 @@ class Adapter(Protocol):
     def transport(self) -> httpx.AsyncBaseTransport:
         """Return the HTTP transport that reaches this provider."""
 
+    def error_body(self, raw: bytes) -> dict:
+        """Return an upstream error answer as OpenAI's {"error": {...}}."""
 
-class ChatAdapter:
+    def channel_fault(self, status: int, raw: bytes) -> bool:
+        """Return whether an error answer blames the channel's key, not the
+        request (for providers whose status code does not tell)."""
+
+
+class BaseAdapter:
+    """Defaults for providers whose errors are shaped {"error": {...}}."""
+
+    def error_body(self, raw: bytes) -> dict:
+        try:
+            error = orjson.loads(raw).get("error")
+        except (orjson.JSONDecodeError, AttributeError):
+            error = None
+        if isinstance(error, str):
+            error = {"message": error}
+        return {"error": error if isinstance(error, dict) else {}}
+
+    def channel_fault(self, status: int, raw: bytes) -> bool:
+        return False
+
+
+class ChatAdapter(BaseAdapter):
     """
     Base of providers that serve only chat completions, through their own
     chat_request / chat_response / chat_stream translations.

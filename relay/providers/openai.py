@@ -7,10 +7,11 @@ from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
+from relay.providers.base import BaseAdapter
 from relay.streaming import OpenAIStream, usage_from_openai
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(BaseAdapter):
     """The relay's own wire format: requests and answers pass through as is."""
 
     endpoints = frozenset({"chat.completions", "completions", "embeddings"})

@@ -848,7 +848,9 @@ def test_an_anthropic_error_reads_as_an_openai_error(claude):
         adapter.chat_request(channel(claude.base_url), chat(user("Hi")), stream=False)
     )
     assert response.status_code == 529
-    refusal = errors.from_upstream(response.status_code, response.content)
+    refusal = errors.from_upstream(
+        response.status_code, adapter.error_body(response.content)
+    )
     assert refusal.type == "overloaded_error"
     assert refusal.message == "Fake Anthropic error (529)."
 

@@ -67,3 +67,12 @@ def test_crlf_framing_is_understood():
     buffer = SSEBuffer()
     assert buffer.feed(b"data: 1\r\n\r\ndata: 2\r\n") == [b"data: 1\n\n"]
     assert buffer.feed(b"\r\n") == [b"data: 2\n\n"]
+
+
+def test_crlf_split_between_cr_and_lf_loses_nothing():
+    data = b'data: {"a":1}\r\n\r\ndata: {"b":2}\r\n\r\n'
+    buffer = SSEBuffer()
+    events = []
+    for i in range(len(data)):
+        events += buffer.feed(data[i : i + 1])
+    assert events == [b'data: {"a":1}\n\n', b'data: {"b":2}\n\n']
