@@ -15,6 +15,7 @@ from billing.services import wallet_credit
 from relay import catalog
 from relay.models import Channel
 from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.upstream import FakeUpstream
 from tests.servers import ThreadedServer
 
@@ -26,9 +27,12 @@ PRICES = {
     "gpt-4.1-mini": ("0.40", "0.10", "1.60", 32_768),
     "gpt-4.1-nano": ("0.10", "0.025", "0.40", 32_768),
 }
-# Anthropic's: input, cache read, output, max output, cache write.
+# Anthropic's and Google's: input, cache read, output, max output, cache write.
 CLAUDE_PRICES = {
     "claude-3-5-haiku-latest": ("0.80", "0.08", "4.00", 8_192, "1.00"),
+}
+GEMINI_PRICES = {
+    "gemini-2.5-flash": ("0.30", "0.075", "2.50", 65_536, None),
 }
 
 
@@ -103,20 +107,29 @@ def prices(db):
         )
 
 
-@pytest.fixture
-def claude_prices(db):
-    for model, (input_, read, output, max_output, write) in CLAUDE_PRICES.items():
+def _price(catalog: dict) -> None:
+    for model, (input_, read, output, max_output, write) in catalog.items():
         ModelPrice.objects.update_or_create(
             model=model,
             defaults={
                 "input_per_mtok": Decimal(input_),
                 "cached_input_per_mtok": Decimal(read),
-                "cache_write_per_mtok": Decimal(write),
+                "cache_write_per_mtok": Decimal(write) if write else None,
                 "output_per_mtok": Decimal(output),
                 "max_output_tokens": max_output,
                 "is_active": True,
             },
         )
+
+
+@pytest.fixture
+def claude_prices(db):
+    _price(CLAUDE_PRICES)
+
+
+@pytest.fixture
+def gemini_prices(db):
+    _price(GEMINI_PRICES)
 
 
 @pytest.fixture
@@ -179,6 +192,32 @@ def claude_channel(db, claude_prices, fake_anthropic) -> Channel:
         model_names=list(CLAUDE_PRICES),
     )
     channel.add_key("sk-ant-upstream")
+    return channel
+
+
+@pytest.fixture(scope="session")
+def fake_gemini_server():
+    fake = FakeGemini().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_gemini(fake_gemini_server):
+    fake_gemini_server.reset()
+    yield fake_gemini_server
+    fake_gemini_server.reset()
+
+
+@pytest.fixture
+def gemini_channel(db, gemini_prices, fake_gemini) -> Channel:
+    channel = Channel.objects.create(
+        name="fake-gemini",
+        kind=Channel.Kind.GEMINI,
+        base_url=fake_gemini.url(),
+        model_names=list(GEMINI_PRICES),
+    )
+    channel.add_key("gemini-upstream-key")
     return channel
 
 
