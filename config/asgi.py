@@ -27,6 +27,8 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
 from config.db import close_async_pool  # noqa: E402
+from relay.background import drain  # noqa: E402
+from relay.health import close_breakers  # noqa: E402
 from relay.upstream import close_transports  # noqa: E402
 
 
@@ -90,7 +92,9 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await drain()
             await close_transports()
             await close_async_pool()
+            await close_breakers()
             await send({"type": "lifespan.shutdown.complete"})
             return

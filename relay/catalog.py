@@ -16,6 +16,7 @@ from django.db.models import Prefetch
 from billing.models import ModelPrice
 from billing.pricing import UnitPrices
 from config.db import run_db
+from relay import health
 from relay.models import Channel, UpstreamKey
 
 
@@ -30,8 +31,12 @@ class ChannelInfo:
     weight: int
     model_map: dict = field(default_factory=dict)
     api_version: str = ""
-    # Every enabled upstream key, used in rotation; "" for a keyless upstream.
-    api_keys: tuple[str, ...] = field(default=("",), repr=False)
+    # Every enabled upstream key as (id, secret), used in rotation; a keyless
+    # upstream (a local vLLM, the demo) has one (None, "").
+    api_keys: tuple[tuple[int | None, str], ...] = field(
+        default=((None, ""),), repr=False
+    )
+    key_id: int | None = None  # the key of this attempt
 
     def upstream_model(self, model: str) -> str:
         """Return this channel's name for the public model `model`."""
@@ -51,6 +56,8 @@ class ModelInfo:
 class Catalog:
     models: dict[str, ModelInfo]
     channels: dict[str, tuple[ChannelInfo, ...]]
+    # Every channel's and key's breaker (relay.health), to keep watching.
+    breaker_names: list[str] = field(default_factory=list)
 
     def servable(self) -> list[str]:
         """Return the models that have a price and an enabled channel."""
@@ -76,13 +83,16 @@ def _load() -> Catalog:
         Prefetch("upstream_keys", UpstreamKey.objects.filter(is_enabled=True))
     )
     for channel in enabled:
-        keys = tuple(key.secret for key in channel.upstream_keys.all()) or ("",)
+        keys = tuple((key.pk, key.secret) for key in channel.upstream_keys.all()) or (
+            (None, ""),
+        )
         info = ChannelInfo(
             id=channel.pk,
             name=channel.name,
             kind=channel.kind,
             base_url=channel.base_url.rstrip("/"),
-            api_key=keys[0],
+            api_key=keys[0][1],
+            key_id=keys[0][0],
             api_keys=keys,
             priority=channel.priority,
             weight=channel.weight,
@@ -91,9 +101,18 @@ def _load() -> Catalog:
         )
         for model in channel.model_names:
             channels.setdefault(model, []).append(info)
+    served = {info.id: info for found in channels.values() for info in found}
+    names = [health.channel_name(channel_id) for channel_id in served]
+    names += [
+        health.key_name(key_id)
+        for info in served.values()
+        for key_id, _ in info.api_keys
+        if key_id is not None
+    ]
     return Catalog(
         models=models,
         channels={model: tuple(found) for model, found in channels.items()},
+        breaker_names=names,
     )
 
 

@@ -17,15 +17,13 @@ from billing.pricing import TokenUsage, usage_cost
 from billing.services import Settlement, hold_release_async, wallet_reserve_async
 from config.db import run_db
 from relay import errors
+from relay.background import spawn
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.models import UsageRecord
 from relay.services import api_key_touch, usage_record_settle_async
 
 logger = logging.getLogger(__name__)
 
-# Billing work still running after its request's task was cancelled; kept
-# referenced so the event loop cannot drop it.
-_pending: set[asyncio.Future] = set()
 # When this process last recorded each key's use (monotonic seconds).
 _touched: dict[int, float] = {}
 LAST_USED_SECONDS = 60
@@ -57,7 +55,7 @@ class Call:
         self.hold = (
             self.prompt_estimate * prices.input + max_output_tokens * prices.output
         )
-        task = _background(
+        task = spawn(
             wallet_reserve_async(
                 tenant_id=self.identity.tenant_id,
                 request_id=self.request_id,
@@ -70,7 +68,7 @@ class Call:
             # The client left while the hold was being placed: the database
             # thread finishes regardless, so release whatever it reserved.
             self.settled = True
-            _background(self._release_when_placed(task))
+            spawn(self._release_when_placed(task))
             raise
         if not reserved:
             self.settled = True
@@ -103,7 +101,7 @@ class Call:
         _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
         # settlement of what was already produced.
-        settling = _background(usage_record_settle_async(record=record))
+        settling = spawn(usage_record_settle_async(record=record))
         return await asyncio.shield(settling)
 
     def _record(
@@ -154,20 +152,6 @@ class Call:
         )
 
 
-def _background(awaitable) -> asyncio.Future:
-    """Run `awaitable` to completion even if its requester is cancelled."""
-    task = asyncio.ensure_future(awaitable)
-    _pending.add(task)
-    task.add_done_callback(_finished)
-    return task
-
-
-def _finished(task: asyncio.Future) -> None:
-    _pending.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("background billing work failed", exc_info=task.exception())
-
-
 def _touch_key(key_id: int) -> None:
     """Update the key's last_used_at, at most once a minute per process."""
     now = time.monotonic()
@@ -176,4 +160,4 @@ def _touch_key(key_id: int) -> None:
     if len(_touched) > 50_000:
         _touched.clear()
     _touched[key_id] = now
-    _background(run_db(api_key_touch, key_id=key_id))
+    spawn(run_db(api_key_touch, key_id=key_id))

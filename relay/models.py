@@ -85,7 +85,13 @@ class UpstreamKey(models.Model):
     label = models.CharField(max_length=100, blank=True)
     secret_encrypted = models.TextField(editable=False)
     is_enabled = models.BooleanField(default=True)
+    auto_disabled = models.BooleanField(
+        default=False,
+        help_text="Disabled by the relay (the upstream refused it); the health "
+        "probe re-enables it once the upstream accepts it again.",
+    )
     disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

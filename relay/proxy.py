@@ -17,7 +17,9 @@ from django.utils import timezone
 
 from accounts.auth import KeyIdentity, identify
 from billing.pricing import TokenUsage
-from relay import catalog, errors, tokens, upstream
+from config.db import run_db
+from relay import catalog, errors, health, tokens, upstream
+from relay.background import spawn
 from relay.catalog import ModelInfo
 from relay.endpoints import Endpoint
 from relay.metering import Call
@@ -25,6 +27,7 @@ from relay.models import UsageRecord
 from relay.providers import adapter_for
 from relay.providers.base import Adapter
 from relay.routing import attempt_order, backoff, key_rotation
+from relay.services import upstream_key_disable
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,13 @@ async def priced_model(
     return model, channels
 
 
+def _healthy_first(items: list, is_open) -> list:
+    """Drop what has an open breaker, unless that is everything: then keep
+    the first as the probe that finds out whether it has recovered."""
+    healthy = [item for item in items if not is_open(item)]
+    return healthy or items[:1]
+
+
 async def open_upstream(
     call: Call, endpoint: Endpoint, channels: tuple, payload: dict
 ) -> tuple[Adapter, httpx.Response]:
@@ -135,14 +145,26 @@ async def open_upstream(
     Send the request to the first channel and key that accept it; nothing has
     reached the client yet, so retrying is safe. A key's own trouble (429,
     401, 403) moves on to the channel's next key; a channel's (connection
-    error, timeout, 5xx) to the next channel.
+    error, timeout, 5xx) to the next channel. Every outcome feeds the
+    channel's and the key's circuit breakers.
     """
+    breakers = health.breakers()
+    breakers.watch((await catalog.current()).breaker_names)
     failure = errors.upstream_unavailable()
     attempts = 0
-    for channel in attempt_order(channels):
+    order = _healthy_first(
+        attempt_order(channels),
+        lambda c: breakers.is_open(health.channel_name(c.id)),
+    )
+    for channel in order:
         adapter = adapter_for(channel.kind)
         upstream_payload = {**payload, "model": channel.upstream_model(call.model.name)}
-        for key in key_rotation(channel):
+        channel_breaker = health.channel_name(channel.id)
+        keys = _healthy_first(
+            key_rotation(channel),
+            lambda k: k[0] is not None and breakers.is_open(health.key_name(k[0])),
+        )
+        for key_id, secret in keys:
             if attempts >= settings.SWITCHBOARD_MAX_ATTEMPTS:
                 raise failure
             if attempts:
@@ -150,7 +172,8 @@ async def open_upstream(
                     backoff(attempts, settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS)
                 )
             attempts += 1
-            attempt = replace(channel, api_key=key)
+            key_breaker = health.key_name(key_id) if key_id is not None else None
+            attempt = replace(channel, api_key=secret, key_id=key_id)
             request = adapter.request(
                 endpoint, attempt, upstream_payload, stream=call.stream
             )
@@ -165,6 +188,7 @@ async def open_upstream(
                     call.request_id,
                     exc,
                 )
+                breakers.failure(channel_breaker)
                 failure = (
                     errors.upstream_timeout()
                     if timed_out
@@ -172,26 +196,49 @@ async def open_upstream(
                 )
                 break
             status = response.status_code
-            if status in KEY_STATUSES or status in CHANNEL_STATUSES or status >= 500:
+            refused_key = status in KEY_STATUSES
+            if refused_key or status in CHANNEL_STATUSES or status >= 500:
+                raw = await response.aread()
                 await response.aclose()
                 logger.warning(
                     "channel %s answered %s (%s)", channel.name, status, call.request_id
                 )
                 failure = errors.upstream_unavailable()
-                if status in KEY_STATUSES:
-                    continue
-                break
-            if status >= 400:
+                if not refused_key:
+                    breakers.failure(channel_breaker)
+                    break
+            elif status >= 400:
                 raw = await response.aread()
                 await response.aclose()
-                if adapter.channel_fault(status, raw):
-                    logger.warning("channel %s refused its key", channel.name)
-                    continue
-                call.channel = channel
-                raise errors.from_upstream(status, adapter.error_body(raw))
+                refused_key = adapter.channel_fault(status, raw)
+                if not refused_key:
+                    # The upstream is healthy; it judged the request.
+                    breakers.success(channel_breaker)
+                    call.channel = channel
+                    raise errors.from_upstream(status, adapter.error_body(raw))
+            if refused_key:
+                if key_breaker is not None:
+                    revoked = status != 429
+                    breakers.failure(key_breaker, trip=revoked)
+                    if revoked:
+                        _disable_key(key_id, channel, status, adapter.error_body(raw))
+                continue
+            breakers.success(channel_breaker)
+            if key_breaker is not None:
+                breakers.success(key_breaker)
             call.channel = channel
             return adapter, response
     raise failure
+
+
+def _disable_key(key_id: int, channel, status: int, body: dict) -> None:
+    """Take a key the upstream refuses out of rotation, saying why."""
+    message = str((body.get("error") or {}).get("message") or "")[:200]
+    reason = f"Upstream answered {status}: {message}".strip(": ")
+    logger.error(
+        "channel %s: disabling upstream key %s (%s)", channel.name, key_id, reason
+    )
+    spawn(run_db(upstream_key_disable, key_id=key_id, reason=reason))
 
 
 def is_timeout(exc: httpx.HTTPError) -> bool:

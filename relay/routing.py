@@ -30,8 +30,8 @@ def attempt_order(
 _turns: dict[int, itertools.count] = {}
 
 
-def key_rotation(channel: ChannelInfo) -> list[str]:
-    """Return the channel's keys, starting with the next one in rotation."""
+def key_rotation(channel: ChannelInfo) -> list[tuple[int | None, str]]:
+    """Return the channel's (key id, secret)s, starting with the next in turn."""
     keys = channel.api_keys
     if len(keys) < 2:
         return list(keys)

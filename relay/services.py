@@ -9,7 +9,7 @@ from accounts.models import ApiKey
 from billing import pg
 from billing.services import Settlement, hold_settle, settle_params
 from config.db import on_postgres, pg_fetchone, pg_fetchone_async, run_db
-from relay.models import UsageRecord
+from relay.models import UpstreamKey, UsageRecord
 
 # last_used_at is for people: a minute's precision spares a write per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -103,3 +103,14 @@ def api_key_touch(*, key_id: int) -> None:
     ApiKey.objects.filter(pk=key_id).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION)
     ).update(last_used_at=now)
+
+
+def upstream_key_disable(*, key_id: int, reason: str) -> bool:
+    """Take a key out of rotation after the upstream refused it."""
+    updated = UpstreamKey.objects.filter(pk=key_id, is_enabled=True).update(
+        is_enabled=False,
+        auto_disabled=True,
+        disabled_reason=reason[:300],
+        disabled_at=timezone.now(),
+    )
+    return bool(updated)

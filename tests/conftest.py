@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection
 
 import config.db
@@ -12,7 +14,7 @@ from accounts.services import api_key_create, tenant_create
 from billing.models import LedgerEntry, ModelPrice, Wallet
 from billing.money import usd_to_nano
 from billing.services import wallet_credit
-from relay import catalog
+from relay import catalog, health
 from relay.models import Channel
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
@@ -54,13 +56,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _forget_process_state():
+    auth.forget_cached_keys()
+    catalog.forget()
+    health.forget()
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(match="*:breaker:*"):
+            client.delete(key)
+        client.close()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    auth.forget_cached_keys()
-    catalog.forget()
+    _forget_process_state()
     yield
-    auth.forget_cached_keys()
-    catalog.forget()
+    _forget_process_state()
 
 
 @dataclass

@@ -1,0 +1,181 @@
+"""
+Circuit breakers for channels and upstream keys, shared by every process.
+
+A breaker counts failures in a sliding window. At SWITCHBOARD_BREAKER_FAILURES
+failures it opens for SWITCHBOARD_BREAKER_COOLDOWN_SECONDS: requests skip the
+channel (or key). When the cool-down ends the breaker is half-open: traffic
+flows again, the next failure re-opens it at once (the window still holds
+the earlier failures) and the next success closes it (clears the count).
+
+The state lives in Redis when REDIS_URL is set, so every process sees a
+breaker another one opened; without Redis (the embedded default) it lives in
+the process. The hot path never waits for Redis: it reads a local view that
+is refreshed in the background about once a second, and records failures and
+recoveries without awaiting them.
+"""
+
+import asyncio
+import logging
+import time
+import weakref
+
+from django.conf import settings
+
+from relay.background import spawn
+
+logger = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 1.0
+
+
+def channel_name(channel_id: int) -> str:
+    return f"channel:{channel_id}"
+
+
+def key_name(key_id: int) -> str:
+    return f"key:{key_id}"
+
+
+class LocalStore:
+    """Breaker state in this process only."""
+
+    def __init__(self):
+        self._failures: dict[str, list[float]] = {}
+        self._open_until: dict[str, float] = {}
+
+    async def failure(self, name: str, *, trip: bool = False) -> None:
+        now = time.monotonic()
+        window = settings.SWITCHBOARD_BREAKER_WINDOW_SECONDS
+        recent = [t for t in self._failures.get(name, ()) if t > now - window]
+        recent.append(now)
+        self._failures[name] = recent
+        if trip or len(recent) >= settings.SWITCHBOARD_BREAKER_FAILURES:
+            cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
+            self._open_until[name] = now + cooldown
+
+    async def success(self, name: str) -> None:
+        self._failures.pop(name, None)
+
+    async def snapshot(self, names: list[str]) -> tuple[set[str], set[str]]:
+        now = time.monotonic()
+        window = settings.SWITCHBOARD_BREAKER_WINDOW_SECONDS
+        opened = {n for n in names if self._open_until.get(n, 0) > now}
+        failing = {
+            n for n in names if any(t > now - window for t in self._failures.get(n, ()))
+        }
+        return opened, failing
+
+
+class RedisStore:
+    """Breaker state in Redis: `fail:<name>` counters, `open:<name>` flags."""
+
+    def __init__(self, url: str):
+        import redis.asyncio
+
+        self._redis = redis.asyncio.Redis.from_url(url)
+        self._prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', 'sb')}:breaker:"
+
+    async def failure(self, name: str, *, trip: bool = False) -> None:
+        fail, opened = self._prefix + "fail:" + name, self._prefix + "open:" + name
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(fail)
+            pipe.expire(fail, settings.SWITCHBOARD_BREAKER_WINDOW_SECONDS)
+            count, _ = await pipe.execute()
+        if trip or count >= settings.SWITCHBOARD_BREAKER_FAILURES:
+            cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
+            await self._redis.set(opened, 1, ex=cooldown)
+
+    async def success(self, name: str) -> None:
+        await self._redis.delete(self._prefix + "fail:" + name)
+
+    async def snapshot(self, names: list[str]) -> tuple[set[str], set[str]]:
+        if not names:
+            return set(), set()
+        keys = [self._prefix + "open:" + n for n in names]
+        keys += [self._prefix + "fail:" + n for n in names]
+        values = await self._redis.mget(keys)
+        count = len(names)
+        opened = {n for n, v in zip(names, values[:count], strict=True) if v}
+        failing = {n for n, v in zip(names, values[count:], strict=True) if v}
+        return opened, failing
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class Breakers:
+    """The local view of every breaker, and the way to move them."""
+
+    def __init__(self, store):
+        self.store = store
+        self.opened: set[str] = set()
+        self.failing: set[str] = set()
+        self._names: list[str] = []
+        self._refreshed = 0.0
+        self._refreshing: asyncio.Task | None = None
+
+    def is_open(self, name: str) -> bool:
+        return name in self.opened
+
+    def watch(self, names: list[str]) -> None:
+        """Keep the view of `names` fresh; refresh it when it is stale."""
+        self._names = names
+        stale = time.monotonic() - self._refreshed > REFRESH_SECONDS
+        if stale and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.ensure_future(self._refresh())
+
+    async def _refresh(self) -> None:
+        self._refreshed = time.monotonic()
+        try:
+            self.opened, self.failing = await self.store.snapshot(self._names)
+        except Exception:
+            logger.warning("could not read breaker state", exc_info=True)
+
+    def failure(self, name: str, *, trip: bool = False) -> None:
+        """Record a failure (`trip`: open at once, e.g. a revoked key)."""
+        self.failing.add(name)
+        if trip:
+            self.opened.add(name)
+        spawn(self._failure(name, trip))
+
+    async def _failure(self, name: str, trip: bool) -> None:
+        await self.store.failure(name, trip=trip)
+        opened, _ = await self.store.snapshot([name])
+        self.opened |= opened
+
+    def success(self, name: str) -> None:
+        """Record a success; closes a half-open breaker."""
+        if name in self.failing:
+            self.failing.discard(name)
+            self.opened.discard(name)
+            spawn(self.store.success(name))
+
+    async def close(self) -> None:
+        if isinstance(self.store, RedisStore):
+            await self.store.close()
+
+
+_breakers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Breakers]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def breakers() -> Breakers:
+    """Return this event loop's breakers (Redis clients are loop-bound)."""
+    loop = asyncio.get_running_loop()
+    found = _breakers.get(loop)
+    if found is None:
+        store = RedisStore(settings.REDIS_URL) if settings.REDIS_URL else LocalStore()
+        found = _breakers[loop] = Breakers(store)
+    return found
+
+
+async def close_breakers() -> None:
+    found = _breakers.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.close()
+
+
+def forget() -> None:
+    """Drop every process-local breaker (tests)."""
+    _breakers.clear()

@@ -1,0 +1,108 @@
+"""Circuit breakers: a failing channel is skipped, then probed, then trusted."""
+
+import time
+
+import httpx
+import pytest
+
+from relay import catalog
+from relay.models import Channel, UpstreamKey
+
+BODY = {
+    "model": "gpt-4.1-nano",
+    "messages": [{"role": "user", "content": "hi"}],
+    "max_tokens": 5,
+}
+
+
+@pytest.fixture
+def fast_breakers(settings):
+    settings.SWITCHBOARD_BREAKER_FAILURES = 3
+    settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS = 1
+    settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS = 0
+
+
+@pytest.fixture
+def primary(channel, fake) -> Channel:
+    """A preferred channel on its own fake scenario, above the `channel`."""
+    fake.scenario("primary")
+    primary = Channel.objects.create(
+        name="primary",
+        base_url=fake.url("primary"),
+        model_names=["gpt-4.1-nano"],
+        priority=10,
+    )
+    primary.add_key("sk-primary")
+    return primary
+
+
+def call(relay, customer) -> httpx.Response:
+    return httpx.post(
+        f"{relay}/chat/completions",
+        json=BODY,
+        headers={"authorization": f"Bearer {customer.secret}"},
+        timeout=10,
+    )
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_a_failing_channel_is_skipped_then_probed_then_trusted(
+    relay, alice, fake, primary, fast_breakers
+):
+    fake.scenario("primary", status=503)
+    # Every request is still served, by the backup channel.
+    for _ in range(3):
+        assert call(relay, alice).status_code == 200
+    assert fake.request_counts["primary"] == 3
+    # The third failure opened the breaker (recorded in the background, so
+    # allow a request or two in flight to try it once more).
+    for _ in range(2):
+        assert call(relay, alice).status_code == 200
+    skipped_from = fake.request_counts["primary"]
+    for _ in range(5):
+        assert call(relay, alice).status_code == 200
+    assert fake.request_counts["primary"] == skipped_from <= 5
+    # It recovers: after the cool-down a request probes it, and from then on
+    # it gets the traffic again.
+    fake.scenario("primary")
+    time.sleep(1.1)
+    wait_until(
+        lambda: (
+            call(relay, alice).status_code == 200
+            and fake.request_counts["primary"] > skipped_from
+        )
+    )
+    before = fake.request_counts["primary"]
+    for _ in range(4):
+        assert call(relay, alice).status_code == 200
+    assert fake.request_counts["primary"] - before == 4
+
+
+def test_a_key_the_upstream_refuses_is_disabled_with_the_reason(
+    relay, alice, fake, channel
+):
+    channel.upstream_keys.all().delete()
+    bad = channel.add_key("sk-revoked-upstream")
+    good = channel.add_key("sk-valid")
+    fake.scenario(require_key="sk-valid")
+    for _ in range(4):
+        assert call(relay, alice).status_code == 200
+    wait_until(lambda: not UpstreamKey.objects.get(pk=bad.pk).is_enabled)
+    bad.refresh_from_db()
+    assert bad.auto_disabled
+    assert bad.disabled_reason.startswith("Upstream answered 401")
+    good.refresh_from_db()
+    assert good.is_enabled
+    # Once disabled (and the catalog reloaded) the key is never sent again.
+    catalog.forget()
+    sent_before = sum(r.api_key == "sk-revoked-upstream" for r in fake.requests)
+    for _ in range(4):
+        assert call(relay, alice).status_code == 200
+    sent_after = sum(r.api_key == "sk-revoked-upstream" for r in fake.requests)
+    assert sent_after == sent_before
