@@ -160,6 +160,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.release_expired_holds",
         "schedule": envint("SWITCHBOARD_HOLD_SWEEP_SECONDS", 60),
     },
+    "probe-disabled-keys": {
+        "task": "relay.tasks.probe_disabled_keys",
+        "schedule": envint("SWITCHBOARD_KEY_PROBE_SECONDS", 300),
+    },
 }
 
 # --- Switchboard ------------------------------------------------------------

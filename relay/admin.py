@@ -1,6 +1,7 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from relay.checks import channel_check
 from relay.models import Channel, UpstreamKey, UsageRecord
 
 
@@ -35,7 +36,7 @@ class UpstreamKeyInline(admin.TabularInline):
     model = UpstreamKey
     form = UpstreamKeyForm
     extra = 1
-    readonly_fields = ["masked", "created_at"]
+    readonly_fields = ["masked", "auto_disabled", "disabled_at", "created_at"]
 
 
 class ChannelForm(forms.ModelForm):
@@ -75,6 +76,14 @@ class ChannelAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "is_enabled"]
     search_fields = ["name", "base_url"]
+    actions = ["test_channels"]
+
+    @admin.action(description="Test selected channels (one tiny real request)")
+    def test_channels(self, request, queryset):
+        for channel in queryset:
+            result = channel_check(channel)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{channel.name}: {result}", level)
 
     @admin.display(description="upstream keys")
     def key(self, channel):

@@ -64,6 +64,24 @@ class Catalog:
         return sorted(name for name in self.models if self.channels.get(name))
 
 
+def channel_info(channel: Channel, keys) -> ChannelInfo:
+    """Return what the relay needs of `channel` to call it with `keys`."""
+    pairs = tuple((key.pk, key.secret) for key in keys) or ((None, ""),)
+    return ChannelInfo(
+        id=channel.pk,
+        name=channel.name,
+        kind=channel.kind,
+        base_url=channel.base_url.rstrip("/"),
+        api_key=pairs[0][1],
+        key_id=pairs[0][0],
+        api_keys=pairs,
+        priority=channel.priority,
+        weight=channel.weight,
+        model_map=dict(channel.model_map or {}),
+        api_version=channel.api_version,
+    )
+
+
 def _load() -> Catalog:
     models = {
         price.model: ModelInfo(
@@ -83,22 +101,7 @@ def _load() -> Catalog:
         Prefetch("upstream_keys", UpstreamKey.objects.filter(is_enabled=True))
     )
     for channel in enabled:
-        keys = tuple((key.pk, key.secret) for key in channel.upstream_keys.all()) or (
-            (None, ""),
-        )
-        info = ChannelInfo(
-            id=channel.pk,
-            name=channel.name,
-            kind=channel.kind,
-            base_url=channel.base_url.rstrip("/"),
-            api_key=keys[0][1],
-            key_id=keys[0][0],
-            api_keys=keys,
-            priority=channel.priority,
-            weight=channel.weight,
-            model_map=dict(channel.model_map or {}),
-            api_version=channel.api_version,
-        )
+        info = channel_info(channel, channel.upstream_keys.all())
         for model in channel.model_names:
             channels.setdefault(model, []).append(info)
     served = {info.id: info for found in channels.values() for info in found}

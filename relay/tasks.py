@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from relay.checks import disabled_keys_probe
+
+
+@shared_task
+def probe_disabled_keys() -> int:
+    """Re-enable the upstream keys that work again; return how many."""
+    return sum(result.ok for _, result in disabled_keys_probe())
