@@ -26,6 +26,10 @@ class Endpoint:
     name: str
     path: str
     streams = True
+    # Ask the upstream for stream usage with OpenAI's stream_options.
+    asks_usage = True
+    # Client headers passed on to the upstream.
+    forwarded_headers: tuple[str, ...] = ()
 
     def validate(self, payload: dict) -> None:
         """Refuse a request the upstream would refuse anyway, before holding."""
@@ -153,6 +157,48 @@ class Embeddings(Endpoint):
         return 0
 
 
+class Messages(Endpoint):
+    """Anthropic's Messages API, inbound: for Claude Code and Anthropic SDKs."""
+
+    name = "messages"
+    path = "/v1/messages"
+    asks_usage = False
+    forwarded_headers = ("anthropic-version", "anthropic-beta")
+
+    def validate(self, payload: dict) -> None:
+        messages = payload.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise errors.bad_request(
+                "messages: must be a non-empty list", param="messages"
+            )
+        if _positive_int(payload, "max_tokens") is None:
+            raise errors.bad_request(
+                "max_tokens: a positive integer is required", param="max_tokens"
+            )
+
+    def prompt_tokens(self, payload: dict) -> int:
+        system = payload.get("system")
+        if isinstance(system, list):
+            system = " ".join(
+                str(block.get("text", ""))
+                for block in system
+                if isinstance(block, dict)
+            )
+        extra = [payload.get("tools") or [], system or ""]
+        return tokens.estimate_prompt(payload["messages"], orjson.dumps(extra).decode())
+
+    def output_tokens(self, payload: dict, model: ModelInfo) -> int:
+        return min(payload["max_tokens"], model.max_output_tokens)
+
+    def output_text(self, body: dict) -> str:
+        return "".join(
+            block.get("text") or ""
+            for block in body.get("content") or ()
+            if isinstance(block, dict)
+        )
+
+
 CHAT_COMPLETIONS = ChatCompletions()
+MESSAGES = Messages()
 COMPLETIONS = Completions()
 EMBEDDINGS = Embeddings()

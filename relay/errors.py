@@ -3,6 +3,19 @@
 import orjson
 from django.http import HttpResponse
 
+# Anthropic's error types by status, for /v1/messages clients.
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
 
 class RelayError(Exception):
     def __init__(
@@ -31,9 +44,21 @@ class RelayError(Exception):
             }
         }
 
-    def response(self, request_id: str | None = None) -> HttpResponse:
+    def anthropic_body(self) -> dict:
+        return {
+            "type": "error",
+            "error": {
+                "type": ANTHROPIC_TYPES.get(self.status, "api_error"),
+                "message": self.message,
+            },
+        }
+
+    def response(
+        self, request_id: str | None = None, *, anthropic: bool = False
+    ) -> HttpResponse:
+        body = self.anthropic_body() if anthropic else self.body()
         response = HttpResponse(
-            orjson.dumps(self.body()),
+            orjson.dumps(body),
             status=self.status,
             content_type="application/json",
         )

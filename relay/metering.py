@@ -72,10 +72,15 @@ class Call:
             raise
         if not reserved:
             self.settled = True
+            limit = (
+                f" ({max_output_tokens} output tokens at most). Top up, or lower "
+                "max_tokens."
+                if max_output_tokens
+                else ". Top up to continue."
+            )
             raise errors.insufficient_balance(
                 f"Insufficient balance: this request may cost up to "
-                f"{format_usd(self.hold)} ({max_output_tokens} output tokens at "
-                f"most). Top up, or lower max_tokens."
+                f"{format_usd(self.hold)}{limit}"
             )
 
     async def _release_when_placed(self, reserving: asyncio.Future) -> None:

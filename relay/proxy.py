@@ -39,22 +39,6 @@ Status = UsageRecord.Status
 KEY_STATUSES = frozenset({401, 403, 429})
 CHANNEL_STATUSES = frozenset({404, 408, 409})
 
-STREAM_CLOSED_EVENT = (
-    b"data: "
-    + orjson.dumps(
-        {
-            "error": {
-                "message": "The upstream provider closed the stream before it "
-                "finished. You were charged for the tokens produced.",
-                "type": "server_error",
-                "param": None,
-                "code": "upstream_stream_closed",
-            }
-        }
-    )
-    + b"\n\n"
-)
-
 
 def api_key_from(request: HttpRequest) -> str:
     # META, not request.headers: the hot path need not build every header.
@@ -139,7 +123,7 @@ def _healthy_first(items: list, is_open) -> list:
 
 
 async def open_upstream(
-    call: Call, endpoint: Endpoint, channels: tuple, payload: dict
+    call: Call, endpoint: Endpoint, channels: tuple, payload: dict, headers: dict
 ) -> tuple[Adapter, httpx.Response]:
     """
     Send the request to the first channel and key that accept it; nothing has
@@ -175,7 +159,7 @@ async def open_upstream(
             key_breaker = health.key_name(key_id) if key_id is not None else None
             attempt = replace(channel, api_key=secret, key_id=key_id)
             request = adapter.request(
-                endpoint, attempt, upstream_payload, stream=call.stream
+                endpoint, attempt, upstream_payload, stream=call.stream, headers=headers
             )
             try:
                 response = await upstream.send(request, adapter.transport())
@@ -324,7 +308,7 @@ async def relay_stream(
             estimated=estimated,
             error=error,
         )
-    yield translator.closing if translator.done else STREAM_CLOSED_EVENT
+    yield translator.closing if translator.done else translator.broken
 
 
 async def relay(
@@ -337,7 +321,7 @@ async def relay(
     endpoint.validate(payload)
     stream = endpoint.streams and payload.get("stream") is True
     forward_usage = False
-    if stream:
+    if stream and endpoint.asks_usage:
         options = payload.get("stream_options")
         options = dict(options) if isinstance(options, dict) else {}
         forward_usage = options.get("include_usage") is True
@@ -352,8 +336,15 @@ async def relay(
         prompt_estimate=endpoint.prompt_tokens(payload),
     )
     await call.reserve(endpoint.output_tokens(payload, model))
+    headers = {
+        name: request.headers[name]
+        for name in endpoint.forwarded_headers
+        if name in request.headers
+    }
     try:
-        adapter, response = await open_upstream(call, endpoint, channels, payload)
+        adapter, response = await open_upstream(
+            call, endpoint, channels, payload, headers
+        )
         if not stream:
             return await complete(call, endpoint, adapter, response)
     except errors.RelayError as exc:

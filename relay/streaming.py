@@ -8,6 +8,24 @@ import orjson
 from billing.pricing import TokenUsage
 
 DONE = b"[DONE]"
+DONE_EVENT = b"data: [DONE]\n\n"
+# What an OpenAI-format client receives instead of [DONE] when the upstream
+# breaks off a stream: OpenAI's SDKs raise it as an APIError.
+BROKEN_EVENT = (
+    b"data: "
+    + orjson.dumps(
+        {
+            "error": {
+                "message": "The upstream provider closed the stream before it "
+                "finished. You were charged for the tokens produced.",
+                "type": "server_error",
+                "param": None,
+                "code": "upstream_stream_closed",
+            }
+        }
+    )
+    + b"\n\n"
+)
 
 
 def usage_from_openai(usage: dict) -> TokenUsage:
@@ -60,7 +78,8 @@ class OpenAIStream:
     passed through: it is kept in `closing` for the relay to send last.
     """
 
-    closing = b"data: [DONE]\n\n"
+    closing = DONE_EVENT
+    broken = BROKEN_EVENT
 
     def __init__(self, *, forward_usage: bool):
         self.forward_usage = forward_usage

@@ -13,8 +13,11 @@ from relay.metering import new_request_id
 logger = logging.getLogger(__name__)
 
 
-def openai_endpoint(method: str | None):
-    """Give the view a request id and turn every refusal into OpenAI's shape."""
+def openai_endpoint(method: str | None, *, anthropic: bool = False):
+    """
+    Give the view a request id and turn every refusal into OpenAI's error
+    shape (Anthropic's with `anthropic`).
+    """
 
     def decorate(view):
         @wraps(view)
@@ -23,20 +26,20 @@ def openai_endpoint(method: str | None):
             if method is not None and request.method != method:
                 response = errors.RelayError(
                     405, f"Use {method} for this endpoint.", code="method_not_allowed"
-                ).response(request_id)
+                ).response(request_id, anthropic=anthropic)
                 response["allow"] = method
                 return response
             try:
                 response = await view(request, request_id, *args, **kwargs)
             except errors.RelayError as exc:
-                return exc.response(request_id)
+                return exc.response(request_id, anthropic=anthropic)
             except Exception:
                 logger.exception("relay failure (%s)", request_id)
                 return errors.RelayError(
                     500,
                     "The server had an error processing your request.",
                     type="server_error",
-                ).response(request_id)
+                ).response(request_id, anthropic=anthropic)
             response["x-request-id"] = request_id
             return response
 
@@ -58,6 +61,11 @@ async def completions(request, request_id):
 @openai_endpoint("POST")
 async def embeddings(request, request_id):
     return await proxy.relay(request, request_id, endpoints.EMBEDDINGS)
+
+
+@openai_endpoint("POST", anthropic=True)
+async def messages(request, request_id):
+    return await proxy.relay(request, request_id, endpoints.MESSAGES)
 
 
 @openai_endpoint("GET")

@@ -17,8 +17,9 @@ import orjson
 from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
+from relay.endpoints import Endpoint
 from relay.providers.base import ChatAdapter
-from relay.streaming import SSEBuffer, event_data
+from relay.streaming import BROKEN_EVENT, DONE_EVENT, SSEBuffer, event_data
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; OpenAI clients usually leave it out. Every
@@ -334,6 +335,71 @@ def _sse(payload: dict) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+BROKEN_MESSAGES_EVENT = (
+    b"event: error\ndata: "
+    + orjson.dumps(
+        {
+            "type": "error",
+            "error": {
+                "type": "api_error",
+                "message": "The upstream provider closed the stream before it "
+                "finished. You were charged for the tokens produced.",
+            },
+        }
+    )
+    + b"\n\n"
+)
+
+
+class MessagesPassthrough:
+    """
+    Follow a Messages API event stream on its way to an Anthropic-format
+    client: events pass unchanged, usage and text are kept, and the final
+    message_stop is held back for the relay to send once it has settled.
+    """
+
+    broken = BROKEN_MESSAGES_EVENT
+
+    def __init__(self):
+        self.usage: TokenUsage | None = None
+        self.done = False
+        self.text: list[str] = []
+        self.closing = b""
+        self._usage: dict = {}
+        self._buffer = SSEBuffer()
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        for event in self._buffer.feed(data):
+            if self.done:
+                break
+            try:
+                message = orjson.loads(event_data(event))
+            except orjson.JSONDecodeError:
+                out.append(event)
+                continue
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "message_stop":
+                self.done, self.closing = True, event
+                continue
+            if kind == "message_start":
+                self._usage.update((message.get("message") or {}).get("usage") or {})
+            elif kind == "message_delta":
+                self._usage.update(message.get("usage") or {})
+                self.usage = usage_from_anthropic(self._usage)
+            elif kind == "content_block_delta":
+                delta = message.get("delta") or {}
+                piece = (
+                    delta.get("text")
+                    or delta.get("partial_json")
+                    or delta.get("thinking")
+                )
+                if piece:
+                    self.text.append(piece)
+            out.append(event)
+        return b"".join(out)
+
+
 class AnthropicStream:
     """
     Turn a Messages API event stream into `chat.completion.chunk` events.
@@ -344,7 +410,8 @@ class AnthropicStream:
     but is kept in `text`: it is billed as output.
     """
 
-    closing = b"data: [DONE]\n\n"
+    closing = DONE_EVENT
+    broken = BROKEN_EVENT
 
     def __init__(self, *, forward_usage: bool):
         self.forward_usage = forward_usage
@@ -457,13 +524,51 @@ class AnthropicStream:
 
 
 class AnthropicAdapter(ChatAdapter):
+    endpoints = frozenset({"chat.completions", "messages"})
+
+    def request(
+        self,
+        endpoint: Endpoint,
+        channel: ChannelInfo,
+        payload: dict,
+        *,
+        stream: bool,
+        headers: dict | None = None,
+    ) -> httpx.Request:
+        if endpoint.name != "messages":
+            return self.chat_request(channel, payload, stream=stream)
+        # Already in Anthropic's format: passed through, with the client's
+        # anthropic-version and anthropic-beta headers.
+        return self._messages_request(channel, payload, stream, headers or {})
+
+    def response(
+        self, endpoint: Endpoint, raw: bytes
+    ) -> tuple[bytes, TokenUsage | None]:
+        if endpoint.name != "messages":
+            return self.chat_response(raw)
+        usage = orjson.loads(raw).get("usage")
+        return raw, usage_from_anthropic(usage) if usage else None
+
+    def stream(self, endpoint: Endpoint, *, forward_usage: bool):
+        if endpoint.name != "messages":
+            return self.chat_stream(forward_usage=forward_usage)
+        return MessagesPassthrough()
+
     def chat_request(
         self, channel: ChannelInfo, payload: dict, *, stream: bool
+    ) -> httpx.Request:
+        return self._messages_request(
+            channel, translate_request(payload, stream=stream), stream, {}
+        )
+
+    def _messages_request(
+        self, channel: ChannelInfo, body: dict, stream: bool, extra: dict
     ) -> httpx.Request:
         headers = {
             "content-type": "application/json",
             "accept-encoding": "identity",
             "anthropic-version": ANTHROPIC_VERSION,
+            **extra,
         }
         if channel.api_key:
             headers["x-api-key"] = channel.api_key
@@ -473,7 +578,7 @@ class AnthropicAdapter(ChatAdapter):
             "POST",
             f"{self.base_url(channel)}/v1/messages",
             headers=headers,
-            content=orjson.dumps(translate_request(payload, stream=stream)),
+            content=orjson.dumps(body),
         )
 
     def base_url(self, channel: ChannelInfo) -> str:

@@ -16,6 +16,8 @@ class StreamTranslator(Protocol):
     text: list[str]
     # The stream's terminating event, sent after the request is settled.
     closing: bytes
+    # The event sent instead when the upstream breaks off the stream.
+    broken: bytes
 
     def feed(self, data: bytes) -> bytes:
         """Take upstream bytes; return OpenAI-format SSE bytes for the client."""
@@ -26,9 +28,16 @@ class Adapter(Protocol):
     endpoints: frozenset[str]
 
     def request(
-        self, endpoint: Endpoint, channel: ChannelInfo, payload: dict, *, stream: bool
+        self,
+        endpoint: Endpoint,
+        channel: ChannelInfo,
+        payload: dict,
+        *,
+        stream: bool,
+        headers: dict | None = None,
     ) -> httpx.Request:
-        """Build the upstream request for an OpenAI-format payload."""
+        """Build the upstream request for a payload in the endpoint's format,
+        with the client `headers` the endpoint forwards."""
 
     def response(
         self, endpoint: Endpoint, raw: bytes
@@ -74,7 +83,13 @@ class ChatAdapter(BaseAdapter):
     endpoints = frozenset({"chat.completions"})
 
     def request(
-        self, endpoint: Endpoint, channel: ChannelInfo, payload: dict, *, stream: bool
+        self,
+        endpoint: Endpoint,
+        channel: ChannelInfo,
+        payload: dict,
+        *,
+        stream: bool,
+        headers: dict | None = None,
     ) -> httpx.Request:
         return self.chat_request(channel, payload, stream=stream)
 

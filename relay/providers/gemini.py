@@ -28,7 +28,7 @@ from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.providers.base import ChatAdapter
-from relay.streaming import SSEBuffer, event_data
+from relay.streaming import BROKEN_EVENT, DONE_EVENT, SSEBuffer, event_data
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
@@ -475,7 +475,8 @@ class GeminiStream:
     finish is settled by `end()`, which the relay does not call yet.
     """
 
-    closing = b"data: [DONE]\n\n"
+    closing = DONE_EVENT
+    broken = BROKEN_EVENT
 
     def __init__(self, *, forward_usage: bool):
         self.forward_usage = forward_usage

@@ -17,7 +17,13 @@ class OpenAIAdapter(BaseAdapter):
     endpoints = frozenset({"chat.completions", "completions", "embeddings"})
 
     def request(
-        self, endpoint: Endpoint, channel: ChannelInfo, payload: dict, *, stream: bool
+        self,
+        endpoint: Endpoint,
+        channel: ChannelInfo,
+        payload: dict,
+        *,
+        stream: bool,
+        headers: dict | None = None,
     ) -> httpx.Request:
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         headers.update(self.auth_headers(channel))
