@@ -55,6 +55,8 @@ class ChannelForm(forms.ModelForm):
             "model_names",
             "model_map",
             "api_version",
+            "connect_timeout",
+            "read_timeout",
             "priority",
             "weight",
             "is_enabled",

@@ -37,6 +37,8 @@ class ChannelInfo:
         default=((None, ""),), repr=False
     )
     key_id: int | None = None  # the key of this attempt
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
 
     def upstream_model(self, model: str) -> str:
         """Return this channel's name for the public model `model`."""
@@ -79,6 +81,8 @@ def channel_info(channel: Channel, keys) -> ChannelInfo:
         weight=channel.weight,
         model_map=dict(channel.model_map or {}),
         api_version=channel.api_version,
+        connect_timeout=channel.connect_timeout,
+        read_timeout=channel.read_timeout,
     )
 
 

@@ -38,7 +38,11 @@ async def _check(info: ChannelInfo, payload: dict) -> CheckResult:
     request = adapter.request(endpoints.CHAT_COMPLETIONS, info, payload, stream=False)
     started = time.perf_counter()
     try:
-        response = await upstream.send(request, adapter.transport())
+        response = await upstream.send(
+            request,
+            adapter.transport(),
+            upstream.timeout(info.connect_timeout, info.read_timeout),
+        )
         raw = await response.aread()
         await response.aclose()
     except httpx.HTTPError as exc:

@@ -33,6 +33,17 @@ class Channel(models.Model):
     api_version = models.CharField(
         max_length=32, blank=True, help_text="Azure OpenAI's api-version."
     )
+    connect_timeout = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Seconds to connect; empty: SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT.",
+    )
+    read_timeout = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Seconds to wait for each piece of the answer; empty: "
+        "SWITCHBOARD_UPSTREAM_READ_TIMEOUT.",
+    )
     priority = models.IntegerField(
         default=0, help_text="Higher priority channels are tried first."
     )

@@ -162,7 +162,11 @@ async def open_upstream(
                 endpoint, attempt, upstream_payload, stream=call.stream, headers=headers
             )
             try:
-                response = await upstream.send(request, adapter.transport())
+                response = await upstream.send(
+                    request,
+                    adapter.transport(),
+                    upstream.timeout(channel.connect_timeout, channel.read_timeout),
+                )
             except httpx.HTTPError as exc:
                 timed_out = is_timeout(exc)
                 logger.warning(

@@ -20,13 +20,11 @@ _transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
 )
 
 
-def timeout() -> httpx.Timeout:
-    return httpx.Timeout(
-        connect=settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT,
-        read=settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT,
-        write=settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT,
-        pool=settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT,
-    )
+def timeout(connect: float | None = None, read: float | None = None) -> httpx.Timeout:
+    """Return the timeouts to use, the settings' where none are given."""
+    connect = connect or settings.SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT
+    read = read or settings.SWITCHBOARD_UPSTREAM_READ_TIMEOUT
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
 
 def _pooled() -> httpx.AsyncBaseTransport:
@@ -51,9 +49,13 @@ def transport(
     return found
 
 
-async def send(request: httpx.Request, via: httpx.AsyncBaseTransport) -> httpx.Response:
+async def send(
+    request: httpx.Request,
+    via: httpx.AsyncBaseTransport,
+    limits: httpx.Timeout | None = None,
+) -> httpx.Response:
     """Send `request` and return the response with its body still unread."""
-    request.extensions["timeout"] = timeout().as_dict()
+    request.extensions["timeout"] = (limits or timeout()).as_dict()
     response = await via.handle_async_request(request)
     response.request = request
     return response
