@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+import base64
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,9 +13,22 @@ import orjson
 import pytest
 
 from tests.fakes.upstream import (
+    DEFAULT_EMBEDDING_DIMENSIONS,
     DEFAULT_REPLY,
+    LEGACY_DEFAULT_MAX_TOKENS,
     SYSTEM_FINGERPRINT,
     FakeUpstream,
+    completion_limit,
+    completion_prompts,
+    decode_embedding,
+    embedding_inputs,
+    embedding_vector,
+    encode_embedding,
+    expected_completion_prompt_tokens,
+    expected_completion_usage,
+    expected_embedding_tokens,
+    expected_embedding_usage,
+    expected_embeddings,
     expected_prompt_tokens,
     expected_usage,
     split_reply,
@@ -24,6 +39,10 @@ MESSAGES = [
     {"role": "user", "content": "Say hello to the test suite"},
 ]
 CHAT = "/chat/completions"
+COMPLETIONS = "/completions"
+EMBEDDINGS = "/embeddings"
+EMBEDDING_MODEL = "text-embedding-3-small"
+PROMPT = "Say hello to the test suite"
 
 
 @pytest.fixture(scope="module")
@@ -370,3 +389,492 @@ def test_client_disconnect_mid_stream_is_counted(
     assert fake.aborted_counts == {"trickle": 1}
     # The server must keep serving after the aborted stream.
     assert client.post(fake.url() + CHAT, json=chat_body()).status_code == 200
+
+
+# -- legacy completions ----------------------------------------------------
+
+
+def text_body(**extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-3.5-turbo-instruct", "prompt": PROMPT, **extra}
+
+
+def test_completion_helpers_split_prompts_and_count_tokens() -> None:
+    assert completion_prompts("a b") == ["a b"]
+    assert completion_prompts(["a b", "c"]) == ["a b", "c"]
+    assert completion_prompts([1, 2, 3]) == [[1, 2, 3]]
+    assert completion_prompts([[1, 2], [3]]) == [[1, 2], [3]]
+    assert expected_completion_prompt_tokens("one two three") == 3
+    assert expected_completion_prompt_tokens(["one two", "three"]) == 3
+    assert expected_completion_prompt_tokens([5, 6, 7, 8]) == 4
+    assert expected_completion_prompt_tokens([[5, 6], [7]]) == 3
+    # An empty prompt is <|endoftext|>: one token. The suffix counts per prompt.
+    assert expected_completion_prompt_tokens("") == 1
+    assert expected_completion_prompt_tokens(["a", "b c"], suffix="x y") == 7
+    assert completion_limit({}) == LEGACY_DEFAULT_MAX_TOKENS == 16
+    assert completion_limit({"max_tokens": None}) == 16
+    assert completion_limit({"max_tokens": 3}) == 3
+    usage = expected_completion_usage(["a", "b"], "w1 w2 w3", max_tokens=2, n=3)
+    assert usage == {"prompt_tokens": 2, "completion_tokens": 12, "total_tokens": 14}
+    best = expected_completion_usage("a", "w1 w2", n=1, best_of=4, cached_tokens=5)
+    assert best["completion_tokens"] == 8
+    assert best["prompt_tokens_details"] == {"cached_tokens": 1, "audio_tokens": 0}
+
+
+def test_completion_response_shape_and_usage(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    response = client.post(fake.url() + COMPLETIONS, json=text_body())
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    data = response.json()
+    assert set(data) == {"id", "object", "created", "model", "choices", "usage"}
+    assert data["id"].startswith("cmpl-")
+    assert data["object"] == "text_completion"
+    assert isinstance(data["created"], int)
+    assert data["model"] == "gpt-3.5-turbo-instruct"
+    assert data["choices"] == [
+        {"text": DEFAULT_REPLY, "index": 0, "logprobs": None, "finish_reason": "stop"}
+    ]
+    assert data["usage"] == expected_completion_usage(PROMPT)
+    assert data["usage"] == {
+        "prompt_tokens": 6,
+        "completion_tokens": len(split_reply(DEFAULT_REPLY)),
+        "total_tokens": 6 + len(split_reply(DEFAULT_REPLY)),
+    }
+
+
+def test_completion_max_tokens_defaults_to_16(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    reply = " ".join(f"w{i}" for i in range(20))
+    fake.scenario("long", reply=reply)
+    url = fake.url("long") + COMPLETIONS
+
+    for body in (text_body(), text_body(max_tokens=None)):
+        data = client.post(url, json=body).json()
+        assert data["choices"][0]["text"] == "".join(split_reply(reply)[:16])
+        assert data["choices"][0]["finish_reason"] == "length"
+        assert data["usage"]["completion_tokens"] == 16
+        assert data["usage"] == expected_completion_usage(PROMPT, reply)
+
+    data = client.post(url, json=text_body(max_tokens=20)).json()
+    assert data["choices"][0] == {
+        "text": reply,
+        "index": 0,
+        "logprobs": None,
+        "finish_reason": "stop",
+    }
+    data = client.post(url, json=text_body(max_tokens=2)).json()
+    assert data["choices"][0]["text"] == "w0 w1 "
+    assert data["usage"] == expected_completion_usage(PROMPT, reply, max_tokens=2)
+
+
+def test_completion_choices_per_prompt_n_and_best_of(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    prompts = ["one two", "three"]
+    body = text_body(prompt=prompts, n=2, best_of=3, max_tokens=2, suffix="end")
+
+    data = client.post(fake.url() + COMPLETIONS, json=body).json()
+
+    assert [c["index"] for c in data["choices"]] == [0, 1, 2, 3]
+    assert {c["text"] for c in data["choices"]} == {"Hello! This "}
+    assert data["usage"] == expected_completion_usage(
+        prompts, max_tokens=2, n=2, best_of=3, suffix="end"
+    )
+    # 3 candidates x 2 prompts x 2 tokens; prompts 2 + 1 words, +1 suffix each.
+    assert data["usage"]["completion_tokens"] == 12
+    assert data["usage"]["prompt_tokens"] == 5
+
+    tokens = client.post(
+        fake.url() + COMPLETIONS, json=text_body(prompt=[[1, 2], [3]])
+    ).json()
+    assert len(tokens["choices"]) == 2
+    assert tokens["usage"]["prompt_tokens"] == 3
+
+
+def test_completion_echo_prepends_string_prompts(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    url = fake.url() + COMPLETIONS
+    body = text_body(prompt=["Once upon", "A"], echo=True, max_tokens=1)
+
+    data = client.post(url, json=body).json()
+    tokens = client.post(url, json=text_body(prompt=[1, 2], echo=True)).json()
+
+    assert [c["text"] for c in data["choices"]] == ["Once uponHello! ", "AHello! "]
+    # Echoed prompt text is not output.
+    assert data["usage"]["completion_tokens"] == 2
+    # No tokenizer: token-id prompts echo as nothing.
+    assert tokens["choices"][0]["text"] == DEFAULT_REPLY
+
+
+def test_completion_cached_tokens_knob(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    fake.scenario("cache", cached_tokens=4)
+
+    usage = client.post(fake.url("cache") + COMPLETIONS, json=text_body()).json()[
+        "usage"
+    ]
+
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 4, "audio_tokens": 0}
+    assert usage == expected_completion_usage(PROMPT, cached_tokens=4)
+
+
+def test_completion_stream_without_include_usage(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    response = client.post(fake.url() + COMPLETIONS, json=text_body(stream=True))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    *chunks, done = read_sse(response)
+    assert done == "[DONE]"
+    assert all(chunk["object"] == "text_completion" for chunk in chunks)
+    assert len({chunk["id"] for chunk in chunks}) == 1
+    assert chunks[0]["id"].startswith("cmpl-")
+    assert all("usage" not in chunk for chunk in chunks)
+    assert all(len(chunk["choices"]) == 1 for chunk in chunks)
+    texts = [chunk["choices"][0]["text"] for chunk in chunks]
+    assert texts == [*split_reply(DEFAULT_REPLY), ""]
+    assert chunks[-1]["choices"][0] == {
+        "text": "",
+        "index": 0,
+        "logprobs": None,
+        "finish_reason": "stop",
+    }
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+
+
+def test_completion_stream_with_include_usage(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = text_body(stream=True, stream_options={"include_usage": True}, max_tokens=3)
+
+    *chunks, usage_chunk, done = read_sse(
+        client.post(fake.url() + COMPLETIONS, json=body)
+    )
+
+    assert done == "[DONE]"
+    assert all(chunk["usage"] is None for chunk in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    assert "".join(c["choices"][0]["text"] for c in chunks) == "Hello! This is "
+    assert usage_chunk["object"] == "text_completion"
+    assert usage_chunk["id"] == chunks[0]["id"]
+    assert usage_chunk["choices"] == []
+    assert usage_chunk["usage"] == expected_completion_usage(PROMPT, max_tokens=3)
+
+
+def test_completion_stream_interleaves_choices(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = text_body(stream=True, n=2, max_tokens=2)
+
+    *chunks, _ = read_sse(client.post(fake.url() + COMPLETIONS, json=body))
+
+    indexes = [chunk["choices"][0]["index"] for chunk in chunks]
+    assert indexes == [0, 1, 0, 1, 0, 1]
+    for index in (0, 1):
+        mine = [c["choices"][0] for c in chunks if c["choices"][0]["index"] == index]
+        assert "".join(choice["text"] for choice in mine) == "Hello! This "
+        assert mine[-1]["finish_reason"] == "length"
+
+
+def test_completion_stream_knobs(fake: FakeUpstream, client: httpx.Client) -> None:
+    fake.scenario("nousage", usage_in_stream=False)
+    fake.scenario("crash", drop_after_chunks=2)
+    body = text_body(stream=True, stream_options={"include_usage": True})
+
+    events = read_sse(client.post(fake.url("nousage") + COMPLETIONS, json=body))
+    assert events[-1] == "[DONE]"
+    assert all("usage" not in event for event in events[:-1])
+
+    lines: list[str] = []
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        client.stream("POST", fake.url("crash") + COMPLETIONS, json=body) as response,
+    ):
+        lines.extend(line for line in response.iter_lines() if line)
+    texts = [orjson.loads(line[6:])["choices"][0]["text"] for line in lines]
+    assert texts == ["Hello! ", "This "]
+
+
+def test_completion_client_disconnect_is_counted(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    fake.scenario("trickle", chunk_delay=0.05)
+
+    with client.stream(
+        "POST", fake.url("trickle") + COMPLETIONS, json=text_body(stream=True)
+    ) as response:
+        assert next(response.iter_lines()).startswith("data: ")
+
+    assert fake.wait_for(lambda: fake.aborted_counts == {"trickle": 1})
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"prompt": PROMPT}, "model"),
+        ({"model": "m"}, "prompt"),
+        ({"model": "m", "prompt": None}, "prompt"),
+        (text_body(prompt=[]), "prompt"),
+        (text_body(prompt=42), "prompt"),
+        (text_body(prompt=[1, "a"]), "prompt"),
+        (text_body(prompt=[[1], []]), "prompt"),
+        (text_body(stream="yes"), "stream"),
+        (text_body(stream_options={"include_usage": True}), "stream_options"),
+        (text_body(max_tokens=-1), "max_tokens"),
+        (text_body(max_tokens="16"), "max_tokens"),
+        (text_body(n=0), "n"),
+        (text_body(n=2, best_of=1), "best_of"),
+        (text_body(best_of=2, stream=True), "best_of"),
+        (text_body(logprobs=6), "logprobs"),
+        (text_body(echo="yes"), "echo"),
+        (text_body(suffix=1), "suffix"),
+    ],
+)
+def test_invalid_completion_requests_get_400_with_param(
+    fake: FakeUpstream, client: httpx.Client, body: dict[str, Any], param: str
+) -> None:
+    response = client.post(fake.url() + COMPLETIONS, json=body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+
+
+# -- embeddings ------------------------------------------------------------
+
+
+def embedding_body(**extra: Any) -> dict[str, Any]:
+    return {"model": EMBEDDING_MODEL, "input": ["hello world", "goodbye"], **extra}
+
+
+def test_embedding_helpers_are_deterministic_and_exact() -> None:
+    assert embedding_inputs("a") == ["a"]
+    assert embedding_inputs([1, 2]) == [[1, 2]]
+    assert embedding_inputs([[1, 2], [3]]) == [[1, 2], [3]]
+    assert expected_embedding_tokens("one two three") == 3
+    assert expected_embedding_tokens(["one two", "three", "   "]) == 4
+    assert expected_embedding_tokens([7, 8, 9]) == 3
+    assert expected_embedding_tokens([[7, 8], [9]]) == 3
+    assert expected_embedding_usage("a b") == {"prompt_tokens": 2, "total_tokens": 2}
+
+    vector = embedding_vector("hello", EMBEDDING_MODEL)
+    assert len(vector) == DEFAULT_EMBEDDING_DIMENSIONS == 8
+    assert vector == embedding_vector("hello", EMBEDDING_MODEL)
+    assert vector != embedding_vector("hello!", EMBEDDING_MODEL)
+    assert vector != embedding_vector("hello", "text-embedding-3-large")
+    assert vector != embedding_vector([1], EMBEDDING_MODEL)
+    assert all(-1 <= value < 1 for value in vector)
+    # Fewer dimensions give a prefix of the longer vector.
+    assert embedding_vector("hello", EMBEDDING_MODEL, 20)[:8] == vector
+    # float32-exact: base64 round trips, as the SDK decodes it, lose nothing.
+    encoded = encode_embedding(vector)
+    assert decode_embedding(encoded) == vector
+    assert array.array("f", base64.b64decode(encoded)).tolist() == vector
+    assert expected_embeddings(["a", "b"], EMBEDDING_MODEL) == [
+        embedding_vector("a", EMBEDDING_MODEL),
+        embedding_vector("b", EMBEDDING_MODEL),
+    ]
+
+
+def test_embeddings_float_response_shape(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = embedding_body()
+
+    response = client.post(fake.url() + EMBEDDINGS, json=body)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    data = response.json()
+    assert set(data) == {"object", "data", "model", "usage"}
+    assert data["object"] == "list"
+    assert data["model"] == EMBEDDING_MODEL
+    vectors = expected_embeddings(body["input"], EMBEDDING_MODEL)
+    assert data["data"] == [
+        {"object": "embedding", "index": index, "embedding": vector}
+        for index, vector in enumerate(vectors)
+    ]
+    assert data["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    explicit = client.post(
+        fake.url() + EMBEDDINGS, json=embedding_body(encoding_format="float")
+    )
+    assert explicit.json() == data
+
+
+def test_embeddings_base64_is_little_endian_float32(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = embedding_body(encoding_format="base64")
+
+    data = client.post(fake.url() + EMBEDDINGS, json=body).json()
+
+    vectors = expected_embeddings(body["input"], EMBEDDING_MODEL)
+    for item, vector in zip(data["data"], vectors, strict=True):
+        assert isinstance(item["embedding"], str)
+        assert item["embedding"] == encode_embedding(vector)
+        raw = base64.b64decode(item["embedding"])
+        assert len(raw) == 4 * DEFAULT_EMBEDDING_DIMENSIONS
+        floats = array.array("f")
+        floats.frombytes(raw)
+        assert floats.tolist() == vector
+    assert data["usage"] == expected_embedding_usage(body["input"])
+
+
+@pytest.mark.parametrize(
+    ("value", "vectors", "tokens"),
+    [
+        ("The quick brown fox", 1, 4),
+        (["one", "two words", "three more words"], 3, 6),
+        ([101, 102, 103, 104, 105], 1, 5),
+        ([[101, 102], [103], [104, 105, 106]], 3, 6),
+    ],
+)
+def test_embeddings_accept_every_input_form(
+    fake: FakeUpstream,
+    client: httpx.Client,
+    value: Any,
+    vectors: int,
+    tokens: int,
+) -> None:
+    data = client.post(
+        fake.url() + EMBEDDINGS, json=embedding_body(input=value, dimensions=3)
+    ).json()
+
+    assert [item["index"] for item in data["data"]] == list(range(vectors))
+    assert all(len(item["embedding"]) == 3 for item in data["data"])
+    assert [item["embedding"] for item in data["data"]] == expected_embeddings(
+        value, EMBEDDING_MODEL, 3
+    )
+    assert data["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+
+
+def test_embeddings_ignore_stream(fake: FakeUpstream, client: httpx.Client) -> None:
+    response = client.post(fake.url() + EMBEDDINGS, json=embedding_body(stream=True))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["object"] == "list"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": "hi"}, "model"),
+        ({"model": EMBEDDING_MODEL}, "input"),
+        (embedding_body(input=None), "input"),
+        (embedding_body(input=""), "input"),
+        (embedding_body(input=[]), "input"),
+        (embedding_body(input=["ok", ""]), "input[1]"),
+        (embedding_body(input=42), "input"),
+        (embedding_body(input=[1, "a"]), "input"),
+        (embedding_body(input=[-1]), "input"),
+        (embedding_body(input=["x"] * 2049), "input"),
+        (embedding_body(input="word " * 8193), "input"),
+        (embedding_body(encoding_format="int8"), "encoding_format"),
+        (embedding_body(dimensions=0), "dimensions"),
+        (embedding_body(dimensions=3073), "dimensions"),
+        (embedding_body(dimensions="8"), "dimensions"),
+        (
+            embedding_body(model="text-embedding-ada-002", dimensions=8),
+            "dimensions",
+        ),
+    ],
+)
+def test_invalid_embedding_requests_get_400_with_param(
+    fake: FakeUpstream, client: httpx.Client, body: dict[str, Any], param: str
+) -> None:
+    response = client.post(fake.url() + EMBEDDINGS, json=body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+
+
+# -- knobs and routing shared by every route -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [(COMPLETIONS, text_body()), (EMBEDDINGS, embedding_body())],
+)
+def test_knobs_apply_to_every_post_route(
+    fake: FakeUpstream, client: httpx.Client, route: str, body: dict[str, Any]
+) -> None:
+    fake.scenario("broken", status=429)
+    fake.scenario("auth", require_key="sk-good")
+    fake.scenario("slow", latency=0.2)
+    fake.scenario("crash", drop_after_chunks=0)
+
+    broken = client.post(fake.url("broken") + route, json=body)
+    assert broken.status_code == 429
+    assert broken.json()["error"]["code"] == "rate_limit_exceeded"
+    assert broken.headers["retry-after"] == "1"
+
+    assert client.post(fake.url("auth") + route, json=body).status_code == 401
+    good = client.post(
+        fake.url("auth") + route, json=body, headers={"Authorization": "Bearer sk-good"}
+    )
+    assert good.status_code == 200
+
+    started = time.monotonic()
+    assert client.post(fake.url("slow") + route, json=body).status_code == 200
+    assert time.monotonic() - started >= 0.2
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post(fake.url("crash") + route, json=body)
+
+    # A 400 is the fake's own verdict, given before any failure knob applies.
+    assert client.post(fake.url("broken") + route, json={}).status_code == 400
+    assert [r.path for r in fake.requests_for("broken")] == [f"/s/broken/v1{route}"] * 2
+
+
+def test_new_routes_are_post_only_and_recorded(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    assert client.get(fake.url() + COMPLETIONS).status_code == 404
+    assert client.get(fake.url() + EMBEDDINGS).status_code == 404
+    client.post(fake.url() + EMBEDDINGS, json=embedding_body(encoding_format="base64"))
+
+    sent = fake.last_request
+    assert sent.path == "/v1/embeddings"
+    assert sent.body == embedding_body(encoding_format="base64")
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "kind"),
+    [
+        ("completions", {"prompt": PROMPT}, "text_completion"),
+        ("embeddings", {"input": "hello"}, "list"),
+        ("chat/completions", {"messages": MESSAGES}, "chat.completion"),
+    ],
+)
+def test_azure_deployment_routes(
+    fake: FakeUpstream,
+    client: httpx.Client,
+    route: str,
+    body: dict[str, Any],
+    kind: str,
+) -> None:
+    url = f"{fake.base_url}/openai/deployments/prod-model/{route}"
+
+    ok = client.post(
+        url, params={"api-version": "2024-10-21"}, json=body, headers={"api-key": "k"}
+    )
+    no_version = client.post(url, json=body, headers={"api-key": "k"})
+    no_key = client.post(url, params={"api-version": "2024-10-21"}, json=body)
+
+    assert ok.status_code == 200
+    assert ok.json()["object"] == kind
+    assert ok.json()["model"] == "prod-model"
+    assert no_version.status_code == 404
+    assert no_key.status_code == 401

@@ -1,17 +1,26 @@
 """Fake OpenAI-compatible upstream provider served over real HTTP.
 
 The relay's tests and benchmark talk to this server exactly as they would
-talk to api.openai.com, so it speaks the chat-completions wire format byte
-for byte where it matters: ``chat.completion`` objects, ``chat.completion.chunk``
-server-sent events ending in ``data: [DONE]``, the usage object (including
-``stream_options.include_usage`` semantics) and ``{"error": {...}}`` bodies.
+talk to api.openai.com, so it speaks OpenAI's wire formats byte for byte
+where it matters: ``chat.completion`` objects and ``chat.completion.chunk``
+server-sent events ending in ``data: [DONE]``, legacy ``text_completion``
+objects (streamed as the same object shape), embedding lists (float or
+base64), the usage object (including ``stream_options.include_usage``
+semantics) and ``{"error": {...}}`` bodies. Unknown request fields are
+ignored, as the real API ignores the ones it does not know.
 
 Routes (``{prefix}`` is empty for the ``default`` scenario, or ``/s/<name>``)::
 
     POST {prefix}/v1/chat/completions
+    POST {prefix}/v1/completions
+    POST {prefix}/v1/embeddings
     GET  {prefix}/v1/models
+    POST /openai/deployments/<deployment>/{chat/completions,completions,embeddings}
+         (Azure OpenAI: ``?api-version=`` and an ``api-key`` header required)
 
-Token accounting is deterministic so tests can predict billed figures:
+Token accounting is deterministic so tests can predict billed figures.
+
+Chat completions (:func:`expected_usage`):
 
 * ``prompt_tokens`` = 3 per message + number of whitespace-separated words in
   every message's text content (string content, or the ``text`` of
@@ -22,6 +31,34 @@ Token accounting is deterministic so tests can predict billed figures:
 * ``cached_tokens`` = the scenario's ``cached_tokens``, capped at
   ``prompt_tokens`` because the real API never reports more cached than sent.
 
+Legacy completions (:func:`expected_completion_usage`):
+
+* ``prompt`` is split into prompts as the API does: a string or an array of
+  token ids is one prompt; an array of strings or of token-id arrays is one
+  prompt per item. Every prompt gets ``n`` choices, indexed prompt by prompt.
+* ``prompt_tokens`` = for every prompt, its words (a string; at least 1, an
+  empty prompt being ``<|endoftext|>``) or its length (token ids), plus the
+  words of ``suffix``. There is no message framing.
+* Each choice's text is the scenario's reply cut to ``max_tokens`` words
+  (default **16**, the API's), ``finish_reason`` ``"length"`` when cut.
+  With ``echo`` the (string) prompt is prepended; it costs no output tokens.
+* ``completion_tokens`` = reply words x max(``n``, ``best_of``) x prompts:
+  ``best_of`` candidates are generated, and billed, even if not returned.
+* ``prompt_tokens_details.cached_tokens`` appears only when the scenario has
+  ``cached_tokens`` (capped at ``prompt_tokens``). ``logprobs`` is always
+  ``null`` and ``stop`` is accepted but never matches.
+
+Embeddings (:func:`expected_embedding_usage`, :func:`expected_embeddings`):
+
+* ``input`` splits into inputs like ``prompt`` above; one vector per input.
+* ``prompt_tokens`` = ``total_tokens`` = sum over inputs of the words of a
+  string (at least 1) or the length of a token-id array.
+* Each vector has ``dimensions`` values (default 8), read from SHAKE-256 of
+  the model name and the input: value = (uint16 - 32768) / 32768, exact in
+  float32, so the base64 form (little-endian float32, what the official SDK
+  asks for by default) decodes to exactly the float form. A shorter
+  ``dimensions`` gives a prefix of the longer vector.
+
 Run standalone for the benchmark::
 
     python -m tests.fakes.upstream --port 9100 [--latency 0] [--chunk-delay 0]
@@ -31,10 +68,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
 import itertools
 import os
 import re
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -50,14 +90,27 @@ import uvicorn
 from tests.servers import ThreadedServer
 
 __all__ = [
+    "DEFAULT_EMBEDDING_DIMENSIONS",
     "DEFAULT_MODELS",
     "DEFAULT_REPLY",
     "DEFAULT_SCENARIO",
+    "LEGACY_DEFAULT_MAX_TOKENS",
     "SYSTEM_FINGERPRINT",
     "FakeUpstream",
     "RecordedRequest",
     "Scenario",
     "apply_token_limit",
+    "completion_limit",
+    "completion_prompts",
+    "decode_embedding",
+    "embedding_inputs",
+    "embedding_vector",
+    "encode_embedding",
+    "expected_completion_prompt_tokens",
+    "expected_completion_usage",
+    "expected_embedding_tokens",
+    "expected_embedding_usage",
+    "expected_embeddings",
     "expected_prompt_tokens",
     "expected_usage",
     "openai_error",
@@ -76,8 +129,17 @@ DEFAULT_REPLY = "Hello! This is the fake upstream."
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o")
 SYSTEM_FINGERPRINT = "fp_fakeupstream"
 MAX_RECORDED = 1000
+# The legacy completions API's own default when max_tokens is absent.
+LEGACY_DEFAULT_MAX_TOKENS = 16
+# Small vectors keep test bodies readable; real models have 1536 or 3072.
+DEFAULT_EMBEDDING_DIMENSIONS = 8
+MAX_EMBEDDING_DIMENSIONS = 3072
+MAX_EMBEDDING_INPUTS = 2048
+MAX_EMBEDDING_INPUT_TOKENS = 8192
 
 CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
 SCENARIO_PREFIX = "/s/"
 
@@ -85,6 +147,7 @@ _VALID_ROLES = frozenset(
     {"system", "developer", "user", "assistant", "tool", "function"}
 )
 _TOKEN_LIMIT_PARAMS = ("max_completion_tokens", "max_tokens")
+_ENCODING_FORMATS = ("float", "base64")
 _WORD_RE = re.compile(r"\s*\S+\s*")
 _MODEL_CREATED = 1686935002
 _DONE_EVENT = b"data: [DONE]\n\n"
@@ -227,6 +290,135 @@ def expected_usage(
     }
 
 
+# -- legacy completions and embeddings: inputs, tokens, vectors ------------
+
+
+def _is_token_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_token_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(map(_is_token_id, value))
+
+
+def _split_inputs(value: str | list[Any]) -> list[str | list[int]]:
+    """Split a ``prompt`` or ``input`` into the separate items the API sees."""
+    if isinstance(value, str):
+        return [value]
+    if value and all(map(_is_token_id, value)):
+        return [list(value)]
+    return list(value)
+
+
+def _input_tokens(item: str | list[int]) -> int:
+    if isinstance(item, str):
+        return max(1, len(item.split()))
+    return len(item)
+
+
+def completion_prompts(prompt: str | list[Any]) -> list[str | list[int]]:
+    """Return the separate prompts of a legacy ``prompt`` (``n`` choices each)."""
+    return _split_inputs(prompt)
+
+
+def completion_limit(body: Mapping[str, Any]) -> int:
+    """Return a legacy request's ``max_tokens``, or the API default of 16."""
+    value = body.get("max_tokens")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return LEGACY_DEFAULT_MAX_TOKENS
+
+
+def expected_completion_prompt_tokens(
+    prompt: str | list[Any], suffix: str | None = None
+) -> int:
+    """Return the ``prompt_tokens`` the fake reports for a legacy ``prompt``."""
+    per_prompt = len(suffix.split()) if suffix else 0
+    return sum(_input_tokens(item) + per_prompt for item in completion_prompts(prompt))
+
+
+def expected_completion_usage(
+    prompt: str | list[Any],
+    reply: str = DEFAULT_REPLY,
+    *,
+    max_tokens: int | None = None,
+    n: int = 1,
+    best_of: int | None = None,
+    suffix: str | None = None,
+    cached_tokens: int = 0,
+) -> dict[str, Any]:
+    """Return the usage the fake reports for a legacy completions request.
+
+    ``max_tokens=None`` means the request left it out: the API's 16 applies.
+    """
+    limit = LEGACY_DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+    prompt_tokens = expected_completion_prompt_tokens(prompt, suffix)
+    chunks, _ = apply_token_limit(split_reply(reply), limit)
+    candidates = max(n, best_of or 1)
+    completion = len(chunks) * candidates * len(completion_prompts(prompt))
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": prompt_tokens + completion,
+    }
+    if cached_tokens:
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": min(cached_tokens, prompt_tokens),
+            "audio_tokens": 0,
+        }
+    return usage
+
+
+def embedding_inputs(value: str | list[Any]) -> list[str | list[int]]:
+    """Return the separate inputs of an embeddings ``input`` (one vector each)."""
+    return _split_inputs(value)
+
+
+def expected_embedding_tokens(value: str | list[Any]) -> int:
+    """Return the ``prompt_tokens`` the fake reports for an embeddings ``input``."""
+    return sum(_input_tokens(item) for item in embedding_inputs(value))
+
+
+def expected_embedding_usage(value: str | list[Any]) -> dict[str, int]:
+    """Return the usage object the fake reports for an embeddings ``input``."""
+    tokens = expected_embedding_tokens(value)
+    return {"prompt_tokens": tokens, "total_tokens": tokens}
+
+
+def embedding_vector(
+    item: str | list[int], model: str, dimensions: int | None = None
+) -> list[float]:
+    """Return the fake's vector for one input: exact float32 values in [-1, 1)."""
+    size = dimensions or DEFAULT_EMBEDDING_DIMENSIONS
+    if isinstance(item, str):
+        key = b"text\0" + item.encode()
+    else:
+        key = b"tokens\0" + ",".join(map(str, item)).encode()
+    digest = hashlib.shake_256(model.encode() + b"\0" + key).digest(2 * size)
+    return [(value - 32768) / 32768 for value in struct.unpack(f"<{size}H", digest)]
+
+
+def expected_embeddings(
+    value: str | list[Any], model: str, dimensions: int | None = None
+) -> list[list[float]]:
+    """Return the vectors the fake answers for an embeddings ``input``."""
+    return [
+        embedding_vector(item, model, dimensions) for item in embedding_inputs(value)
+    ]
+
+
+def encode_embedding(vector: Iterable[float]) -> str:
+    """Return ``vector`` as the API's base64 of little-endian float32 values."""
+    values = list(vector)
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
+
+
+def decode_embedding(data: str) -> list[float]:
+    """Decode the API's base64 embedding form back into floats."""
+    raw = base64.b64decode(data)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Behaviour knobs for one named upstream personality.
@@ -325,8 +517,8 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-def _validate_chat(content_type: str, body: Any) -> dict[str, Any] | None:
-    """Return the 400 error body the real API would give, or None if valid."""
+def _validate_common(content_type: str, body: Any) -> dict[str, Any] | None:
+    """Check what every POST route requires: a JSON object naming a model."""
     if not content_type.startswith("application/json") or not isinstance(body, dict):
         return openai_error(_BAD_JSON_MESSAGE)
     model = body.get("model")
@@ -336,6 +528,124 @@ def _validate_chat(content_type: str, body: Any) -> dict[str, Any] | None:
             param="model",
             code="missing_required_parameter",
         )
+    return None
+
+
+def _validate_stream(body: dict[str, Any]) -> dict[str, Any] | None:
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        return openai_error(
+            "Invalid type for 'stream': expected a boolean.",
+            param="stream",
+            code="invalid_type",
+        )
+    if body.get("stream_options") is not None and stream is not True:
+        return openai_error(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+        )
+    return None
+
+
+def _validate_int(
+    body: dict[str, Any], name: str, minimum: int, maximum: int | None = None
+) -> dict[str, Any] | None:
+    """Check an optional integer parameter (null means absent)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return openai_error(
+            f"Invalid type for '{name}': expected an integer.",
+            param=name,
+            code="invalid_type",
+        )
+    if value < minimum:
+        return openai_error(
+            f"Invalid '{name}': integer below minimum value. Expected a value "
+            f">= {minimum}, but got {value} instead.",
+            param=name,
+            code="integer_below_min_value",
+        )
+    if maximum is not None and value > maximum:
+        return openai_error(
+            f"Invalid '{name}': integer above maximum value. Expected a value "
+            f"<= {maximum}, but got {value} instead.",
+            param=name,
+            code="integer_above_max_value",
+        )
+    return None
+
+
+def _validate_type(
+    body: dict[str, Any], name: str, kind: type, label: str
+) -> dict[str, Any] | None:
+    """Check that an optional parameter (null means absent) is of ``kind``."""
+    value = body.get(name)
+    if value is None or isinstance(value, kind):
+        return None
+    return openai_error(
+        f"Invalid type for '{name}': expected {label}.",
+        param=name,
+        code="invalid_type",
+    )
+
+
+def _validate_inputs(
+    body: dict[str, Any], name: str, max_items: int | None = None
+) -> dict[str, Any] | None:
+    """Check a ``prompt``/``input``: string, or array of strings, token ids
+    or token-id arrays (one kind per array)."""
+    value = body.get(name)
+    if value is None:
+        return openai_error(
+            f"Missing required parameter: '{name}'.",
+            param=name,
+            code="missing_required_parameter",
+        )
+    if isinstance(value, str):
+        return None
+    if not isinstance(value, list):
+        return openai_error(
+            f"Invalid type for '{name}': expected a string, an array of strings, "
+            "an array of integers, or an array of integer arrays.",
+            param=name,
+            code="invalid_type",
+        )
+    if not value:
+        return openai_error(
+            f"Invalid '{name}': empty array. Expected an array with minimum "
+            "length 1, but got an empty array instead.",
+            param=name,
+            code="empty_array",
+        )
+    if max_items is not None and len(value) > max_items:
+        return openai_error(
+            f"Invalid '{name}': array too long. Expected an array with maximum "
+            f"length {max_items}, but got an array with length {len(value)} "
+            "instead.",
+            param=name,
+            code="array_above_max_length",
+        )
+    if not (
+        all(isinstance(item, str) for item in value)
+        or all(map(_is_token_id, value))
+        or all(map(_is_token_array, value))
+    ):
+        return openai_error(
+            f"Invalid '{name}': expected an array of strings, an array of "
+            "non-negative integers, or an array of non-empty integer arrays.",
+            param=name,
+            code="invalid_value",
+        )
+    return None
+
+
+def _validate_chat(content_type: str, body: Any) -> dict[str, Any] | None:
+    """Return the 400 error body the real API would give, or None if valid."""
+    invalid = _validate_common(content_type, body)
+    if invalid is not None:
+        return invalid
     messages = body.get("messages")
     if messages is None:
         return openai_error(
@@ -363,32 +673,105 @@ def _validate_chat(content_type: str, body: Any) -> dict[str, Any] | None:
                 param=f"messages[{index}].role",
                 code="invalid_value",
             )
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        return openai_error(
-            "Invalid type for 'stream': expected a boolean.",
-            param="stream",
-            code="invalid_type",
-        )
-    if body.get("stream_options") is not None and stream is not True:
-        return openai_error(
-            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-            param="stream_options",
-        )
+    invalid = _validate_stream(body)
+    if invalid is not None:
+        return invalid
     for name in _TOKEN_LIMIT_PARAMS:
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            return openai_error(
-                f"Invalid '{name}': expected an integer >= 1.",
-                param=name,
-                code="integer_below_min_value",
-            )
+        invalid = _validate_int(body, name, 1)
+        if invalid is not None:
+            return invalid
     return None
 
 
-AZURE_CHAT = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
+def _validate_completions(content_type: str, body: Any) -> dict[str, Any] | None:
+    """Validate a legacy ``/v1/completions`` request like the real API."""
+    checks = (
+        lambda: _validate_common(content_type, body),
+        lambda: _validate_inputs(body, "prompt"),
+        lambda: _validate_stream(body),
+        lambda: _validate_int(body, "max_tokens", 0),
+        lambda: _validate_int(body, "n", 1, 128),
+        lambda: _validate_int(body, "best_of", 1, 20),
+        lambda: _validate_int(body, "logprobs", 0, 5),
+        lambda: _validate_type(body, "echo", bool, "a boolean"),
+        lambda: _validate_type(body, "suffix", str, "a string"),
+        lambda: _validate_type(body, "stop", str | list, "a string or an array"),
+    )
+    for check in checks:
+        invalid = check()
+        if invalid is not None:
+            return invalid
+    best_of = body.get("best_of")
+    if best_of is not None and best_of < (body.get("n") or 1):
+        return openai_error(
+            "best_of must be greater than or equal to n.", param="best_of"
+        )
+    if best_of is not None and best_of > 1 and body.get("stream") is True:
+        return openai_error("Cannot stream results with best_of > 1.", param="best_of")
+    return None
+
+
+def _validate_embeddings(content_type: str, body: Any) -> dict[str, Any] | None:
+    """Validate a ``/v1/embeddings`` request like the real API."""
+    checks = (
+        lambda: _validate_common(content_type, body),
+        lambda: _validate_inputs(body, "input", MAX_EMBEDDING_INPUTS),
+        lambda: _validate_int(body, "dimensions", 1, MAX_EMBEDDING_DIMENSIONS),
+    )
+    for check in checks:
+        invalid = check()
+        if invalid is not None:
+            return invalid
+    inputs = embedding_inputs(body["input"])
+    for index, item in enumerate(inputs):
+        if isinstance(item, str) and not item:
+            param = "input" if isinstance(body["input"], str) else f"input[{index}]"
+            return openai_error(
+                f"Invalid '{param}': empty string. Expected a non-empty string.",
+                param=param,
+                code="empty_string",
+            )
+        if _input_tokens(item) > MAX_EMBEDDING_INPUT_TOKENS:
+            return openai_error(
+                f"This model's maximum context length is "
+                f"{MAX_EMBEDDING_INPUT_TOKENS} tokens, however you requested "
+                f"{_input_tokens(item)} tokens in input[{index}]. Please reduce "
+                "your input.",
+                param="input",
+                code="context_length_exceeded",
+            )
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in _ENCODING_FORMATS:
+        return openai_error(
+            f"Invalid value for 'encoding_format': {encoding!r}. Supported "
+            "values are: 'float' and 'base64'.",
+            param="encoding_format",
+            code="invalid_value",
+        )
+    if body.get("dimensions") is not None and "ada-002" in body["model"]:
+        return openai_error(
+            "This model does not support specifying dimensions.",
+            param="dimensions",
+        )
+    return None
+
+
+AZURE_ROUTE = re.compile(
+    r"/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)"
+)
+_ROUTES = frozenset(
+    {
+        ("POST", CHAT_PATH),
+        ("POST", COMPLETIONS_PATH),
+        ("POST", EMBEDDINGS_PATH),
+        ("GET", MODELS_PATH),
+    }
+)
+_VALIDATORS: dict[str, Callable[[str, Any], dict[str, Any] | None]] = {
+    CHAT_PATH: _validate_chat,
+    COMPLETIONS_PATH: _validate_completions,
+    EMBEDDINGS_PATH: _validate_embeddings,
+}
 
 
 def _split_path(path: str) -> tuple[str | None, str]:
@@ -399,6 +782,11 @@ def _split_path(path: str) -> tuple[str | None, str]:
     if not name or not sep:
         return None, path
     return name, "/" + rest
+
+
+def _sse(payload: Any) -> bytes:
+    """Encode one server-sent event carrying ``payload`` as JSON."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 async def _send_json(
@@ -604,7 +992,7 @@ class FakeUpstream:
         )
 
         scenario = self._scenarios.get(name) if name else None
-        azure = AZURE_CHAT.fullmatch(route)
+        azure = AZURE_ROUTE.fullmatch(route)
         if azure is not None and method == "POST":
             # Azure OpenAI: the deployment names the model, the key travels in
             # `api-key`, and api-version is mandatory.
@@ -618,8 +1006,8 @@ class FakeUpstream:
                 return
             if isinstance(body, dict):
                 body.setdefault("model", azure.group(1))
-            route = CHAT_PATH
-        if (method, route) not in (("POST", CHAT_PATH), ("GET", MODELS_PATH)):
+            route = f"/v1/{azure.group(2)}"
+        if (method, route) not in _ROUTES:
             await _send_json(
                 send,
                 404,
@@ -652,20 +1040,30 @@ class FakeUpstream:
             await _send_json(send, 200, self._models_payload(scenario))
             return
 
-        invalid = _validate_chat(headers.get("content-type", ""), body)
+        invalid = _VALIDATORS[route](headers.get("content-type", ""), body)
         if invalid is not None:
             await _send_json(send, 400, invalid)
             return
         if scenario.failing:
             await self._send_failure(send, scenario)
             return
-        if body.get("stream") is True:
-            await self._stream(name, scenario, body, receive, send)
+        # Embeddings never stream: the API has no such option, and ignores it.
+        if route != EMBEDDINGS_PATH and body.get("stream") is True:
+            if route == CHAT_PATH:
+                await self._stream(name, scenario, body, receive, send)
+            else:
+                await self._stream_text(name, scenario, body, receive, send)
             return
         if scenario.drop_after_chunks is not None:
             _drop_connection(send)
             return
-        await _send_json(send, 200, self._completion_payload(scenario, body))
+        if route == CHAT_PATH:
+            payload = self._completion_payload(scenario, body)
+        elif route == COMPLETIONS_PATH:
+            payload = self._text_payload(scenario, body)
+        else:
+            payload = self._embeddings_payload(body)
+        await _send_json(send, 200, payload)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -732,6 +1130,15 @@ class FakeUpstream:
             "system_fingerprint": SYSTEM_FINGERPRINT,
         }
 
+    @staticmethod
+    def _include_usage(scenario: Scenario, body: dict[str, Any]) -> bool:
+        options = body.get("stream_options")
+        return (
+            scenario.usage_in_stream
+            and isinstance(options, dict)
+            and options.get("include_usage") is True
+        )
+
     async def _stream(
         self,
         name: str,
@@ -740,12 +1147,7 @@ class FakeUpstream:
         receive: Receive,
         send: Send,
     ) -> None:
-        options = body.get("stream_options")
-        include_usage = (
-            scenario.usage_in_stream
-            and isinstance(options, dict)
-            and options.get("include_usage") is True
-        )
+        include_usage = self._include_usage(scenario, body)
         chunks, finish_reason = apply_token_limit(scenario.chunks, token_limit(body))
         base = {
             "id": f"chatcmpl-{_ID_PREFIX}{next(_ids):012x}",
@@ -770,8 +1172,154 @@ class FakeUpstream:
             }
             if include_usage:
                 chunk["usage"] = None
-            return b"data: " + orjson.dumps(chunk) + b"\n\n"
+            return _sse(chunk)
 
+        tail = [event({}, finish_reason)]
+        if include_usage:
+            tail.append(
+                _sse({**base, "choices": [], "usage": self._usage(scenario, body)})
+            )
+        await self._serve_sse(
+            name,
+            scenario,
+            receive,
+            send,
+            head=[event({"role": "assistant", "content": "", "refusal": None})],
+            content=[event({"content": text}) for text in chunks],
+            tail=tail,
+        )
+
+    @staticmethod
+    def _text_choices(
+        scenario: Scenario, body: dict[str, Any]
+    ) -> list[tuple[list[str], str]]:
+        """Return each legacy choice's text pieces and its finish_reason."""
+        chunks, finish_reason = apply_token_limit(
+            scenario.chunks, completion_limit(body)
+        )
+        n = body.get("n") or 1
+        echo = body.get("echo") is True
+        choices = []
+        for prompt in completion_prompts(body["prompt"]):
+            # The fake has no tokenizer: token-id prompts echo as nothing.
+            head = [prompt] if echo and isinstance(prompt, str) and prompt else []
+            choices.extend([(head + chunks, finish_reason)] * n)
+        return choices
+
+    @staticmethod
+    def _text_usage(scenario: Scenario, body: dict[str, Any]) -> dict[str, Any]:
+        return expected_completion_usage(
+            body["prompt"],
+            scenario.reply,
+            max_tokens=completion_limit(body),
+            n=body.get("n") or 1,
+            best_of=body.get("best_of"),
+            suffix=body.get("suffix"),
+            cached_tokens=scenario.cached_tokens,
+        )
+
+    def _text_payload(self, scenario: Scenario, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f"cmpl-{_ID_PREFIX}{next(_ids):012x}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "text": "".join(pieces),
+                    "index": index,
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+                for index, (pieces, finish_reason) in enumerate(
+                    self._text_choices(scenario, body)
+                )
+            ],
+            "usage": self._text_usage(scenario, body),
+        }
+
+    async def _stream_text(
+        self,
+        name: str,
+        scenario: Scenario,
+        body: dict[str, Any],
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Stream a legacy completion: ``text_completion`` objects as events."""
+        include_usage = self._include_usage(scenario, body)
+        base = {
+            "id": f"cmpl-{_ID_PREFIX}{next(_ids):012x}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
+
+        def event(index: int, text: str, finish: str | None = None) -> bytes:
+            chunk = {
+                **base,
+                "choices": [
+                    {
+                        "text": text,
+                        "index": index,
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                ],
+            }
+            if include_usage:
+                chunk["usage"] = None
+            return _sse(chunk)
+
+        choices = self._text_choices(scenario, body)
+        longest = max(len(pieces) for pieces, _ in choices)
+        # Choices advance together, one piece each in turn, as the API sends.
+        content = [
+            event(index, pieces[position])
+            for position in range(longest)
+            for index, (pieces, _) in enumerate(choices)
+            if position < len(pieces)
+        ]
+        tail = [event(index, "", finish) for index, (_, finish) in enumerate(choices)]
+        if include_usage:
+            usage = self._text_usage(scenario, body)
+            tail.append(_sse({**base, "choices": [], "usage": usage}))
+        await self._serve_sse(
+            name, scenario, receive, send, head=[], content=content, tail=tail
+        )
+
+    @staticmethod
+    def _embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
+        model = body["model"]
+        as_base64 = body.get("encoding_format") == "base64"
+        vectors = expected_embeddings(body["input"], model, body.get("dimensions"))
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": encode_embedding(vector) if as_base64 else vector,
+                }
+                for index, vector in enumerate(vectors)
+            ],
+            "model": model,
+            "usage": expected_embedding_usage(body["input"]),
+        }
+
+    async def _serve_sse(
+        self,
+        name: str,
+        scenario: Scenario,
+        receive: Receive,
+        send: Send,
+        *,
+        head: list[bytes],
+        content: list[bytes],
+        tail: list[bytes],
+    ) -> None:
+        """Send ``head``, then ``content`` events (subject to ``chunk_delay`` and
+        ``drop_after_chunks``), then ``tail`` and ``data: [DONE]``."""
         # uvicorn's send() silently discards writes after the client leaves,
         # so a concurrent receive() is the only way to notice the disconnect.
         watcher = asyncio.create_task(_wait_disconnect(receive))
@@ -779,11 +1327,10 @@ class FakeUpstream:
             await send(
                 {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS}
             )
-            await self._send_event(
-                send, event({"role": "assistant", "content": "", "refusal": None})
-            )
+            for data in head:
+                await self._send_event(send, data)
             drop_at = scenario.drop_after_chunks
-            for index, text in enumerate(chunks):
+            for index, data in enumerate(content):
                 if index == drop_at:
                     _drop_connection(send)
                     return
@@ -792,20 +1339,15 @@ class FakeUpstream:
                 if watcher.done():
                     self._note_abort(name)
                     return
-                await self._send_event(send, event({"content": text}))
+                await self._send_event(send, data)
             if drop_at is not None:
                 _drop_connection(send)
                 return
             if watcher.done():
                 self._note_abort(name)
                 return
-            await self._send_event(send, event({}, finish_reason))
-            if include_usage:
-                usage = self._usage(scenario, body)
-                usage_chunk = {**base, "choices": [], "usage": usage}
-                await self._send_event(
-                    send, b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
-                )
+            for data in tail:
+                await self._send_event(send, data)
             await send({"type": "http.response.body", "body": _DONE_EVENT})
         except OSError:
             # Servers other than uvicorn may raise on writes to a closed socket.
