@@ -1,9 +1,15 @@
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from accounts.models import Tenant
 from billing.money import InexactPrice, nano_per_token
+from billing.pricing import IMAGE_KEY
+
+# A whole number of nano-USD, written out: "0.040", "0.000000001", "2".
+USD_AMOUNT = re.compile(r"[0-9]+(\.[0-9]{1,9})?")
 
 
 class Wallet(models.Model):
@@ -66,6 +72,11 @@ class ModelPrice(models.Model):
     """
     The published price of a model in USD per 1M tokens. Usage records keep a
     snapshot of the per-token prices they were charged at.
+
+    Image models are billed one of two ways, by "quality:size" of the image:
+    by tokens (GPT Image: the upstream reports usage; `image_output_tokens`
+    sizes the hold) or per image (DALL·E: the upstream reports no usage;
+    `image_prices`, and no token price applies).
     """
 
     model = models.CharField(max_length=100, unique=True)
@@ -90,6 +101,28 @@ class ModelPrice(models.Model):
     output_per_mtok = models.DecimalField(
         "output $/1M", max_digits=12, decimal_places=3
     )
+    image_input_per_mtok = models.DecimalField(
+        "image input $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Image tokens in the prompt (GPT Image models). Empty: billed "
+        "as input.",
+    )
+    image_output_tokens = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Image models billed by tokens: output tokens per image by "
+        '"quality:size", e.g. {"low:1024x1024": 272}. Sizes the hold; "auto" '
+        "is held at the largest.",
+    )
+    image_prices = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Image models billed per image: USD per image by "quality:size" '
+        'as exact decimal strings, e.g. {"standard:1024x1024": "0.040"}.',
+    )
     context_window = models.PositiveIntegerField(default=128_000)
     max_output_tokens = models.PositiveIntegerField(
         default=16_384, help_text="Worst case used to size holds without max_tokens."
@@ -109,6 +142,7 @@ class ModelPrice(models.Model):
             "cached_input_per_mtok",
             "cache_write_per_mtok",
             "output_per_mtok",
+            "image_input_per_mtok",
         ):
             value = getattr(self, field)
             if value is None:
@@ -119,3 +153,39 @@ class ModelPrice(models.Model):
                 nano_per_token(value)
             except InexactPrice as exc:
                 raise ValidationError({field: str(exc)}) from exc
+        _check_image_table(self.image_prices, "image_prices", _check_usd)
+        _check_image_table(
+            self.image_output_tokens, "image_output_tokens", _check_tokens
+        )
+        if self.image_prices and self.image_output_tokens:
+            raise ValidationError(
+                "An image model is billed either per image or by tokens: fill in "
+                "image_prices or image_output_tokens, not both."
+            )
+
+
+def _check_image_table(table, field: str, check_value) -> None:
+    """Refuse a table that is not {"quality:WxH": value} with valid values."""
+    if not isinstance(table, dict):
+        raise ValidationError({field: 'An object such as {"quality:1024x1024": ...}.'})
+    for key, value in table.items():
+        if not IMAGE_KEY.fullmatch(key):
+            raise ValidationError(
+                {field: f'"{key}" is not "quality:WIDTHxHEIGHT", e.g. "hd:1024x1024".'}
+            )
+        problem = check_value(value)
+        if problem:
+            raise ValidationError({field: f'"{key}": {problem}'})
+
+
+def _check_usd(value) -> str:
+    # A string, never a JSON number: floats cannot hold most prices exactly.
+    if not isinstance(value, str) or not USD_AMOUNT.fullmatch(value):
+        return 'a USD amount as a string with at most 9 decimals, e.g. "0.040".'
+    return ""
+
+
+def _check_tokens(value) -> str:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        return "a positive whole number of tokens."
+    return ""

@@ -1,18 +1,27 @@
-"""Exact cost arithmetic: one function turns token counts into nano-USD."""
+"""Exact cost arithmetic: one function turns usage into nano-USD."""
 
+import re
 from dataclasses import dataclass
 
 from billing.money import nano_per_token
 
+# Image models price each image by "quality:WIDTHxHEIGHT", e.g. "hd:1024x1792".
+IMAGE_KEY = re.compile(r"[a-z]+:[1-9][0-9]*x[1-9][0-9]*")
+
 
 @dataclass(frozen=True, slots=True)
 class UnitPrices:
-    """nano-USD per token for each bucket a model is billed by."""
+    """
+    nano-USD per token for each bucket a model is billed by, and per image
+    for models billed by the image (chosen per request by quality and size).
+    """
 
     input: int
     cached_input: int
     output: int
     cache_write: int
+    image_input: int
+    per_image: int = 0
 
     @classmethod
     def from_model_price(cls, price) -> "UnitPrices":
@@ -26,6 +35,7 @@ class UnitPrices:
             cached_input=or_input(price.cached_input_per_mtok),
             output=nano_per_token(price.output_per_mtok),
             cache_write=or_input(price.cache_write_per_mtok),
+            image_input=or_input(price.image_input_per_mtok),
         )
 
 
@@ -33,24 +43,32 @@ class UnitPrices:
 class TokenUsage:
     """
     Token counts in OpenAI's sense: `prompt` counts every input token,
-    including those read from the provider's prompt cache (`cached`) and
-    those written to it (`cache_write`, Anthropic's cache creation).
+    including those read from the provider's prompt cache (`cached`), those
+    written to it (`cache_write`, Anthropic's cache creation) and image
+    tokens (`image_input`, GPT Image models). `images` counts the images
+    billed per image.
     """
 
     prompt: int = 0
     cached: int = 0
     completion: int = 0
     cache_write: int = 0
+    image_input: int = 0
+    images: int = 0
 
 
 def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
     """Return the exact cost of `usage` in nano-USD."""
-    # Cache reads and writes are parts of the prompt, never more than all of it.
+    # Cache reads, cache writes and image tokens are parts of the prompt,
+    # together never more than all of it.
     cached = min(usage.cached, usage.prompt)
     written = min(usage.cache_write, usage.prompt - cached)
+    image = min(usage.image_input, usage.prompt - cached - written)
     return (
-        (usage.prompt - cached - written) * prices.input
+        (usage.prompt - cached - written - image) * prices.input
         + cached * prices.cached_input
         + written * prices.cache_write
+        + image * prices.image_input
         + usage.completion * prices.output
+        + usage.images * prices.per_image
     )

@@ -101,6 +101,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "status",
         "prompt_tokens",
         "completion_tokens",
+        "images",
         "cost",
         "charged",
         "latency_ms",

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 
 from billing.models import ModelPrice
+from billing.money import usd_to_nano
 from billing.pricing import UnitPrices
 from config.db import run_db
 from relay import health
@@ -52,6 +53,14 @@ class ModelInfo:
     max_output_tokens: int
     context_window: int
     created: int
+    # Image models (billing.models.ModelPrice): nano-USD per image, or output
+    # tokens per image, by "quality:size".
+    image_prices: dict[str, int] = field(default_factory=dict)
+    image_output_tokens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def generates_images(self) -> bool:
+        return bool(self.image_prices or self.image_output_tokens)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,10 @@ def _load() -> Catalog:
             max_output_tokens=price.max_output_tokens,
             context_window=price.context_window,
             created=int(price.updated_at.timestamp()),
+            image_prices={
+                key: usd_to_nano(usd) for key, usd in price.image_prices.items()
+            },
+            image_output_tokens=dict(price.image_output_tokens),
         )
         for price in ModelPrice.objects.filter(is_active=True)
     }

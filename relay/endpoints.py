@@ -1,11 +1,15 @@
 """
-What differs between the /v1 endpoints the relay meters: what a valid
-request looks like, how big its prompt is, how much output it may produce.
+What differs between the /v1 endpoints the relay meters: which models they
+serve, what a valid request looks like, how big its prompt is, how much it
+may use and at what prices, and what an answer without usage used.
 Everything else (auth, holds, failover, streaming, settlement) is shared.
 """
 
+from dataclasses import replace
+
 import orjson
 
+from billing.pricing import TokenUsage, UnitPrices
 from relay import errors, tokens
 from relay.catalog import ModelInfo
 
@@ -31,8 +35,49 @@ class Endpoint:
     # Client headers passed on to the upstream.
     forwarded_headers: tuple[str, ...] = ()
 
+    def serves(self, model: ModelInfo) -> bool:
+        """Return whether this endpoint bills `model`."""
+        # An image model's token prices say nothing of text (DALL·E's are 0).
+        return not model.generates_images
+
+    def unsupported(self, model: str) -> errors.RelayError:
+        return errors.model_not_supported(
+            f"The model `{model}` generates images: use POST /v1/images/generations."
+        )
+
     def validate(self, payload: dict) -> None:
         """Refuse a request the upstream would refuse anyway, before holding."""
+
+    def unit_prices(self, payload: dict, model: ModelInfo) -> UnitPrices:
+        """Return the prices the request is billed at, or refuse it."""
+        return model.prices
+
+    def worst_case(self, payload: dict, model: ModelInfo, prompt: int) -> TokenUsage:
+        """Return the most the request may use: what its hold must cover."""
+        return TokenUsage(prompt=prompt, completion=self.output_tokens(payload, model))
+
+    def hold_advice(self, worst: TokenUsage) -> str:
+        """Return the end of the 402 message: how the request could fit."""
+        if worst.completion:
+            return (
+                f" ({worst.completion} output tokens at most). Top up, or lower "
+                "max_tokens."
+            )
+        return ". Top up to continue."
+
+    def answer_usage(
+        self,
+        payload: dict,
+        model: ModelInfo,
+        prompt: int,
+        body: bytes,
+        reported: TokenUsage | None,
+    ) -> tuple[TokenUsage, bool]:
+        """Return what a whole answer used, and whether that is an estimate."""
+        if reported is not None:
+            return reported, False
+        text = self.output_text(orjson.loads(body))
+        return TokenUsage(prompt=prompt, completion=tokens.count(text)), True
 
     def prompt_tokens(self, payload: dict) -> int:
         """Estimate the request's input tokens."""
@@ -198,7 +243,130 @@ class Messages(Endpoint):
         )
 
 
+class ImagesGenerations(Endpoint):
+    """
+    OpenAI's image generation. An image model is billed either by tokens
+    (GPT Image: the upstream reports usage; the model's output tokens per
+    image size the hold) or per image (DALL·E: no usage; the images returned
+    at the price of the quality and size asked). Never streamed for now: a
+    request for a stream of partial images is refused.
+    """
+
+    name = "images.generations"
+    path = "/images/generations"
+    streams = False
+    MAX_IMAGES = 10
+    # What the DALL·E API makes when the request leaves quality or size out.
+    DEFAULT_QUALITY = "standard"
+    DEFAULT_SIZE = "1024x1024"
+
+    def serves(self, model: ModelInfo) -> bool:
+        return model.generates_images
+
+    def unsupported(self, model: str) -> errors.RelayError:
+        return errors.model_not_supported(
+            f"The model `{model}` does not generate images."
+        )
+
+    def validate(self, payload: dict) -> None:
+        prompt = payload.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise errors.bad_request(
+                "'prompt' must be a non-empty string.", param="prompt"
+            )
+        n = payload.get("n")
+        if n is not None and not (
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= self.MAX_IMAGES
+        ):
+            raise errors.bad_request(
+                f"'n' must be an integer from 1 to {self.MAX_IMAGES}.", param="n"
+            )
+        for name in ("quality", "size"):
+            if not isinstance(payload.get(name), str | None):
+                raise errors.bad_request(f"'{name}' must be a string.", param=name)
+        if payload.get("stream") is True:
+            raise errors.bad_request(
+                "Streaming image generation is not supported: leave out 'stream'.",
+                param="stream",
+            )
+
+    def prompt_tokens(self, payload: dict) -> int:
+        return tokens.count(payload["prompt"])
+
+    def _keys(self, payload: dict, model: ModelInfo) -> list[str]:
+        """Return the "quality:size" keys the request may mean, or refuse it."""
+        per_image = bool(model.image_prices)
+        table = model.image_prices or model.image_output_tokens
+        quality, size = payload.get("quality"), payload.get("size")
+        if per_image:
+            # Billed by what was asked, so "auto" has no price.
+            quality = self.DEFAULT_QUALITY if quality is None else quality
+            size = self.DEFAULT_SIZE if size is None else size
+
+        def fits(asked: str | None, offered: str) -> bool:
+            # Billed by tokens, "auto" (the default) may be any of them.
+            return asked == offered or (not per_image and asked in (None, "auto"))
+
+        keys = [
+            key
+            for key in table
+            if fits(quality, key.partition(":")[0])
+            and fits(size, key.partition(":")[2])
+        ]
+        if not keys:
+            offered = any(fits(quality, key.partition(":")[0]) for key in table)
+            raise errors.bad_request(
+                f"The model `{model.name}` offers no {quality or 'auto'} quality "
+                f"image of size {size or 'auto'}. Valid quality:size pairs: "
+                f"{', '.join(sorted(table))}.",
+                param="size" if offered else "quality",
+            )
+        return keys
+
+    def _output_tokens(self, payload: dict, model: ModelInfo) -> int:
+        """Return the most output tokens one image of the request may take."""
+        return max(model.image_output_tokens[key] for key in self._keys(payload, model))
+
+    def unit_prices(self, payload: dict, model: ModelInfo) -> UnitPrices:
+        if not model.image_prices:
+            self._keys(payload, model)  # refuses what the model does not offer
+            return model.prices
+        [key] = self._keys(payload, model)
+        return replace(model.prices, per_image=model.image_prices[key])
+
+    def worst_case(self, payload: dict, model: ModelInfo, prompt: int) -> TokenUsage:
+        images = payload.get("n") or 1
+        if model.image_prices:
+            return TokenUsage(images=images)
+        return TokenUsage(
+            prompt=prompt, completion=images * self._output_tokens(payload, model)
+        )
+
+    def hold_advice(self, worst: TokenUsage) -> str:
+        return ". Top up, or ask for fewer images, a lower quality or a smaller size."
+
+    def answer_usage(
+        self,
+        payload: dict,
+        model: ModelInfo,
+        prompt: int,
+        body: bytes,
+        reported: TokenUsage | None,
+    ) -> tuple[TokenUsage, bool]:
+        images = len(orjson.loads(body).get("data") or ())
+        if model.image_prices:
+            # Billed per image, counted in the answer: nothing is estimated.
+            return TokenUsage(images=images), False
+        if reported is not None:
+            return replace(reported, images=images), False
+        # Billed by tokens the upstream did not report: each image returned
+        # at the most the quality and size asked may take.
+        completion = images * self._output_tokens(payload, model)
+        return TokenUsage(prompt=prompt, completion=completion, images=images), True
+
+
 CHAT_COMPLETIONS = ChatCompletions()
 MESSAGES = Messages()
 COMPLETIONS = Completions()
 EMBEDDINGS = Embeddings()
+IMAGES_GENERATIONS = ImagesGenerations()

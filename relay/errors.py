@@ -88,6 +88,10 @@ def model_not_found(model: str) -> RelayError:
     )
 
 
+def model_not_supported(message: str) -> RelayError:
+    return RelayError(404, message, code="model_not_supported", param="model")
+
+
 def insufficient_balance(message: str) -> RelayError:
     return RelayError(
         402, message, type="insufficient_quota", code="insufficient_balance"

@@ -7,13 +7,14 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from accounts.auth import KeyIdentity
 from billing.money import format_usd
-from billing.pricing import TokenUsage, usage_cost
+from billing.pricing import TokenUsage, UnitPrices, usage_cost
 from billing.services import Settlement, hold_release_async, wallet_reserve_async
 from config.db import run_db
 from relay import errors
@@ -43,18 +44,24 @@ class Call:
     endpoint: str
     stream: bool
     prompt_estimate: int
+    # This request's prices: the model's, with the per-image price of the
+    # quality and size asked for image models.
+    prices: UnitPrices | None = None
     hold: int = 0
     channel: ChannelInfo | None = None
     started: float = field(default_factory=time.perf_counter)
     first_byte: float | None = None
     settled: bool = False
 
-    async def reserve(self, max_output_tokens: int) -> None:
-        """Hold the request's worst-case cost or refuse it with 402."""
-        prices = self.model.prices
-        self.hold = (
-            self.prompt_estimate * prices.input + max_output_tokens * prices.output
-        )
+    def __post_init__(self):
+        if self.prices is None:
+            self.prices = self.model.prices
+
+    async def reserve(
+        self, worst: TokenUsage, advice: Callable[[TokenUsage], str]
+    ) -> None:
+        """Hold the cost of `worst` or refuse with 402, ending with `advice`."""
+        self.hold = usage_cost(worst, self.prices)
         task = spawn(
             wallet_reserve_async(
                 tenant_id=self.identity.tenant_id,
@@ -72,15 +79,9 @@ class Call:
             raise
         if not reserved:
             self.settled = True
-            limit = (
-                f" ({max_output_tokens} output tokens at most). Top up, or lower "
-                "max_tokens."
-                if max_output_tokens
-                else ". Top up to continue."
-            )
             raise errors.insufficient_balance(
                 f"Insufficient balance: this request may cost up to "
-                f"{format_usd(self.hold)}{limit}"
+                f"{format_usd(self.hold)}{advice(worst)}"
             )
 
     async def _release_when_placed(self, reserving: asyncio.Future) -> None:
@@ -118,7 +119,7 @@ class Call:
         error: str,
     ) -> UsageRecord:
         now = time.perf_counter()
-        prices = self.model.prices
+        prices = self.prices
         usage = usage or TokenUsage()
         return UsageRecord(
             request_id=self.request_id,
@@ -134,6 +135,8 @@ class Call:
             cached_tokens=usage.cached,
             cache_write_tokens=usage.cache_write,
             completion_tokens=usage.completion,
+            image_input_tokens=usage.image_input,
+            images=usage.images,
             usage_source=(
                 UsageRecord.Source.NONE
                 if usage == TokenUsage()
@@ -145,6 +148,8 @@ class Call:
             cached_input_price=prices.cached_input,
             cache_write_price=prices.cache_write,
             output_price=prices.output,
+            image_input_price=prices.image_input,
+            per_image_price=prices.per_image,
             cost=usage_cost(usage, prices),
             latency_ms=int((now - self.started) * 1000),
             ttfb_ms=(

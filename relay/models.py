@@ -154,6 +154,10 @@ class UsageRecord(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # The part of prompt_tokens that is image tokens (GPT Image models).
+    image_input_tokens = models.PositiveIntegerField(default=0)
+    # Images returned, billed at per_image_price (0 for models billed by tokens).
+    images = models.PositiveIntegerField(default=0)
     usage_source = models.CharField(max_length=16, choices=Source.choices)
     # Prices applied, in nano-USD per token: later price edits never rewrite
     # what a past request cost.
@@ -161,6 +165,10 @@ class UsageRecord(models.Model):
     cached_input_price = models.BigIntegerField(default=0)
     cache_write_price = models.BigIntegerField(default=0)
     output_price = models.BigIntegerField(default=0)
+    image_input_price = models.BigIntegerField(default=0)
+    per_image_price = models.BigIntegerField(
+        default=0, help_text="nano-USD per image, for the quality and size asked"
+    )
     cost = models.BigIntegerField(default=0, help_text="nano-USD at the prices applied")
     charged = models.BigIntegerField(
         default=0, help_text="nano-USD taken from the wallet"

@@ -105,6 +105,8 @@ async def priced_model(
         )
     snapshot = await catalog.current()
     model = snapshot.models.get(name)
+    if model is not None and not endpoint.serves(model):
+        raise endpoint.unsupported(name)
     channels = tuple(
         channel
         for channel in snapshot.channels.get(name, ())
@@ -243,7 +245,11 @@ def _estimate(call: Call, text: str) -> TokenUsage:
 
 
 async def complete(
-    call: Call, endpoint: Endpoint, adapter: Adapter, response: httpx.Response
+    call: Call,
+    endpoint: Endpoint,
+    adapter: Adapter,
+    response: httpx.Response,
+    payload: dict,
 ) -> HttpResponse:
     """Read a whole upstream answer, settle it and return it."""
     try:
@@ -255,14 +261,14 @@ async def complete(
     finally:
         await response.aclose()
     try:
-        body, usage = adapter.response(endpoint, raw)
+        body, reported = adapter.response(endpoint, raw)
+        usage, estimated = endpoint.answer_usage(
+            payload, call.model, call.prompt_estimate, body, reported
+        )
     except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
         logger.warning("unreadable upstream answer (%s)", call.request_id)
         raise errors.upstream_unavailable() from None
     call.first_byte = time.perf_counter()
-    estimated = usage is None
-    if estimated:
-        usage = _estimate(call, endpoint.output_text(orjson.loads(body)))
     await call.settle(
         status=Status.OK, http_status=200, usage=usage, estimated=estimated
     )
@@ -338,8 +344,10 @@ async def relay(
         endpoint=endpoint.name,
         stream=stream,
         prompt_estimate=endpoint.prompt_tokens(payload),
+        prices=endpoint.unit_prices(payload, model),
     )
-    await call.reserve(endpoint.output_tokens(payload, model))
+    worst = endpoint.worst_case(payload, model, call.prompt_estimate)
+    await call.reserve(worst, endpoint.hold_advice)
     headers = {
         name: request.headers[name]
         for name in endpoint.forwarded_headers
@@ -350,7 +358,7 @@ async def relay(
             call, endpoint, channels, payload, headers
         )
         if not stream:
-            return await complete(call, endpoint, adapter, response)
+            return await complete(call, endpoint, adapter, response, payload)
     except errors.RelayError as exc:
         status = Status.REJECTED if exc.status < 500 else Status.UPSTREAM_ERROR
         await call.settle(

@@ -16,7 +16,13 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def _description(record: UsageRecord) -> str:
-    return f"{record.model} ({record.prompt_tokens} in, {record.completion_tokens} out)"
+    images = ""
+    if record.images:
+        images = f", {record.images} image{'s' if record.images > 1 else ''}"
+    return (
+        f"{record.model} ({record.prompt_tokens} in, "
+        f"{record.completion_tokens} out{images})"
+    )
 
 
 @cache

@@ -29,6 +29,15 @@ BROKEN_EVENT = (
 
 
 def usage_from_openai(usage: dict) -> TokenUsage:
+    if "input_tokens" in usage:
+        # The Images API's shape (GPT Image models): image tokens are part
+        # of the input, billed at their own price.
+        details = usage.get("input_tokens_details") or {}
+        return TokenUsage(
+            prompt=int(usage.get("input_tokens") or 0),
+            image_input=int(details.get("image_tokens") or 0),
+            completion=int(usage.get("output_tokens") or 0),
+        )
     details = usage.get("prompt_tokens_details") or {}
     return TokenUsage(
         prompt=int(usage.get("prompt_tokens") or 0),

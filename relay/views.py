@@ -63,6 +63,11 @@ async def embeddings(request, request_id):
     return await proxy.relay(request, request_id, endpoints.EMBEDDINGS)
 
 
+@openai_endpoint("POST")
+async def images_generations(request, request_id):
+    return await proxy.relay(request, request_id, endpoints.IMAGES_GENERATIONS)
+
+
 @openai_endpoint("POST", anthropic=True)
 async def messages(request, request_id):
     return await proxy.relay(request, request_id, endpoints.MESSAGES)

@@ -14,7 +14,9 @@ from relay.streaming import OpenAIStream, usage_from_openai
 class OpenAIAdapter(BaseAdapter):
     """The relay's own wire format: requests and answers pass through as is."""
 
-    endpoints = frozenset({"chat.completions", "completions", "embeddings"})
+    endpoints = frozenset(
+        {"chat.completions", "completions", "embeddings", "images.generations"}
+    )
 
     def request(
         self,

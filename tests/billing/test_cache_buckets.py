@@ -10,7 +10,9 @@ from billing.money import NANO_PER_USD
 from billing.pricing import TokenUsage, UnitPrices, usage_cost
 
 # Claude 3.5 Sonnet: $3 input, $0.30 cache read, $3.75 cache write, $15 output.
-SONNET = UnitPrices(input=3000, cached_input=300, output=15000, cache_write=3750)
+SONNET = UnitPrices(
+    input=3000, cached_input=300, output=15000, cache_write=3750, image_input=3000
+)
 tokens = st.integers(min_value=0, max_value=2_000_000)
 
 

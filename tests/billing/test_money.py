@@ -40,6 +40,7 @@ def unit_prices(input_, cached_input, output) -> UnitPrices:
         cached_input=nano_per_token(cached_input),
         output=nano_per_token(output),
         cache_write=nano_per_token(input_),
+        image_input=nano_per_token(input_),
     )
 
 
@@ -226,5 +227,5 @@ def test_a_model_price_converts_each_bucket():
         output_per_mtok=Decimal("0.40"),
     )
     assert UnitPrices.from_model_price(price) == UnitPrices(
-        input=100, cached_input=25, output=400, cache_write=100
+        input=100, cached_input=25, output=400, cache_write=100, image_input=100
     )

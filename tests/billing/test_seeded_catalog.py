@@ -52,8 +52,10 @@ def test_every_seeded_model_exists_and_is_active(db):
     assert all(price.is_active for price in rows.values())
 
 
-def test_image_models_are_not_seeded_here(db):
-    assert not ModelPrice.objects.filter(model__in=["gpt-image-1", "dall-e-3"]).exists()
+def test_image_models_are_not_seeded_here():
+    # billing/migrations/0006_seed_image_models seeds them, with image prices.
+    seeded = {row[0] for row in seed_catalog.PRICES}
+    assert not seeded & {"gpt-image-1", "dall-e-3", "dall-e-2"}
 
 
 @pytest.mark.parametrize("model", sorted(SEEDED))
@@ -63,7 +65,11 @@ def test_seeded_prices_are_exact_nano_usd_per_token(db, model):
     units = UnitPrices.from_model_price(price)
     input_, cached, output, write, context, max_output = SEEDED[model]
     assert units == UnitPrices(
-        input=input_, cached_input=cached, output=output, cache_write=write
+        input=input_,
+        cached_input=cached,
+        output=output,
+        cache_write=write,
+        image_input=input_,
     )
     assert (price.context_window, price.max_output_tokens) == (context, max_output)
 

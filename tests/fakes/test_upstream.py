@@ -15,6 +15,10 @@ import pytest
 from tests.fakes.upstream import (
     DEFAULT_EMBEDDING_DIMENSIONS,
     DEFAULT_REPLY,
+    FAKE_PNG,
+    IMAGE_OUTPUT_TOKENS,
+    IMAGE_QUALITIES,
+    IMAGE_SIZES,
     LEGACY_DEFAULT_MAX_TOKENS,
     SYSTEM_FINGERPRINT,
     FakeUpstream,
@@ -29,8 +33,10 @@ from tests.fakes.upstream import (
     expected_embedding_tokens,
     expected_embedding_usage,
     expected_embeddings,
+    expected_image_usage,
     expected_prompt_tokens,
     expected_usage,
+    image_family,
     split_reply,
 )
 
@@ -878,3 +884,188 @@ def test_azure_deployment_routes(
     assert ok.json()["model"] == "prod-model"
     assert no_version.status_code == 404
     assert no_key.status_code == 401
+
+
+# -- image generation -------------------------------------------------------
+
+IMAGES = "/images/generations"
+
+
+def image_body(**extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-image-1", "prompt": "A lighthouse at dusk", **extra}
+
+
+def test_gpt_image_answers_b64_png_with_token_usage(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = image_body(n=2, quality="high", size="1024x1536")
+
+    response = client.post(fake.url() + IMAGES, json=body)
+
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert isinstance(data["created"], int)
+    assert [base64.b64decode(item["b64_json"]) for item in data["data"]] == [
+        FAKE_PNG
+    ] * 2
+    assert FAKE_PNG.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (data["quality"], data["size"], data["output_format"]) == (
+        "high",
+        "1024x1536",
+        "png",
+    )
+    # 4 prompt words; 2 images of 6240 tokens, OpenAI's high 1024x1536 figure.
+    assert data["usage"] == {
+        "input_tokens": 4,
+        "input_tokens_details": {"text_tokens": 4, "image_tokens": 0},
+        "output_tokens": 2 * 6240,
+        "total_tokens": 4 + 2 * 6240,
+    }
+    assert data["usage"] == expected_image_usage(
+        "A lighthouse at dusk", n=2, quality="high", size="1024x1536"
+    )
+
+
+@pytest.mark.parametrize(
+    ("quality", "size", "tokens"),
+    [
+        ("low", "1024x1024", 272),
+        ("low", "1024x1536", 408),
+        ("low", "1536x1024", 400),
+        ("medium", "1024x1024", 1056),
+        ("medium", "1024x1536", 1584),
+        ("medium", "1536x1024", 1568),
+        ("high", "1024x1024", 4160),
+        ("high", "1024x1536", 6240),
+        ("high", "1536x1024", 6208),
+        # What the fake makes of auto.
+        ("auto", "auto", 1056),
+        (None, None, 1056),
+    ],
+)
+def test_gpt_image_output_tokens_follow_the_published_table(
+    quality: str | None, size: str | None, tokens: int
+) -> None:
+    usage = expected_image_usage("one", quality=quality, size=size, n=3)
+    assert usage["output_tokens"] == 3 * tokens
+    if quality not in (None, "auto"):
+        assert IMAGE_OUTPUT_TOKENS[quality][size] == tokens
+
+
+def test_image_input_tokens_and_missing_usage_are_knobs(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    fake.scenario("edit", image_input_tokens=323)
+    fake.scenario("vendor", image_usage=False)
+
+    usage = client.post(fake.url("edit") + IMAGES, json=image_body()).json()["usage"]
+    bare = client.post(fake.url("vendor") + IMAGES, json=image_body()).json()
+
+    assert usage["input_tokens_details"] == {"text_tokens": 4, "image_tokens": 323}
+    assert usage["input_tokens"] == 327
+    assert usage["total_tokens"] == 327 + 1056
+    assert "usage" not in bare
+    assert len(bare["data"]) == 1
+
+
+def test_dall_e_3_answers_a_url_and_revised_prompt_without_usage(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = image_body(model="dall-e-3", quality="hd", size="1792x1024")
+
+    as_url = client.post(fake.url() + IMAGES, json=body).json()
+    as_b64 = client.post(
+        fake.url() + IMAGES, json={**body, "response_format": "b64_json"}
+    ).json()
+
+    assert set(as_url) == {"created", "data"}
+    [image] = as_url["data"]
+    assert image["url"].startswith("https://") and image["url"].endswith(".png")
+    assert image["revised_prompt"] == "A detailed image of: A lighthouse at dusk"
+    [image] = as_b64["data"]
+    assert base64.b64decode(image["b64_json"]) == FAKE_PNG
+    assert "url" not in image
+    assert "usage" not in as_b64
+
+
+def test_dall_e_2_makes_n_images_without_revising_the_prompt(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    body = {"prompt": "A cat", "n": 3, "size": "256x256"}
+
+    data = client.post(fake.url() + IMAGES, json=body).json()
+
+    # No model is the API's old default, DALL·E 2.
+    assert len(data["data"]) == 3
+    assert all(set(image) == {"url"} for image in data["data"])
+    assert image_family("my-dall-e-2-deployment") == "dall-e-2"
+    assert image_family("prod-images") == "gpt-image"
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"model": "gpt-image-1"}, "prompt", "missing_required_parameter"),
+        (image_body(prompt=""), "prompt", "empty_string"),
+        (image_body(prompt=7), "prompt", "invalid_type"),
+        (image_body(model="dall-e-2", prompt="x" * 1001), "prompt", None),
+        (image_body(n=0), "n", "integer_below_min_value"),
+        (image_body(n=11), "n", "integer_above_max_value"),
+        (image_body(model="dall-e-3", n=2), "n", None),
+        (image_body(size="1792x1024"), "size", "invalid_value"),
+        (image_body(model="dall-e-3", size="1536x1024"), "size", "invalid_value"),
+        (image_body(model="dall-e-2", size="1024x1792"), "size", "invalid_value"),
+        (image_body(quality="hd"), "quality", "invalid_value"),
+        (image_body(model="dall-e-3", quality="high"), "quality", "invalid_value"),
+        (image_body(model="dall-e-2", quality="hd"), "quality", "invalid_value"),
+        (image_body(response_format="url"), "response_format", "unknown_parameter"),
+        (image_body(model="dall-e-2", style="vivid"), "style", "unknown_parameter"),
+        (image_body(model="dall-e-3", style="moody"), "style", "invalid_value"),
+        (image_body(stream=True), "stream", None),
+    ],
+)
+def test_image_requests_are_validated_per_model_family(
+    fake: FakeUpstream,
+    client: httpx.Client,
+    body: dict[str, Any],
+    param: str,
+    code: str | None,
+) -> None:
+    response = client.post(fake.url() + IMAGES, json=body)
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param
+    if code is not None:
+        assert error["code"] == code
+
+
+def test_valid_image_sizes_and_qualities_per_family(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    for family, model in [
+        ("gpt-image", "gpt-image-1"),
+        ("dall-e-3", "dall-e-3"),
+        ("dall-e-2", "dall-e-2"),
+    ]:
+        for size in (*IMAGE_SIZES[family], "auto"):
+            for quality in (*IMAGE_QUALITIES[family], "auto"):
+                body = image_body(model=model, size=size, quality=quality)
+                response = client.post(fake.url() + IMAGES, json=body)
+                assert response.status_code == 200, (body, response.text)
+
+
+def test_azure_deployment_generates_images(
+    fake: FakeUpstream, client: httpx.Client
+) -> None:
+    url = f"{fake.base_url}/openai/deployments/images-prod/images/generations"
+
+    response = client.post(
+        url,
+        params={"api-version": "2025-04-01-preview"},
+        json={"prompt": "A fox", "model": "images-prod", "quality": "low"},
+        headers={"api-key": "k"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["output_tokens"] == 272

@@ -14,8 +14,10 @@ Routes (``{prefix}`` is empty for the ``default`` scenario, or ``/s/<name>``)::
     POST {prefix}/v1/chat/completions
     POST {prefix}/v1/completions
     POST {prefix}/v1/embeddings
+    POST {prefix}/v1/images/generations
     GET  {prefix}/v1/models
-    POST /openai/deployments/<deployment>/{chat/completions,completions,embeddings}
+    POST /openai/deployments/<deployment>/{chat/completions,completions,embeddings,
+                                           images/generations}
          (Azure OpenAI: ``?api-version=`` and an ``api-key`` header required)
 
 Token accounting is deterministic so tests can predict billed figures.
@@ -59,6 +61,29 @@ Embeddings (:func:`expected_embedding_usage`, :func:`expected_embeddings`):
   asks for by default) decodes to exactly the float form. A shorter
   ``dimensions`` gives a prefix of the longer vector.
 
+Image generation (:func:`expected_image_usage`):
+
+* The model's family decides what is valid, as in the real API: a name
+  containing ``dall-e-2`` or ``dall-e-3`` is that DALL·E model, any other
+  name a GPT Image model (so Azure deployments may have any name).
+  ``prompt`` is required (non-empty; at most 1000 / 4000 / 32000 characters
+  for DALL·E 2 / DALL·E 3 / GPT Image), ``n`` is 1 to 10 (only 1 for
+  DALL·E 3), ``size`` and ``quality`` must be ones the family offers
+  (:data:`IMAGE_SIZES`, :data:`IMAGE_QUALITIES`; ``auto`` everywhere),
+  ``style`` is DALL·E 3's only, ``response_format`` DALL·E's only, and a
+  ``stream`` is refused (the fake does not stream images). A missing
+  ``model`` is ``dall-e-2``, the API's old default.
+* Every image is :data:`FAKE_PNG`, a 1x1 PNG, as ``b64_json``; DALL·E
+  answers ``url`` unless asked for ``b64_json`` (its API's default), and
+  DALL·E 3 adds ``revised_prompt``. DALL·E answers carry no ``usage``.
+* GPT Image answers carry ``usage``: ``text_tokens`` = words of the prompt
+  (at least 1), ``image_tokens`` = the scenario's ``image_input_tokens``,
+  ``input_tokens`` = their sum, ``output_tokens`` = ``n`` x
+  :data:`IMAGE_OUTPUT_TOKENS` of the quality and size (OpenAI's published
+  figures; ``auto`` is taken as ``medium`` and ``1024x1024``), and
+  ``total_tokens`` = input + output (none with ``image_usage=False``); also
+  ``quality``, ``size``, ``output_format`` and ``background`` as resolved.
+
 Run standalone for the benchmark::
 
     python -m tests.fakes.upstream --port 9100 [--latency 0] [--chunk-delay 0]
@@ -77,6 +102,7 @@ import re
 import struct
 import threading
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -94,6 +120,10 @@ __all__ = [
     "DEFAULT_MODELS",
     "DEFAULT_REPLY",
     "DEFAULT_SCENARIO",
+    "FAKE_PNG",
+    "IMAGE_OUTPUT_TOKENS",
+    "IMAGE_QUALITIES",
+    "IMAGE_SIZES",
     "LEGACY_DEFAULT_MAX_TOKENS",
     "SYSTEM_FINGERPRINT",
     "FakeUpstream",
@@ -111,6 +141,8 @@ __all__ = [
     "expected_embedding_tokens",
     "expected_embedding_usage",
     "expected_embeddings",
+    "expected_image_usage",
+    "image_family",
     "expected_prompt_tokens",
     "expected_usage",
     "openai_error",
@@ -140,6 +172,7 @@ MAX_EMBEDDING_INPUT_TOKENS = 8192
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
+IMAGES_PATH = "/v1/images/generations"
 MODELS_PATH = "/v1/models"
 SCENARIO_PREFIX = "/s/"
 
@@ -419,6 +452,89 @@ def decode_embedding(data: str) -> list[float]:
     return list(struct.unpack(f"<{len(raw) // 4}f", raw))
 
 
+# -- image generation ------------------------------------------------------
+
+
+def _png(width: int, height: int, rgb: bytes) -> bytes:
+    """Return a valid PNG of one colour."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = (b"\0" + rgb * width) * height
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+# Every image the fake makes: one teal pixel.
+FAKE_PNG = _png(1, 1, b"\x00\x80\x80")
+_FAKE_PNG_B64 = base64.b64encode(FAKE_PNG).decode("ascii")
+_GPT_IMAGE = "gpt-image"
+IMAGE_SIZES = {
+    "dall-e-2": ("256x256", "512x512", "1024x1024"),
+    "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
+    _GPT_IMAGE: ("1024x1024", "1536x1024", "1024x1536"),
+}
+IMAGE_QUALITIES = {
+    "dall-e-2": ("standard",),
+    "dall-e-3": ("standard", "hd"),
+    _GPT_IMAGE: ("low", "medium", "high"),
+}
+_IMAGE_PROMPT_LIMITS = {"dall-e-2": 1000, "dall-e-3": 4000, _GPT_IMAGE: 32000}
+# GPT Image 1's output tokens per image, as OpenAI publishes them.
+IMAGE_OUTPUT_TOKENS = {
+    "low": {"1024x1024": 272, "1024x1536": 408, "1536x1024": 400},
+    "medium": {"1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568},
+    "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
+}
+# What the fake makes of "auto" (the real API decides per prompt).
+_AUTO_QUALITY = "medium"
+_AUTO_SIZE = "1024x1024"
+
+
+def _image_model(body: dict[str, Any]) -> Any:
+    # The API's old default, when the request names no model.
+    return body.get("model") or "dall-e-2"
+
+
+def image_family(model: str) -> str:
+    """Return ``dall-e-2``, ``dall-e-3`` or ``gpt-image`` for a model name."""
+    for family in ("dall-e-2", "dall-e-3"):
+        if family in model:
+            return family
+    return _GPT_IMAGE
+
+
+def expected_image_usage(
+    prompt: str,
+    *,
+    n: int = 1,
+    quality: str | None = None,
+    size: str | None = None,
+    image_input_tokens: int = 0,
+) -> dict[str, Any]:
+    """Return the usage the fake reports for a GPT Image generation."""
+    quality = _AUTO_QUALITY if quality in (None, "auto") else quality
+    size = _AUTO_SIZE if size in (None, "auto") else size
+    text = max(1, len(prompt.split()))
+    output = n * IMAGE_OUTPUT_TOKENS[quality][size]
+    return {
+        "input_tokens": text + image_input_tokens,
+        "input_tokens_details": {
+            "text_tokens": text,
+            "image_tokens": image_input_tokens,
+        },
+        "output_tokens": output,
+        "total_tokens": text + image_input_tokens + output,
+    }
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Behaviour knobs for one named upstream personality.
@@ -435,6 +551,10 @@ class Scenario:
     reply: str = DEFAULT_REPLY
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    # Image tokens a GPT Image generation reports in its input (as edits do).
+    image_input_tokens: int = 0
+    # Whether GPT Image answers carry usage (False: a vendor that omits it).
+    image_usage: bool = True
     usage_in_stream: bool = True
     require_key: str | None = None
     retry_after: int | None = 1
@@ -448,7 +568,7 @@ class Scenario:
             raise ValueError("latency and chunk_delay must be >= 0")
         if self.drop_after_chunks is not None and self.drop_after_chunks < 0:
             raise ValueError("drop_after_chunks must be >= 0")
-        if self.cached_tokens < 0 or self.reasoning_tokens < 0:
+        if min(self.cached_tokens, self.reasoning_tokens, self.image_input_tokens) < 0:
             raise ValueError("token counts must be >= 0")
 
     @cached_property
@@ -756,14 +876,97 @@ def _validate_embeddings(content_type: str, body: Any) -> dict[str, Any] | None:
     return None
 
 
+def _validate_choice(
+    body: dict[str, Any], name: str, allowed: Iterable[str]
+) -> dict[str, Any] | None:
+    """Check an optional string parameter against the values offered."""
+    value = body.get(name)
+    if value is None or value in allowed:
+        return None
+    if not allowed:
+        return openai_error(
+            f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter"
+        )
+    supported = ", ".join(f"'{option}'" for option in allowed)
+    return openai_error(
+        f"Invalid value: {value!r}. Supported values are: {supported}.",
+        param=name,
+        code="invalid_value",
+    )
+
+
+def _validate_images(content_type: str, body: Any) -> dict[str, Any] | None:
+    """Validate a ``/v1/images/generations`` request like the real API."""
+    if not content_type.startswith("application/json") or not isinstance(body, dict):
+        return openai_error(_BAD_JSON_MESSAGE)
+    model = _image_model(body)
+    if not isinstance(model, str):
+        return openai_error(
+            "Invalid type for 'model': expected a string.",
+            param="model",
+            code="invalid_type",
+        )
+    family = image_family(model)
+    prompt = body.get("prompt")
+    if prompt is None:
+        return openai_error(
+            "Missing required parameter: 'prompt'.",
+            param="prompt",
+            code="missing_required_parameter",
+        )
+    if not isinstance(prompt, str):
+        return openai_error(
+            "Invalid type for 'prompt': expected a string.",
+            param="prompt",
+            code="invalid_type",
+        )
+    if not prompt:
+        return openai_error(
+            "Invalid 'prompt': empty string. Expected a non-empty string.",
+            param="prompt",
+            code="empty_string",
+        )
+    limit = _IMAGE_PROMPT_LIMITS[family]
+    if len(prompt) > limit:
+        return openai_error(
+            f"Invalid 'prompt': string too long. Expected a string with maximum "
+            f"length {limit}, but got a string with length {len(prompt)} instead.",
+            param="prompt",
+            code="string_above_max_length",
+        )
+    dall_e = family != _GPT_IMAGE
+    checks = (
+        lambda: _validate_int(body, "n", 1, 10),
+        lambda: _validate_choice(body, "size", (*IMAGE_SIZES[family], "auto")),
+        lambda: _validate_choice(body, "quality", (*IMAGE_QUALITIES[family], "auto")),
+        lambda: _validate_choice(
+            body, "response_format", ("url", "b64_json") if dall_e else ()
+        ),
+        lambda: _validate_choice(
+            body, "style", ("vivid", "natural") if family == "dall-e-3" else ()
+        ),
+    )
+    for check in checks:
+        invalid = check()
+        if invalid is not None:
+            return invalid
+    if family == "dall-e-3" and (body.get("n") or 1) != 1:
+        return openai_error("You must provide n=1 for this model.", param="n")
+    if body.get("stream") is not None and body["stream"] is not False:
+        return openai_error("The fake upstream does not stream images.", param="stream")
+    return None
+
+
 AZURE_ROUTE = re.compile(
-    r"/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)"
+    r"/openai/deployments/([^/]+)/"
+    r"(chat/completions|completions|embeddings|images/generations)"
 )
 _ROUTES = frozenset(
     {
         ("POST", CHAT_PATH),
         ("POST", COMPLETIONS_PATH),
         ("POST", EMBEDDINGS_PATH),
+        ("POST", IMAGES_PATH),
         ("GET", MODELS_PATH),
     }
 )
@@ -771,6 +974,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], dict[str, Any] | None]] = {
     CHAT_PATH: _validate_chat,
     COMPLETIONS_PATH: _validate_completions,
     EMBEDDINGS_PATH: _validate_embeddings,
+    IMAGES_PATH: _validate_images,
 }
 
 
@@ -1048,7 +1252,8 @@ class FakeUpstream:
             await self._send_failure(send, scenario)
             return
         # Embeddings never stream: the API has no such option, and ignores it.
-        if route != EMBEDDINGS_PATH and body.get("stream") is True:
+        # Image streams are refused by their validator.
+        if route in (CHAT_PATH, COMPLETIONS_PATH) and body.get("stream") is True:
             if route == CHAT_PATH:
                 await self._stream(name, scenario, body, receive, send)
             else:
@@ -1061,6 +1266,8 @@ class FakeUpstream:
             payload = self._completion_payload(scenario, body)
         elif route == COMPLETIONS_PATH:
             payload = self._text_payload(scenario, body)
+        elif route == IMAGES_PATH:
+            payload = self._images_payload(scenario, body)
         else:
             payload = self._embeddings_payload(body)
         await _send_json(send, 200, payload)
@@ -1306,6 +1513,44 @@ class FakeUpstream:
             "model": model,
             "usage": expected_embedding_usage(body["input"]),
         }
+
+    @staticmethod
+    def _images_payload(scenario: Scenario, body: dict[str, Any]) -> dict[str, Any]:
+        family = image_family(_image_model(body))
+        n = body.get("n") or 1
+        if family == _GPT_IMAGE:
+            quality, size = body.get("quality"), body.get("size")
+            answer = {
+                "created": int(time.time()),
+                "data": [{"b64_json": _FAKE_PNG_B64} for _ in range(n)],
+                "background": "opaque",
+                "output_format": "png",
+                "quality": _AUTO_QUALITY if quality in (None, "auto") else quality,
+                "size": _AUTO_SIZE if size in (None, "auto") else size,
+                "usage": expected_image_usage(
+                    body["prompt"],
+                    n=n,
+                    quality=quality,
+                    size=size,
+                    image_input_tokens=scenario.image_input_tokens,
+                ),
+            }
+            if not scenario.image_usage:
+                del answer["usage"]
+            return answer
+        images = []
+        for _ in range(n):
+            if body.get("response_format") == "b64_json":
+                image = {"b64_json": _FAKE_PNG_B64}
+            else:
+                image = {
+                    "url": f"https://images.fake.invalid/{_ID_PREFIX}"
+                    f"{next(_ids):012x}.png"
+                }
+            if family == "dall-e-3":
+                image["revised_prompt"] = f"A detailed image of: {body['prompt']}"
+            images.append(image)
+        return {"created": int(time.time()), "data": images}
 
     async def _serve_sse(
         self,
