@@ -63,6 +63,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "cached_input_per_mtok",
         "cache_write_per_mtok",
         "output_per_mtok",
+        "per_request_usd",
         "context_window",
         "max_output_tokens",
         "is_active",

@@ -110,6 +110,14 @@ class ModelPrice(models.Model):
         help_text="Image tokens in the prompt (GPT Image models). Empty: billed "
         "as input.",
     )
+    per_request_usd = models.DecimalField(
+        "$ per request",
+        max_digits=12,
+        decimal_places=9,
+        default=0,
+        help_text="A flat fee per request that produced something, on top of "
+        "tokens (e.g. models that search the web).",
+    )
     image_output_tokens = models.JSONField(
         default=dict,
         blank=True,
@@ -153,6 +161,8 @@ class ModelPrice(models.Model):
                 nano_per_token(value)
             except InexactPrice as exc:
                 raise ValidationError({field: str(exc)}) from exc
+        if self.per_request_usd is not None and self.per_request_usd < 0:
+            raise ValidationError({"per_request_usd": "Prices cannot be negative."})
         _check_image_table(self.image_prices, "image_prices", _check_usd)
         _check_image_table(
             self.image_output_tokens, "image_output_tokens", _check_tokens

@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from billing.money import nano_per_token
+from billing.money import nano_per_token, usd_to_nano
 
 # Image models price each image by "quality:WIDTHxHEIGHT", e.g. "hd:1024x1792".
 IMAGE_KEY = re.compile(r"[a-z]+:[1-9][0-9]*x[1-9][0-9]*")
@@ -22,6 +22,7 @@ class UnitPrices:
     cache_write: int
     image_input: int
     per_image: int = 0
+    per_request: int = 0
 
     @classmethod
     def from_model_price(cls, price) -> "UnitPrices":
@@ -36,6 +37,7 @@ class UnitPrices:
             output=nano_per_token(price.output_per_mtok),
             cache_write=or_input(price.cache_write_per_mtok),
             image_input=or_input(price.image_input_per_mtok),
+            per_request=usd_to_nano(price.per_request_usd or 0),
         )
 
 
@@ -46,7 +48,8 @@ class TokenUsage:
     including those read from the provider's prompt cache (`cached`), those
     written to it (`cache_write`, Anthropic's cache creation) and image
     tokens (`image_input`, GPT Image models). `images` counts the images
-    billed per image.
+    billed per image, `requests` the requests billed a flat fee (one for any
+    request that produced something).
     """
 
     prompt: int = 0
@@ -55,6 +58,7 @@ class TokenUsage:
     cache_write: int = 0
     image_input: int = 0
     images: int = 0
+    requests: int = 0
 
 
 def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
@@ -71,4 +75,5 @@ def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
         + image * prices.image_input
         + usage.completion * prices.output
         + usage.images * prices.per_image
+        + usage.requests * prices.per_request
     )

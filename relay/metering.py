@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.utils import timezone
 
@@ -61,6 +61,7 @@ class Call:
         self, worst: TokenUsage, advice: Callable[[TokenUsage], str]
     ) -> None:
         """Hold the cost of `worst` or refuse with 402, ending with `advice`."""
+        worst = replace(worst, requests=1)
         self.hold = usage_cost(worst, self.prices)
         task = spawn(
             wallet_reserve_async(
@@ -103,6 +104,8 @@ class Call:
         if self.settled:
             return None
         self.settled = True
+        if usage is not None and usage != TokenUsage():
+            usage = replace(usage, requests=1)
         record = self._record(status, http_status, usage, estimated, error)
         _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
@@ -150,6 +153,7 @@ class Call:
             output_price=prices.output,
             image_input_price=prices.image_input,
             per_image_price=prices.per_image,
+            per_request_price=prices.per_request,
             cost=usage_cost(usage, prices),
             latency_ms=int((now - self.started) * 1000),
             ttfb_ms=(

@@ -166,6 +166,7 @@ class UsageRecord(models.Model):
     cache_write_price = models.BigIntegerField(default=0)
     output_price = models.BigIntegerField(default=0)
     image_input_price = models.BigIntegerField(default=0)
+    per_request_price = models.BigIntegerField(default=0)
     per_image_price = models.BigIntegerField(
         default=0, help_text="nano-USD per image, for the quality and size asked"
     )
