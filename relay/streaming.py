@@ -79,13 +79,8 @@ def event_data(event: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-class OpenAIStream:
-    """
-    Follow an OpenAI chat completion stream: pass events through unchanged,
-    drop the usage-only chunk when the client did not ask for it, and keep
-    the usage and the text produced so far. The terminating event is not
-    passed through: it is kept in `closing` for the relay to send last.
-    """
+class OpenAIOutput:
+    """What every translator to OpenAI's stream format starts with."""
 
     closing = DONE_EVENT
     broken = BROKEN_EVENT
@@ -96,6 +91,15 @@ class OpenAIStream:
         self.done = False
         self.text: list[str] = []
         self._buffer = SSEBuffer()
+
+
+class OpenAIStream(OpenAIOutput):
+    """
+    Follow an OpenAI chat completion stream: pass events through unchanged,
+    drop the usage-only chunk when the client did not ask for it, and keep
+    the usage and the text produced so far. The terminating event is not
+    passed through: it is kept in `closing` for the relay to send last.
+    """
 
     def feed(self, data: bytes) -> bytes:
         out = []

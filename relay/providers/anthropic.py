@@ -19,7 +19,7 @@ from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
 from relay.providers.base import ChatAdapter
-from relay.streaming import BROKEN_EVENT, DONE_EVENT, SSEBuffer, event_data
+from relay.streaming import OpenAIOutput, SSEBuffer, event_data
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; OpenAI clients usually leave it out. Every
@@ -400,7 +400,7 @@ class MessagesPassthrough:
         return b"".join(out)
 
 
-class AnthropicStream:
+class AnthropicStream(OpenAIOutput):
     """
     Turn a Messages API event stream into `chat.completion.chunk` events.
 
@@ -410,15 +410,8 @@ class AnthropicStream:
     but is kept in `text`: it is billed as output.
     """
 
-    closing = DONE_EVENT
-    broken = BROKEN_EVENT
-
     def __init__(self, *, forward_usage: bool):
-        self.forward_usage = forward_usage
-        self.usage: TokenUsage | None = None
-        self.done = False
-        self.text: list[str] = []
-        self._buffer = SSEBuffer()
+        super().__init__(forward_usage=forward_usage)
         self._base: dict = {
             "id": "chatcmpl-",
             "object": "chat.completion.chunk",

@@ -28,7 +28,7 @@ from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.providers.base import ChatAdapter
-from relay.streaming import BROKEN_EVENT, DONE_EVENT, SSEBuffer, event_data
+from relay.streaming import OpenAIOutput, event_data
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
@@ -463,7 +463,7 @@ def _event(payload: dict) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-class GeminiStream:
+class GeminiStream(OpenAIOutput):
     """
     Rewrite a streamGenerateContent?alt=sse body as OpenAI chunk events.
 
@@ -475,15 +475,8 @@ class GeminiStream:
     finish is settled by `end()`, which the relay does not call yet.
     """
 
-    closing = DONE_EVENT
-    broken = BROKEN_EVENT
-
     def __init__(self, *, forward_usage: bool):
-        self.forward_usage = forward_usage
-        self.usage: TokenUsage | None = None
-        self.done = False
-        self.text: list[str] = []
-        self._buffer = SSEBuffer()
+        super().__init__(forward_usage=forward_usage)
         # A CR held back so SSEBuffer never sees a CRLF split in two.
         self._carry = b""
         self._id = ""

@@ -52,9 +52,13 @@ class Command(BaseCommand):
                 name="demo", defaults={"kind": Channel.Kind.DEMO}
             )
             channel.model_names = list(
-                ModelPrice.objects.filter(is_active=True).values_list(
-                    "model", flat=True
-                )
+                # Chat models only: the demo answers chat, nothing else.
+                ModelPrice.objects.filter(
+                    is_active=True,
+                    output_per_mtok__gt=0,
+                    image_prices={},
+                    image_output_tokens={},
+                ).values_list("model", flat=True)
             )
             channel.save()
             # The secret of an earlier demo key cannot be shown again: replace it.
