@@ -299,6 +299,12 @@ async def relay_stream(
                     yield out
                 if translator.done:
                     break
+            else:
+                # The body ended cleanly: a translator whose format has no
+                # end event (Gemini) may finish from what it has seen.
+                out = translator.end()
+                if out:
+                    yield out
         except httpx.HTTPError as exc:
             logger.warning("upstream stream broke (%s): %r", call.request_id, exc)
         if not translator.done:

@@ -92,6 +92,10 @@ class OpenAIOutput:
         self.text: list[str] = []
         self._buffer = SSEBuffer()
 
+    def end(self) -> bytes:
+        # Formats with an explicit end event are complete only once it came.
+        return b""
+
 
 class OpenAIStream(OpenAIOutput):
     """

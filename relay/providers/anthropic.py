@@ -399,6 +399,10 @@ class MessagesPassthrough:
             out.append(event)
         return b"".join(out)
 
+    def end(self) -> bytes:
+        # Complete only once message_stop came.
+        return b""
+
 
 class AnthropicStream(OpenAIOutput):
     """

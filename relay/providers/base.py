@@ -20,7 +20,11 @@ class StreamTranslator(Protocol):
     broken: bytes
 
     def feed(self, data: bytes) -> bytes:
-        """Take upstream bytes; return OpenAI-format SSE bytes for the client."""
+        """Take upstream bytes; return the client's SSE bytes."""
+
+    def end(self) -> bytes:
+        """The upstream body ended cleanly: return any last events, and set
+        `done` if the stream is complete after all."""
 
 
 class Adapter(Protocol):

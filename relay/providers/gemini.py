@@ -472,13 +472,11 @@ class GeminiStream(OpenAIOutput):
     every choice has finished and a usageMetadata has arrived in that chunk
     or a later one, so the relay, which stops reading at `done`, never cuts
     off the usage it bills by. A stream that finishes without usage after the
-    finish is settled by `end()`, which the relay does not call yet.
+    finish is completed by `end()` when the body ends.
     """
 
     def __init__(self, *, forward_usage: bool):
         super().__init__(forward_usage=forward_usage)
-        # A CR held back so SSEBuffer never sees a CRLF split in two.
-        self._carry = b""
         self._id = ""
         self._created = int(time.time())
         self._model = ""
@@ -488,9 +486,6 @@ class GeminiStream(OpenAIOutput):
         self._usage_chunk: dict | None = None
 
     def feed(self, data: bytes) -> bytes:
-        data, self._carry = self._carry + data, b""
-        if data.endswith(b"\r"):
-            data, self._carry = data[:-1], b"\r"
         out = []
         for event in self._buffer.feed(data):
             if self.done:
