@@ -26,6 +26,12 @@ def _choices(payload: dict) -> int:
     return _positive_int(payload, "n") or 1
 
 
+def estimated_usage(prompt: int, text: str) -> TokenUsage:
+    """Usage the upstream did not report: the prompt estimate, and the
+    tokens of the text it produced."""
+    return TokenUsage(prompt=prompt, completion=tokens.count(text))
+
+
 class Endpoint:
     name: str
     path: str
@@ -76,8 +82,7 @@ class Endpoint:
         """Return what a whole answer used, and whether that is an estimate."""
         if reported is not None:
             return reported, False
-        text = self.output_text(orjson.loads(body))
-        return TokenUsage(prompt=prompt, completion=tokens.count(text)), True
+        return estimated_usage(prompt, self.output_text(orjson.loads(body))), True
 
     def prompt_tokens(self, payload: dict) -> int:
         """Estimate the request's input tokens."""

@@ -16,12 +16,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from accounts.auth import KeyIdentity, identify
-from billing.pricing import TokenUsage
 from config.db import run_db
-from relay import catalog, errors, health, tokens, upstream
+from relay import catalog, errors, health, upstream
 from relay.background import spawn
-from relay.catalog import ModelInfo
-from relay.endpoints import Endpoint
+from relay.catalog import Catalog, ModelInfo
+from relay.endpoints import Endpoint, estimated_usage
 from relay.metering import Call
 from relay.models import UsageRecord
 from relay.providers import adapter_for
@@ -91,8 +90,8 @@ def json_body(request: HttpRequest) -> dict:
     return payload
 
 
-async def priced_model(
-    identity: KeyIdentity, payload: dict, endpoint: Endpoint
+def priced_model(
+    identity: KeyIdentity, payload: dict, endpoint: Endpoint, snapshot: Catalog
 ) -> tuple[ModelInfo, tuple]:
     """Return the requested model and the channels serving it, or refuse."""
     name = payload.get("model")
@@ -103,7 +102,6 @@ async def priced_model(
             f"This API key is not allowed to use the model `{name}`.",
             code="model_not_allowed",
         )
-    snapshot = await catalog.current()
     model = snapshot.models.get(name)
     if model is not None and not endpoint.serves(model):
         raise endpoint.unsupported(name)
@@ -125,7 +123,12 @@ def _healthy_first(items: list, is_open) -> list:
 
 
 async def open_upstream(
-    call: Call, endpoint: Endpoint, channels: tuple, payload: dict, headers: dict
+    call: Call,
+    endpoint: Endpoint,
+    channels: tuple,
+    payload: dict,
+    headers: dict,
+    breaker_names: list[str],
 ) -> tuple[Adapter, httpx.Response]:
     """
     Send the request to the first channel and key that accept it; nothing has
@@ -135,7 +138,7 @@ async def open_upstream(
     channel's and the key's circuit breakers.
     """
     breakers = health.breakers()
-    breakers.watch((await catalog.current()).breaker_names)
+    breakers.watch(breaker_names)
     failure = errors.upstream_unavailable()
     attempts = 0
     order = _healthy_first(
@@ -240,10 +243,6 @@ def is_timeout(exc: httpx.HTTPError) -> bool:
     return isinstance(exc, httpx.TimeoutException)
 
 
-def _estimate(call: Call, text: str) -> TokenUsage:
-    return TokenUsage(prompt=call.prompt_estimate, completion=tokens.count(text))
-
-
 async def complete(
     call: Call,
     endpoint: Endpoint,
@@ -316,7 +315,8 @@ async def relay_stream(
         await response.aclose()
         usage, estimated = translator.usage, False
         if usage is None:
-            usage, estimated = _estimate(call, "".join(translator.text)), True
+            text = "".join(translator.text)
+            usage, estimated = estimated_usage(call.prompt_estimate, text), True
         await call.settle(
             status=status,
             http_status=200,
@@ -333,7 +333,8 @@ async def relay(
     """Serve one metered request to `endpoint`."""
     identity = await authenticate(request)
     payload = json_body(request)
-    model, channels = await priced_model(identity, payload, endpoint)
+    snapshot = await catalog.current()
+    model, channels = priced_model(identity, payload, endpoint, snapshot)
     endpoint.validate(payload)
     stream = endpoint.streams and payload.get("stream") is True
     forward_usage = False
@@ -361,7 +362,7 @@ async def relay(
     }
     try:
         adapter, response = await open_upstream(
-            call, endpoint, channels, payload, headers
+            call, endpoint, channels, payload, headers, snapshot.breaker_names
         )
         if not stream:
             return await complete(call, endpoint, adapter, response, payload)
