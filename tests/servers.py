@@ -85,3 +85,38 @@ class ThreadedServer:
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted."""
         uvicorn.Server(self.uvicorn_config()).run(sockets=[self.bind()])
+
+
+class LoopbackFake:
+    """
+    The lifecycle of a fake provider that is its own ASGI app: `start()`
+    serves it on loopback in a thread, `stop()` ends it, `with` does both.
+    Subclasses set `host`, `port` and `_server = None` in `__init__`.
+    """
+
+    host: str
+    port: int
+    _server: ThreadedServer | None
+    uvicorn_options: dict[str, Any] = {}
+
+    def start(self):
+        """Serve in a daemon thread and return once connections are accepted."""
+        if self._server is not None:
+            raise RuntimeError(f"{type(self).__name__} is already started")
+        self._server = ThreadedServer(
+            self, host=self.host, port=self.port, **self.uvicorn_options
+        ).start()
+        self.port = self._server.port
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread to finish."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -28,12 +28,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any, Self
+from typing import Any
 
 import orjson
 
 from tests.fakes.upstream import split_reply
-from tests.servers import ThreadedServer
+from tests.servers import LoopbackFake, ThreadedServer
 
 DEFAULT_REPLY = "Hello! This is the fake Anthropic."
 TOOL_INPUT = {"location": "Paris", "unit": "celsius"}
@@ -327,7 +327,7 @@ async def _send_json(send, status: int, payload: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackFake):
     """The fake API: an ASGI app served by a uvicorn thread on loopback."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
@@ -363,22 +363,6 @@ class FakeAnthropic:
         if self._server is None:
             raise RuntimeError("FakeAnthropic is not started")
         return self._server.base_url
-
-    def start(self) -> Self:
-        self._server = ThreadedServer(self, host=self.host, port=self.port).start()
-        self.port = self._server.port
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

@@ -37,11 +37,11 @@ import re
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import orjson
 
-from tests.servers import ThreadedServer
+from tests.servers import LoopbackFake, ThreadedServer
 
 DEFAULT_REPLY = "Hello from the fake Gemini."
 MODEL_VERSION = "gemini-fake-001"
@@ -198,7 +198,7 @@ class RecordedRequest:
         return found.group(1) if found else None
 
 
-class FakeGemini:
+class FakeGemini(LoopbackFake):
     """A fake Gemini API: an ASGI app plus a uvicorn server thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **knobs: Any):
@@ -231,22 +231,6 @@ class FakeGemini:
     def url(self) -> str:
         """Return the API base a channel points at (ending in /v1beta)."""
         return f"http://{self.host}:{self.port}/v1beta"
-
-    def start(self) -> Self:
-        self._server = ThreadedServer(self, host=self.host, port=self.port).start()
-        self.port = self._server.port
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- ASGI app ----------------------------------------------------------
 

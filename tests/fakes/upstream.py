@@ -107,13 +107,12 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import orjson
 import uvicorn
 
-from tests.servers import ThreadedServer
+from tests.servers import LoopbackFake, ThreadedServer
 
 __all__ = [
     "DEFAULT_EMBEDDING_DIMENSIONS",
@@ -1011,13 +1010,15 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
-class FakeUpstream:
+class FakeUpstream(LoopbackFake):
     """A fake OpenAI upstream: an ASGI app plus a uvicorn server thread.
 
     Configure behaviour per scenario with :meth:`scenario`, point a client at
     :meth:`url`, and inspect :attr:`requests`, :attr:`request_counts` and
     :attr:`aborted_streams` afterwards. The instance itself is the ASGI app.
     """
+
+    uvicorn_options = {"interface": "asgi3", "proxy_headers": False}
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         """Prepare (but do not start) a fake bound to ``host``:``port``."""
@@ -1119,49 +1120,16 @@ class FakeUpstream:
 
     # -- server lifecycle --------------------------------------------------
 
-    def start(self) -> Self:
-        """Serve in a daemon thread and return once connections are accepted."""
-        if self._server is not None:
-            raise RuntimeError("FakeUpstream is already started")
-        self._server = ThreadedServer(
-            self, host=self.host, port=self.port, **self._uvicorn_options()
-        ).start()
-        self.port = self._server.port
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread to finish."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        """Start the server for the duration of a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the server."""
-        self.stop()
-
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (standalone mode)."""
         server = ThreadedServer(
-            self, host=self.host, port=self.port, **self._uvicorn_options()
+            self, host=self.host, port=self.port, **self.uvicorn_options
         )
         sock = server.bind()
         self.port = server.port
         print(f"Fake upstream listening on {self.host}:{self.port}", flush=True)
         print(f"OPENAI_BASE_URL=http://{self.host}:{self.port}/v1", flush=True)
         uvicorn.Server(server.uvicorn_config()).run(sockets=[sock])
-
-    @staticmethod
-    def _uvicorn_options() -> dict[str, Any]:
-        return {"interface": "asgi3", "proxy_headers": False}
 
     # -- ASGI app ----------------------------------------------------------
 
