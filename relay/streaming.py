@@ -46,6 +46,20 @@ def usage_from_openai(usage: dict) -> TokenUsage:
     )
 
 
+def openai_usage(usage: TokenUsage, *, reasoning: int | None = None) -> dict:
+    """Return `usage` as OpenAI's usage object, the inverse of
+    usage_from_openai (`reasoning`: the completion tokens spent thinking)."""
+    body = {
+        "prompt_tokens": usage.prompt,
+        "completion_tokens": usage.completion,
+        "total_tokens": usage.prompt + usage.completion,
+        "prompt_tokens_details": {"cached_tokens": usage.cached},
+    }
+    if reasoning is not None:
+        body["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return body
+
+
 class SSEBuffer:
     """Reassemble events that arrive split across network reads."""
 

@@ -19,7 +19,7 @@ from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
 from relay.providers.base import ChatAdapter
-from relay.streaming import OpenAIOutput, SSEBuffer, event_data
+from relay.streaming import OpenAIOutput, SSEBuffer, event_data, openai_usage
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; OpenAI clients usually leave it out. Every
@@ -58,15 +58,6 @@ def usage_from_anthropic(usage: dict) -> TokenUsage:
         completion=int(usage.get("output_tokens") or 0),
         cache_write=written,
     )
-
-
-def openai_usage(usage: TokenUsage) -> dict:
-    return {
-        "prompt_tokens": usage.prompt,
-        "completion_tokens": usage.completion,
-        "total_tokens": usage.prompt + usage.completion,
-        "prompt_tokens_details": {"cached_tokens": usage.cached},
-    }
 
 
 # -- request -------------------------------------------------------------

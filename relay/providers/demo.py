@@ -11,10 +11,12 @@ import uuid
 import httpx
 import orjson
 
+from billing.pricing import TokenUsage
 from relay import tokens, upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
 from relay.providers.openai import OpenAIAdapter
+from relay.streaming import openai_usage
 
 DEMO_BASE_URL = "http://demo.switchboard.invalid/v1"
 
@@ -52,12 +54,7 @@ def reply_for(payload: dict) -> tuple[list[str], str]:
 
 def _usage(payload: dict, completion: int) -> dict:
     prompt = tokens.estimate_prompt(payload.get("messages") or [])
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0},
-    }
+    return openai_usage(TokenUsage(prompt=prompt, completion=completion))
 
 
 def _chunk(base: dict, delta: dict, finish: str | None = None) -> bytes:

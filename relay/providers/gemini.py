@@ -28,7 +28,7 @@ from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.providers.base import ChatAdapter
-from relay.streaming import OpenAIOutput, event_data
+from relay.streaming import OpenAIOutput, event_data, openai_usage
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
@@ -93,17 +93,12 @@ def usage_from_gemini(metadata: dict) -> TokenUsage:
     )
 
 
-def openai_usage(metadata: dict) -> dict:
-    usage = usage_from_gemini(metadata)
-    return {
-        "prompt_tokens": usage.prompt,
-        "completion_tokens": usage.completion,
-        "total_tokens": usage.prompt + usage.completion,
-        "prompt_tokens_details": {"cached_tokens": usage.cached},
-        "completion_tokens_details": {
-            "reasoning_tokens": int(metadata.get("thoughtsTokenCount") or 0)
-        },
-    }
+def gemini_openai_usage(metadata: dict) -> dict:
+    """Return Gemini's usageMetadata as OpenAI's usage object."""
+    return openai_usage(
+        usage_from_gemini(metadata),
+        reasoning=int(metadata.get("thoughtsTokenCount") or 0),
+    )
 
 
 def openai_error(error) -> dict:
@@ -452,7 +447,7 @@ def completion_from(body: dict) -> dict:
         "choices": choices,
     }
     if isinstance(body.get("usageMetadata"), dict):
-        completion["usage"] = openai_usage(body["usageMetadata"])
+        completion["usage"] = gemini_openai_usage(body["usageMetadata"])
     return completion
 
 
@@ -524,7 +519,7 @@ class GeminiStream(OpenAIOutput):
         metadata = chunk.get("usageMetadata")
         if isinstance(metadata, dict):
             self.usage = usage_from_gemini(metadata)
-            self._usage_chunk = openai_usage(metadata)
+            self._usage_chunk = gemini_openai_usage(metadata)
             if self._finished and not self._open:
                 self.done = True
                 out.append(self._usage_event())
