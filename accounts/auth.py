@@ -7,6 +7,7 @@ revoked key stops working on every process within that time.
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -25,6 +26,8 @@ class KeyIdentity:
     allowed_models: frozenset[str]
     expires_at: datetime | None
     revoked: bool
+    # The tenant's plan: catalog prices times this.
+    price_multiplier: Decimal = Decimal(1)
 
 
 _cache: dict[str, tuple[float, KeyIdentity | None]] = {}
@@ -40,12 +43,13 @@ def _load(digest: str) -> KeyIdentity | None:
             "allowed_models",
             "expires_at",
             "revoked_at",
+            "tenant__wallet__plan__multiplier",
         )
         .first()
     )
     if row is None:
         return None
-    key_id, tenant_id, tenant_active, allowed, expires_at, revoked_at = row
+    key_id, tenant_id, tenant_active, allowed, expires_at, revoked_at, multiplier = row
     return KeyIdentity(
         key_id=key_id,
         tenant_id=tenant_id,
@@ -53,6 +57,7 @@ def _load(digest: str) -> KeyIdentity | None:
         allowed_models=frozenset(allowed or ()),
         expires_at=expires_at,
         revoked=revoked_at is not None,
+        price_multiplier=multiplier if multiplier is not None else Decimal(1),
     )
 
 

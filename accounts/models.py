@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.contrib.auth.models import (
     AbstractBaseUser,
@@ -8,12 +10,30 @@ from django.db import models
 from django.utils import timezone
 
 
+def new_referral_code() -> str:
+    return secrets.token_urlsafe(9)
+
+
 class Tenant(models.Model):
     """A customer account: owns the wallet, the API keys and the usage."""
 
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(
-        default=True, help_text="Inactive tenants have every API key refused."
+        default=True,
+        help_text="Suspended (inactive) tenants have every API key refused.",
+    )
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.CharField(max_length=300, blank=True)
+    # The code in this tenant's invite link, and who invited this tenant.
+    referral_code = models.CharField(
+        max_length=32, unique=True, default=new_referral_code, editable=False
+    )
+    referred_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referrals",
     )
     created_at = models.DateTimeField(default=timezone.now)
 

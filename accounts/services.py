@@ -5,13 +5,17 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import ApiKey, Membership, Tenant, User
+from audit.services import audit_record
 from billing.services import wallet_create
+from billing.starter import starter_credit_grant
 
 
 @transaction.atomic
-def tenant_create(*, name: str, owner: User | None = None) -> Tenant:
+def tenant_create(
+    *, name: str, owner: User | None = None, referred_by: Tenant | None = None
+) -> Tenant:
     """Create a tenant with its empty wallet and, if given, its owner."""
-    tenant = Tenant.objects.create(name=name)
+    tenant = Tenant.objects.create(name=name, referred_by=referred_by)
     wallet_create(tenant_id=tenant.pk)
     if owner is not None:
         Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
@@ -45,3 +49,62 @@ def api_key_revoke(*, key: ApiKey) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+
+
+@transaction.atomic
+def email_verify(*, user: User):
+    """
+    Mark `user`'s address verified and give the tenant it owns its starter
+    credit, once per address. Return the StarterGrant, or None if none was due.
+    """
+    if user.email_verified_at is None:
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+    membership = (
+        Membership.objects.filter(user=user, role=Membership.Role.OWNER)
+        .select_related("tenant")
+        .order_by("created_at")
+        .first()
+    )
+    if membership is None:
+        return None
+    return starter_credit_grant(user=user, tenant=membership.tenant)
+
+
+@transaction.atomic
+def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> bool:
+    """Refuse every key of `tenant` (403) until resumed. Return False if it
+    was already suspended. `actor` None: the system (e.g. a dispute)."""
+    updated = Tenant.objects.filter(pk=tenant.pk, is_active=True).update(
+        is_active=False, suspended_at=timezone.now(), suspended_reason=reason[:300]
+    )
+    if updated:
+        tenant.refresh_from_db(fields=["is_active", "suspended_at", "suspended_reason"])
+        audit_record(
+            actor=actor,
+            action="tenant.suspend",
+            tenant=tenant,
+            target=f"tenant:{tenant.pk}",
+            summary=f"suspended {tenant}",
+            reason=reason,
+        )
+    return bool(updated)
+
+
+@transaction.atomic
+def tenant_resume(*, tenant: Tenant, reason: str, actor) -> bool:
+    """Accept `tenant`'s keys again. Return False if it was not suspended."""
+    updated = Tenant.objects.filter(pk=tenant.pk, is_active=False).update(
+        is_active=True, suspended_at=None, suspended_reason=""
+    )
+    if updated:
+        tenant.refresh_from_db(fields=["is_active", "suspended_at", "suspended_reason"])
+        audit_record(
+            actor=actor,
+            action="tenant.resume",
+            tenant=tenant,
+            target=f"tenant:{tenant.pk}",
+            summary=f"resumed {tenant}",
+            reason=reason,
+        )
+    return bool(updated)

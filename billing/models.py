@@ -1,6 +1,9 @@
 import re
+from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -12,11 +15,35 @@ from billing.pricing import IMAGE_KEY
 USD_AMOUNT = re.compile(r"[0-9]+(\.[0-9]{1,9})?")
 
 
+class Plan(models.Model):
+    """A price level: every catalog price times `multiplier` for its tenants."""
+
+    name = models.CharField(max_length=50, unique=True)
+    multiplier = models.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("1.0000"),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="1.0000 charges catalog prices; 0.8500 charges 85% of them.",
+    )
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-multiplier", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (×{self.multiplier})"
+
+
 class Wallet(models.Model):
     """
     A tenant's prepaid balance in nano-USD. `held` is the sum of open holds:
     credit reserved for requests in flight. `balance` only ever changes in the
     transaction that writes the LedgerEntry explaining it.
+
+    `promo` is the promotional part of `balance` (starter credit): spent
+    before paid credit, only on models promotional credit may pay for, and
+    removed by an expiry row at `promo_expires_at`.
     """
 
     tenant = models.OneToOneField(
@@ -24,6 +51,22 @@ class Wallet(models.Model):
     )
     balance = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0)
+    promo = models.BigIntegerField(default=0)
+    promo_expires_at = models.DateTimeField(null=True, blank=True)
+    plan = models.ForeignKey(
+        Plan,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wallets",
+        help_text="Empty: catalog prices.",
+    )
+    low_balance_threshold = models.BigIntegerField(
+        null=True, blank=True, help_text="nano-USD; email the owners below it."
+    )
+    # Set when the alert for the current crossing was sent, cleared once the
+    # balance is back at or above the threshold: one email per crossing.
+    low_balance_alerted_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -37,10 +80,19 @@ class LedgerEntry(models.Model):
         GRANT = "grant", "Credit grant"
         USAGE = "usage", "API usage"
         ADJUSTMENT = "adjustment", "Staff adjustment"
+        PAYMENT = "payment", "Top-up"
+        REFUND = "refund", "Refund"
+        DISPUTE = "dispute", "Dispute"
+        STARTER = "starter", "Starter credit"
+        EXPIRY = "expiry", "Promotional credit expired"
+        REDEMPTION = "redemption", "Redeemed code"
+        REFERRAL = "referral", "Referral reward"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="ledger")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.BigIntegerField(help_text="nano-USD; negative for charges")
+    # The part of `amount` that moved the promotional bucket (Wallet.promo).
+    promo_amount = models.BigIntegerField(default=0)
     # Idempotency: the request id, payment event id or grant id that caused
     # this row. Replaying the cause can never write a second row.
     reference = models.CharField(max_length=128, unique=True)
@@ -66,6 +118,103 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.request_id}"
+
+
+class StarterGrant(models.Model):
+    """
+    Starter credit given for one verified email address, at most once per
+    address (however often it signs up again) and once per tenant.
+    """
+
+    # The address as billing.starter.email_key normalises it.
+    email_key = models.CharField(max_length=254, unique=True)
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.PROTECT, related_name="starter_grant"
+    )
+    amount = models.BigIntegerField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"starter credit for {self.email_key}"
+
+
+class Payment(models.Model):
+    """One Stripe Checkout session a tenant opened to top up its wallet."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Awaiting payment"
+        PROCESSING = "processing", "Payment processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="payments"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="usd")
+    status = models.CharField(max_length=16, choices=Status.choices, default="open")
+    stripe_session_id = models.CharField(max_length=255, unique=True)
+    stripe_payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    refunded_cents = models.PositiveIntegerField(default=0)
+    disputed_cents = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_session_id} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """A webhook event processed once: its id makes replays no-ops."""
+
+    event_id = models.CharField(max_length=255, primary_key=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class RedemptionBatch(models.Model):
+    """Single-use codes staff generated together, each worth `value`."""
+
+    name = models.CharField(max_length=100)
+    value = models.BigIntegerField(help_text="nano-USD per code")
+    count = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "redemption batches"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RedemptionCode(models.Model):
+    batch = models.ForeignKey(
+        RedemptionBatch, on_delete=models.PROTECT, related_name="codes"
+    )
+    code = models.CharField(max_length=32, unique=True)
+    redeemed_by = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.code
 
 
 class ModelPrice(models.Model):

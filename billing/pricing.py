@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from billing.money import nano_per_token, usd_to_nano
 
@@ -77,3 +78,11 @@ def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
         + usage.images * prices.per_image
         + usage.requests * prices.per_request
     )
+
+
+def plan_cost(cost: int, multiplier: Decimal) -> int:
+    """Return `cost` at a plan's price multiplier, to the nearest nano-USD."""
+    if multiplier == 1:
+        return cost
+    numerator, denominator = multiplier.as_integer_ratio()
+    return (cost * numerator + denominator // 2) // denominator

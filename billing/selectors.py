@@ -19,25 +19,37 @@ def wallet_drifts() -> list[Drift]:
     Return every wallet whose figures disagree with its ledger or holds, and
     every hold past its expiry.
     """
-    ledger = dict(
-        LedgerEntry.objects.values_list("tenant_id").annotate(total=Sum("amount"))
-    )
+    ledger = {
+        tenant_id: (total, promo)
+        for tenant_id, total, promo in LedgerEntry.objects.values_list(
+            "tenant_id"
+        ).annotate(total=Sum("amount"), promo=Sum("promo_amount"))
+    }
     held = dict(Hold.objects.values_list("tenant_id").annotate(total=Sum("amount")))
     drifts = []
-    for tenant_id, balance, wallet_held in Wallet.objects.values_list(
-        "tenant_id", "balance", "held"
+    for tenant_id, balance, promo, wallet_held in Wallet.objects.values_list(
+        "tenant_id", "balance", "promo", "held"
     ).order_by("tenant_id"):
-        expected = ledger.pop(tenant_id, 0)
+        expected, expected_promo = ledger.pop(tenant_id, (0, 0))
         if balance != expected:
             drifts.append(
                 Drift(tenant_id, f"balance {balance} != sum of ledger {expected}")
             )
+        if promo != expected_promo:
+            drifts.append(
+                Drift(
+                    tenant_id,
+                    f"promo {promo} != sum of ledger promo {expected_promo}",
+                )
+            )
+        if promo < 0:
+            drifts.append(Drift(tenant_id, f"promo {promo} is negative"))
         expected_held = held.get(tenant_id, 0)
         if wallet_held != expected_held:
             drifts.append(
                 Drift(tenant_id, f"held {wallet_held} != sum of holds {expected_held}")
             )
-    for tenant_id, total in ledger.items():
+    for tenant_id, (total, _) in ledger.items():
         drifts.append(Drift(tenant_id, f"ledger rows ({total}) but no wallet"))
     for hold in Hold.objects.filter(expires_at__lte=timezone.now()):
         drifts.append(

@@ -1,8 +1,14 @@
 from celery import shared_task
 
 from billing.services import holds_release_expired
+from billing.starter import promo_expire_due
 
 
 @shared_task
 def release_expired_holds() -> int:
     return holds_release_expired()
+
+
+@shared_task
+def expire_promo_credit() -> int:
+    return promo_expire_due()

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "accounts",
+    "audit",
     "billing",
     "relay",
 ]
@@ -164,6 +165,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "relay.tasks.probe_disabled_keys",
         "schedule": envint("SWITCHBOARD_KEY_PROBE_SECONDS", 300),
     },
+    "expire-promo-credit": {
+        "task": "billing.tasks.expire_promo_credit",
+        "schedule": 600,
+    },
+    "low-balance-alerts": {
+        "task": "billing.tasks.send_low_balance_alerts",
+        "schedule": 60,
+    },
+    "reconcile-stripe": {
+        "task": "billing.tasks.reconcile_stripe_payments",
+        "schedule": envint("SWITCHBOARD_RECONCILE_SECONDS", 600),
+    },
 }
 
 # --- Switchboard ------------------------------------------------------------
@@ -194,9 +207,50 @@ SWITCHBOARD_OVERDRAFT_LIMIT_USD = Decimal(
     envstr("SWITCHBOARD_OVERDRAFT_LIMIT_USD", "0")
 )
 
+# Starter credit: granted once per verified email address, spent before paid
+# credit, and whatever is left of it expires after this many days.
 SWITCHBOARD_STARTER_CREDIT_USD = Decimal(
     envstr("SWITCHBOARD_STARTER_CREDIT_USD", "1.00")
 )
+SWITCHBOARD_STARTER_CREDIT_DAYS = envint("SWITCHBOARD_STARTER_CREDIT_DAYS", 30)
+# Models promotional credit may pay for, comma-separated; empty: every model.
+SWITCHBOARD_PROMO_MODELS = frozenset(
+    name.strip()
+    for name in os.environ.get("SWITCHBOARD_PROMO_MODELS", "").split(",")
+    if name.strip()
+)
+# Credited to an inviter once the tenant it invited makes its first paid top-up.
+SWITCHBOARD_REFERRAL_REWARD_USD = Decimal(
+    envstr("SWITCHBOARD_REFERRAL_REWARD_USD", "5.00")
+)
+
+# Stripe top-ups. Amounts are whole US dollars. STRIPE_API_BASE points the
+# SDK elsewhere than api.stripe.com (the test suite's local fake).
+STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = envstr("STRIPE_API_BASE", "")
+SWITCHBOARD_TOPUP_PRESETS_USD = [
+    int(amount)
+    for amount in envstr("SWITCHBOARD_TOPUP_PRESETS_USD", "10,25,50,100").split(",")
+]
+SWITCHBOARD_TOPUP_MIN_USD = envint("SWITCHBOARD_TOPUP_MIN_USD", 5)
+SWITCHBOARD_TOPUP_MAX_USD = envint("SWITCHBOARD_TOPUP_MAX_USD", 10_000)
+# Reconciliation looks this far back for paid sessions whose webhook was lost.
+SWITCHBOARD_RECONCILE_HOURS = envint("SWITCHBOARD_RECONCILE_HOURS", 48)
+
+# Email: printed to the console in the embedded default, SMTP otherwise.
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED or not os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 587)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Switchboard <no-reply@localhost>")
 
 # Upstream calls.
 SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT = float(

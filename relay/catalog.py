@@ -62,6 +62,12 @@ class ModelInfo:
     def generates_images(self) -> bool:
         return bool(self.image_prices or self.image_output_tokens)
 
+    @property
+    def promo_ok(self) -> bool:
+        """Whether promotional credit may pay for this model."""
+        allowed = settings.SWITCHBOARD_PROMO_MODELS
+        return not allowed or self.name in allowed
+
 
 @dataclass(frozen=True)
 class Catalog:

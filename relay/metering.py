@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.auth import KeyIdentity
 from billing.money import format_usd
-from billing.pricing import TokenUsage, UnitPrices, usage_cost
+from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
 from billing.services import Settlement, hold_release_async, wallet_reserve_async
 from config.db import run_db
 from relay import errors
@@ -62,12 +62,13 @@ class Call:
     ) -> None:
         """Hold the cost of `worst` or refuse with 402, ending with `advice`."""
         worst = replace(worst, requests=1)
-        self.hold = usage_cost(worst, self.prices)
+        self.hold = self.cost(worst)
         task = spawn(
             wallet_reserve_async(
                 tenant_id=self.identity.tenant_id,
                 request_id=self.request_id,
                 amount=self.hold,
+                promo_ok=self.model.promo_ok,
             )
         )
         try:
@@ -84,6 +85,10 @@ class Call:
                 f"Insufficient balance: this request may cost up to "
                 f"{format_usd(self.hold)}{advice(worst)}"
             )
+
+    def cost(self, usage: TokenUsage) -> int:
+        """What `usage` costs this tenant: its plan's share of the prices."""
+        return plan_cost(usage_cost(usage, self.prices), self.identity.price_multiplier)
 
     async def _release_when_placed(self, reserving: asyncio.Future) -> None:
         if await reserving:
@@ -110,7 +115,9 @@ class Call:
         _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
         # settlement of what was already produced.
-        settling = spawn(usage_record_settle_async(record=record))
+        settling = spawn(
+            usage_record_settle_async(record=record, promo_ok=self.model.promo_ok)
+        )
         return await asyncio.shield(settling)
 
     def _record(
@@ -154,7 +161,8 @@ class Call:
             image_input_price=prices.image_input,
             per_image_price=prices.per_image,
             per_request_price=prices.per_request,
-            cost=usage_cost(usage, prices),
+            price_multiplier=self.identity.price_multiplier,
+            cost=self.cost(usage),
             latency_ms=int((now - self.started) * 1000),
             ttfb_ms=(
                 int((self.first_byte - self.started) * 1000)

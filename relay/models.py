@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -169,6 +171,10 @@ class UsageRecord(models.Model):
     per_request_price = models.BigIntegerField(default=0)
     per_image_price = models.BigIntegerField(
         default=0, help_text="nano-USD per image, for the quality and size asked"
+    )
+    # The tenant's plan multiplier, applied to the cost at the prices above.
+    price_multiplier = models.DecimalField(
+        max_digits=6, decimal_places=4, default=Decimal("1.0000")
     )
     cost = models.BigIntegerField(default=0, help_text="nano-USD at the prices applied")
     charged = models.BigIntegerField(

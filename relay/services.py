@@ -46,12 +46,13 @@ def _settle_and_record_sql() -> str:
     return pg.SETTLE_HEAD + insert
 
 
-def _params(record: UsageRecord) -> dict:
+def _params(record: UsageRecord, promo_ok: bool) -> dict:
     params = settle_params(
         tenant_id=record.tenant_id,
         request_id=record.request_id,
         cost=record.cost,
         description=_description(record),
+        promo_ok=promo_ok,
     )
     for field in UsageRecord._meta.concrete_fields:
         if not field.primary_key:
@@ -68,27 +69,34 @@ def _recorded(record: UsageRecord, row: tuple | None) -> Settlement:
     return Settlement(charged=row[0], uncollected=record.cost - row[0])
 
 
-async def usage_record_settle_async(*, record: UsageRecord) -> Settlement:
+async def usage_record_settle_async(
+    *, record: UsageRecord, promo_ok: bool = True
+) -> Settlement:
     """usage_record_settle for the relay's event loop."""
     if on_postgres():
-        row = await pg_fetchone_async(_settle_and_record_sql(), _params(record))
+        row = await pg_fetchone_async(
+            _settle_and_record_sql(), _params(record, promo_ok)
+        )
         return _recorded(record, row)
-    return await run_db(usage_record_settle, record=record)
+    return await run_db(usage_record_settle, record=record, promo_ok=promo_ok)
 
 
-def usage_record_settle(*, record: UsageRecord) -> Settlement:
+def usage_record_settle(*, record: UsageRecord, promo_ok: bool = True) -> Settlement:
     """
     Settle one request: charge its cost, release its hold and write its usage
     record, all in one transaction. Settling the same request twice is a no-op.
+    `promo_ok`: promotional credit may pay for the request's model.
     """
     if on_postgres():
-        return _recorded(record, pg_fetchone(_settle_and_record_sql(), _params(record)))
+        params = _params(record, promo_ok)
+        return _recorded(record, pg_fetchone(_settle_and_record_sql(), params))
     with transaction.atomic():
         settlement = hold_settle(
             tenant_id=record.tenant_id,
             request_id=record.request_id,
             cost=record.cost,
             description=_description(record),
+            promo_ok=promo_ok,
         )
         if settlement.already_settled:
             return settlement

@@ -59,7 +59,7 @@ def test_running_setup_again_grants_credit_once_and_replaces_the_key(
 ):
     out = io.StringIO()
     call_command("demo_setup", stdout=out)
-    assert LedgerEntry.objects.filter(kind="grant").count() == 1
+    assert LedgerEntry.objects.filter(kind="starter").count() == 1
     new_secret = re.search(r"demo API key: (sk-sb-\S+)", out.getvalue()).group(1)
     body = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}
     old = httpx.post(

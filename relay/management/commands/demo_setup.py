@@ -5,10 +5,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import ApiKey, Tenant, User
-from accounts.services import api_key_create, api_key_revoke, tenant_create
-from billing.models import LedgerEntry, ModelPrice
-from billing.money import format_usd, usd_to_nano
-from billing.services import wallet_credit
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    email_verify,
+    tenant_create,
+)
+from billing.models import ModelPrice
+from billing.money import format_usd
 from relay.models import Channel
 
 DEMO_ADMIN = "admin@example.com"
@@ -41,13 +45,8 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(name=DEMO_TENANT).first()
             if tenant is None:
                 tenant = tenant_create(name=DEMO_TENANT, owner=admin)
-            wallet_credit(
-                tenant_id=tenant.pk,
-                amount=usd_to_nano(settings.SWITCHBOARD_STARTER_CREDIT_USD),
-                kind=LedgerEntry.Kind.GRANT,
-                reference=f"starter:demo:{tenant.pk}",
-                description="Starter credits",
-            )
+            # Starter credit, as a customer gets it: once, for a verified address.
+            email_verify(user=admin)
             channel, _ = Channel.objects.get_or_create(
                 name="demo", defaults={"kind": Channel.Kind.DEMO}
             )
