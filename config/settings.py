@@ -58,10 +58,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
     "accounts",
     "audit",
     "billing",
     "relay",
+    "portal",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -4,4 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("v1/", include("relay.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("", include("portal.urls")),
 ]
