@@ -1,0 +1,212 @@
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.http import QueryDict
+
+from accounts.services import api_key_create
+from relay.models import UsageRecord
+from relay.selectors import (
+    CSV_HEADER,
+    UsageFilterError,
+    usage_csv_rows,
+    usage_filtered,
+    usage_filters_from,
+    usd_string,
+)
+
+T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def record(customer, n: int, **fields) -> UsageRecord:
+    defaults = {
+        "request_id": f"req-{customer.tenant.pk}-{n}",
+        "tenant": customer.tenant,
+        "model": "gpt-4.1-mini",
+        "status": UsageRecord.Status.OK,
+        "http_status": 200,
+        "usage_source": UsageRecord.Source.REPORTED,
+        "created_at": T0 + timedelta(hours=n),
+    }
+    defaults.update(fields)
+    return UsageRecord.objects.create(**defaults)
+
+
+def ids(records) -> list[str]:
+    return [r.request_id for r in records]
+
+
+def test_it_returns_only_the_tenants_records_newest_first(alice, bob):
+    record(alice, 0)
+    record(alice, 2)
+    record(alice, 1)
+    record(bob, 5)
+
+    found = usage_filtered(tenant_id=alice.tenant.pk)
+
+    assert ids(found) == [f"req-{alice.tenant.pk}-{n}" for n in (2, 1, 0)]
+
+
+def test_it_filters_by_start_inclusive_and_end_exclusive(alice):
+    for n in range(4):
+        record(alice, n)
+
+    found = usage_filtered(
+        tenant_id=alice.tenant.pk,
+        start=T0 + timedelta(hours=1),
+        end=T0 + timedelta(hours=3),
+    )
+
+    assert ids(found) == [f"req-{alice.tenant.pk}-{n}" for n in (2, 1)]
+
+
+def test_it_filters_by_key_model_and_status(alice):
+    other_key, _ = api_key_create(tenant=alice.tenant, name="other")
+    record(alice, 0, api_key=other_key)
+    record(alice, 1, model="gpt-4.1")
+    record(alice, 2, status=UsageRecord.Status.UPSTREAM_ERROR, http_status=502)
+    record(alice, 3)
+    tenant = alice.tenant.pk
+
+    assert ids(usage_filtered(tenant_id=tenant, api_key_id=other_key.pk)) == [
+        f"req-{tenant}-0"
+    ]
+    assert ids(usage_filtered(tenant_id=tenant, model="gpt-4.1")) == [f"req-{tenant}-1"]
+    assert ids(usage_filtered(tenant_id=tenant, status="upstream_error")) == [
+        f"req-{tenant}-2"
+    ]
+
+
+def test_a_key_of_another_tenant_finds_nothing(alice, bob):
+    bob_key = bob.tenant.api_keys.get()
+    record(bob, 0, api_key=bob_key)
+
+    assert not usage_filtered(tenant_id=alice.tenant.pk, api_key_id=bob_key.pk)
+
+
+def test_it_parses_every_parameter():
+    params = QueryDict(
+        "start=2025-03-01&end=2025-03-31T12:30:00Z&key=7&model=gpt-4.1&status=ok"
+    )
+
+    assert usage_filters_from(params) == {
+        "start": datetime(2025, 3, 1, tzinfo=UTC),
+        "end": datetime(2025, 3, 31, 12, 30, tzinfo=UTC),
+        "api_key_id": 7,
+        "model": "gpt-4.1",
+        "status": "ok",
+    }
+
+
+def test_empty_parameters_do_not_filter():
+    params = QueryDict("start=&end=&key=&model=&status=")
+
+    assert set(usage_filters_from(params).values()) == {None}
+
+
+def test_an_end_date_includes_the_whole_day():
+    filters = usage_filters_from(QueryDict("start=2025-03-10&end=2025-03-10"))
+
+    assert filters["start"] == datetime(2025, 3, 10, tzinfo=UTC)
+    assert filters["end"] == datetime(2025, 3, 11, tzinfo=UTC)
+
+
+def test_an_offset_is_honoured():
+    filters = usage_filters_from(QueryDict("start=2025-03-10T09:00:00%2B02:00"))
+
+    assert filters["start"] == datetime(2025, 3, 10, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "query, param, message",
+    [
+        ("start=yesterday", "start", "ISO 8601"),
+        ("end=2025-02-30", "end", "ISO 8601"),
+        ("end=9999-12-31", "end", "ISO 8601"),
+        ("key=abc", "key", "positive integer"),
+        ("key=-1", "key", "positive integer"),
+        ("key=0", "key", "positive integer"),
+        ("key=99999999999999999999", "key", "positive integer"),
+        ("status=fine", "status", "ok, client_closed"),
+        ("model=" + "m" * 101, "model", "at most 100"),
+        ("start=2025-03-02&end=2025-03-01", "end", "after its start"),
+    ],
+)
+def test_it_refuses_bad_parameters(query, param, message):
+    with pytest.raises(UsageFilterError) as refused:
+        usage_filters_from(QueryDict(query))
+
+    assert list(refused.value.errors) == [param]
+    assert message in refused.value.errors[param]
+    assert isinstance(refused.value, ValueError)
+
+
+def test_it_names_every_bad_parameter():
+    with pytest.raises(UsageFilterError) as refused:
+        usage_filters_from(QueryDict("start=x&key=y"))
+
+    assert set(refused.value.errors) == {"start", "key"}
+    assert "start:" in str(refused.value) and "key:" in str(refused.value)
+
+
+def test_usd_strings_are_exact():
+    assert usd_string(0) == "0.000000000"
+    assert usd_string(1) == "0.000000001"
+    assert usd_string(-1_500_000_000) == "-1.500000000"
+    assert usd_string(2**63 - 1) == "9223372036.854775807"
+
+
+def test_csv_rows_carry_exact_costs_and_the_key(alice):
+    key = alice.tenant.api_keys.get()
+    record(
+        alice,
+        1,
+        api_key=key,
+        prompt_tokens=1200,
+        cached_tokens=200,
+        completion_tokens=33,
+        cost=123_456_789_012,
+        charged=123_456_789_011,
+        endpoint="chat.completions",
+    )
+    record(alice, 0, api_key=None, images=2, cost=7, charged=0)
+
+    rows = list(usage_csv_rows(usage_filtered(tenant_id=alice.tenant.pk)))
+
+    assert rows[0] == CSV_HEADER
+    assert list(rows[1]) == [
+        (T0 + timedelta(hours=1)).isoformat(),
+        f"req-{alice.tenant.pk}-1",
+        key.name,
+        key.prefix,
+        "gpt-4.1-mini",
+        "chat.completions",
+        "ok",
+        200,
+        1200,
+        200,
+        33,
+        0,
+        "123.456789012",
+        "123.456789011",
+    ]
+    assert rows[2][2:4] == ("", "")
+    assert rows[2][11:] == (2, "0.000000007", "0.000000000")
+
+
+def test_csv_export_reads_keys_without_a_query_per_row(
+    alice, django_assert_num_queries
+):
+    key = alice.tenant.api_keys.get()
+    for n in range(30):
+        record(alice, n, api_key=key)
+    records = usage_filtered(tenant_id=alice.tenant.pk)
+
+    with django_assert_num_queries(1):
+        out = io.StringIO()
+        csv.writer(out).writerows(usage_csv_rows(records))
+
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 31
+    assert lines[1].split(",")[2] == key.name
