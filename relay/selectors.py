@@ -126,7 +126,10 @@ def usage_filters_from(params: Mapping[str, str]) -> dict:
 
     raw = value("model")
     if raw:
-        if len(raw) > _MODEL_MAX_LENGTH:
+        if not raw.isprintable():
+            # PostgreSQL refuses NUL in a query; no model name has controls.
+            errors["model"] = "A model name has no control characters."
+        elif len(raw) > _MODEL_MAX_LENGTH:
             errors["model"] = (
                 f"A model name has at most {_MODEL_MAX_LENGTH} characters."
             )

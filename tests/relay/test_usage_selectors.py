@@ -130,6 +130,7 @@ def test_an_offset_is_honoured():
         ("key=99999999999999999999", "key", "positive integer"),
         ("status=fine", "status", "ok, client_closed"),
         ("model=" + "m" * 101, "model", "at most 100"),
+        ("model=gpt%00", "model", "no control characters"),
         ("start=2025-03-02&end=2025-03-01", "end", "after its start"),
     ],
 )
