@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from billing.alerts import low_balance_alerts_send
 from billing.services import holds_release_expired
 from billing.starter import promo_expire_due
 
@@ -12,3 +13,8 @@ def release_expired_holds() -> int:
 @shared_task
 def expire_promo_credit() -> int:
     return promo_expire_due()
+
+
+@shared_task
+def send_low_balance_alerts() -> int:
+    return low_balance_alerts_send()
