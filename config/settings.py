@@ -281,3 +281,22 @@ SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS = envint(
 )
 # Threads that run the hot path's database statements next to the event loop.
 SWITCHBOARD_DB_THREADS = envint("SWITCHBOARD_DB_THREADS", 8)
+
+# --- Portal -----------------------------------------------------------------
+
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/app/"
+LOGOUT_REDIRECT_URL = "home"
+# The signed-in tenant, its role and its wallet for every page's header.
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("portal.context_processors.portal")
+# How long the emailed links (address verification, change of address, an
+# invitation to a tenant) stay valid.
+SWITCHBOARD_VERIFY_EMAIL_MAX_AGE_SECONDS = 3 * 24 * 3600
+SWITCHBOARD_INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
+# Throttles: signups per IP per hour; failed logins per IP and address per
+# 15 minutes.
+SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR = envint("SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR", 5)
+SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN = envint(
+    "SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN", 10
+)
