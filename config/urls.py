@@ -5,5 +5,6 @@ urlpatterns = [
     path("v1/", include("relay.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("billing/", include("billing.urls")),
     path("", include("portal.urls")),
 ]

@@ -1,0 +1,457 @@
+"""
+Stripe top-ups: Checkout sessions, the webhook events that settle them, and
+reconciliation for webhooks that never arrived.
+
+Every credit or claw-back is a ledger row whose reference is derived from
+what caused it (the checkout session, the cumulative refunded amount, the
+dispute), so the same payment can arrive through any number of events,
+replays and reconciliation runs and still move the balance exactly once.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Tenant, User
+from accounts.services import tenant_suspend
+from billing.models import LedgerEntry, Payment, StripeEvent
+from billing.money import format_usd
+from billing.referrals import referral_reward_after_topup
+from billing.services import wallet_credit
+from billing.stripe_api import stripe_client
+
+logger = logging.getLogger(__name__)
+
+NANO_PER_CENT = 10_000_000
+CURRENCY = "usd"
+# Reconciliation looks at no more sessions than this per run.
+RECONCILE_MAX_SESSIONS = 10_000
+METADATA_TENANT = "switchboard_tenant_id"
+METADATA_PAYMENT = "switchboard_payment_id"
+
+# A payment only moves forward: a late or replayed event about an earlier
+# state never undoes a later one, and only "paid" follows "failed".
+_RANK = {
+    Payment.Status.OPEN: 0,
+    Payment.Status.PROCESSING: 1,
+    Payment.Status.FAILED: 2,
+    Payment.Status.EXPIRED: 2,
+    Payment.Status.PAID: 3,
+}
+
+
+class TopUpAmountError(ValueError):
+    """A top-up amount Switchboard does not accept."""
+
+
+class CheckoutFailed(RuntimeError):
+    """Stripe did not open a checkout session."""
+
+
+def cents_to_nano(cents: int) -> int:
+    return cents * NANO_PER_CENT
+
+
+def payment_reference(session_id: str) -> str:
+    """The ledger reference of a checkout session's credit: one per session."""
+    return f"stripe:checkout:{session_id}"
+
+
+def topup_amount_check(amount_cents: Any) -> int:
+    """Return `amount_cents` if it is a whole number of dollars within the
+    configured bounds; raise TopUpAmountError otherwise."""
+    low, high = settings.SWITCHBOARD_TOPUP_MIN_USD, settings.SWITCHBOARD_TOPUP_MAX_USD
+    bounds = f"between ${low} and ${high}"
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool):
+        raise TopUpAmountError(f"Choose a whole number of dollars {bounds}.")
+    if amount_cents % 100:
+        raise TopUpAmountError(
+            f"Top-ups are whole dollars: {format_usd(cents_to_nano(amount_cents), 2)} "
+            "has cents."
+        )
+    if not low * 100 <= amount_cents <= high * 100:
+        raise TopUpAmountError(f"A top-up must be {bounds}.")
+    return amount_cents
+
+
+def checkout_start(
+    *,
+    tenant: Tenant,
+    user: User | None,
+    amount_cents: int,
+    success_url: str,
+    cancel_url: str,
+) -> Payment:
+    """
+    Open a Stripe Checkout session for a top-up of `amount_cents` and return
+    its Payment (send the customer to `payment.checkout_url`).
+
+    `success_url` may contain `{CHECKOUT_SESSION_ID}`, which Stripe replaces.
+    Raises TopUpAmountError, StripeNotConfigured or CheckoutFailed.
+    """
+    topup_amount_check(amount_cents)
+    client = stripe_client()
+    # The row exists before Stripe is called, so its id can travel in the
+    # session's metadata; no transaction is held across the call. The
+    # customer only ever sees a session whose Payment was saved.
+    payment = Payment.objects.create(
+        tenant=tenant,
+        created_by=user,
+        amount_cents=amount_cents,
+        currency=CURRENCY,
+        stripe_session_id=f"pending:{uuid.uuid4().hex}",
+    )
+    metadata = {METADATA_TENANT: str(tenant.pk), METADATA_PAYMENT: str(payment.pk)}
+    dollars = format_usd(cents_to_nano(amount_cents), 2)
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": CURRENCY,
+                    "unit_amount": amount_cents,
+                    "product_data": {"name": f"Switchboard credit {dollars}"},
+                },
+                "quantity": 1,
+            }
+        ],
+        "client_reference_id": f"tenant-{tenant.pk}",
+        "metadata": metadata,
+        # Carried to the PaymentIntent, so refunds and disputes in the
+        # dashboard show whose top-up they are.
+        "payment_intent_data": {"metadata": metadata},
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if user is not None and user.email:
+        params["customer_email"] = user.email
+    try:
+        session = client.v1.checkout.sessions.create(
+            params, {"idempotency_key": f"switchboard-checkout-{payment.pk}"}
+        )
+    except stripe.StripeError as exc:
+        payment.delete()
+        logger.warning("Stripe refused checkout for tenant %s: %s", tenant.pk, exc)
+        raise CheckoutFailed(
+            "The payment page could not be opened. Please try again in a moment."
+        ) from exc
+    payment.stripe_session_id = session.id
+    payment.checkout_url = session.url or ""
+    payment.save(update_fields=["stripe_session_id", "checkout_url"])
+    return payment
+
+
+# -- applying what Stripe says ----------------------------------------------
+
+
+def _payment_locked(**lookup) -> Payment | None:
+    return Payment.objects.select_for_update().filter(**lookup).first()
+
+
+def _advance(payment: Payment, status: str) -> None:
+    if _RANK[status] > _RANK[payment.status]:
+        payment.status = status
+        payment.save(update_fields=["status"])
+
+
+def _credit(payment: Payment, session: dict[str, Any]) -> None:
+    """Credit a paid session's amount, mark the payment paid and reward the
+    referrer of a first top-up. `payment` is locked by the caller."""
+    paid, currency = session.get("amount_total"), (session.get("currency") or "")
+    if paid != payment.amount_cents or currency.lower() != payment.currency:
+        # Sessions are created with one fixed line item, so this means
+        # someone changed it outside Switchboard: staff decide, not code.
+        logger.error(
+            "Stripe session %s paid %s %s but payment %s expects %s %s; "
+            "not credited, left for staff",
+            payment.stripe_session_id,
+            paid,
+            currency,
+            payment.pk,
+            payment.amount_cents,
+            payment.currency,
+        )
+        _advance(payment, Payment.Status.PROCESSING)
+        return
+    entry = wallet_credit(
+        tenant_id=payment.tenant_id,
+        amount=cents_to_nano(payment.amount_cents),
+        kind=LedgerEntry.Kind.PAYMENT,
+        reference=payment_reference(payment.stripe_session_id),
+        description=(
+            f"Top-up {format_usd(cents_to_nano(payment.amount_cents), 2)} "
+            f"(Stripe {payment.stripe_session_id})"
+        ),
+    )
+    payment.status = Payment.Status.PAID
+    payment.paid_at = payment.paid_at or timezone.now()
+    payment.stripe_payment_intent = session.get("payment_intent") or ""
+    payment.save(update_fields=["status", "paid_at", "stripe_payment_intent"])
+    if entry is not None:
+        referral_reward_after_topup(payment=payment)
+
+
+@transaction.atomic
+def session_apply(session: dict[str, Any], *, failed: bool = False) -> Payment | None:
+    """
+    Bring the Payment of a checkout session in line with the session as
+    Stripe reports it: credit it once paid, else mark it processing, failed
+    (`failed`: its delayed payment failed) or expired. Return the Payment, or
+    None for a session Switchboard did not create.
+    """
+    session_id = session["id"]
+    payment = _payment_locked(stripe_session_id=session_id)
+    if payment is None:
+        return None
+    tenant_id = (session.get("metadata") or {}).get(METADATA_TENANT)
+    if tenant_id is not None and tenant_id != str(payment.tenant_id):
+        logger.error(
+            "Stripe session %s names tenant %s but payment %s belongs to %s; ignored",
+            session_id,
+            tenant_id,
+            payment.pk,
+            payment.tenant_id,
+        )
+        return payment
+    if payment.status == Payment.Status.PAID:
+        return payment
+    if session.get("payment_status") == "paid":
+        _credit(payment, session)
+    elif failed:
+        _advance(payment, Payment.Status.FAILED)
+    elif session.get("status") == "expired":
+        _advance(payment, Payment.Status.EXPIRED)
+    elif session.get("status") == "complete":
+        # Completed with a delayed method (bank debit): paid later, or not.
+        if session.get("payment_intent"):
+            payment.stripe_payment_intent = session["payment_intent"]
+            payment.save(update_fields=["stripe_payment_intent"])
+        _advance(payment, Payment.Status.PROCESSING)
+    return payment
+
+
+def payment_refresh(payment: Payment) -> Payment:
+    """Ask Stripe for the payment's session and apply it (the customer may
+    come back from Checkout before the webhook does)."""
+    session = stripe_client().v1.checkout.sessions.retrieve(payment.stripe_session_id)
+    return session_apply(session.to_dict()) or payment
+
+
+def _learn_payment_intent(payment_intent: str | None) -> None:
+    """
+    Make sure the paid Payment of `payment_intent` is known before a refund
+    or dispute is applied to it: if its own webhook is late or lost, ask
+    Stripe for the session and apply it first. Called outside any
+    transaction, since it may call Stripe.
+    """
+    if not payment_intent:
+        return
+    known = Payment.objects.filter(
+        stripe_payment_intent=payment_intent, status=Payment.Status.PAID
+    )
+    if known.exists() or not settings.STRIPE_SECRET_KEY:
+        return
+    sessions = stripe_client().v1.checkout.sessions.list(
+        {"payment_intent": payment_intent, "limit": 1}
+    )
+    for session in sessions.data:
+        session_apply(session.to_dict())
+
+
+def _paid_payment_locked(payment_intent: str | None, event: dict) -> Payment | None:
+    payment = (
+        _payment_locked(stripe_payment_intent=payment_intent)
+        if payment_intent
+        else None
+    )
+    if payment is None or payment.status != Payment.Status.PAID:
+        logger.warning(
+            "Stripe %s %s: no paid top-up with payment intent %s; ignored",
+            event["type"],
+            event["id"],
+            payment_intent,
+        )
+        return None
+    return payment
+
+
+def _clawable(payment: Payment) -> int:
+    """Cents of a payment not yet taken back by refunds or disputes."""
+    return max(
+        0, payment.amount_cents - payment.refunded_cents - payment.disputed_cents
+    )
+
+
+def _refund_apply(event: dict) -> None:
+    """charge.refunded: take back what was refunded since the last time.
+    Stripe reports the charge's cumulative refunded amount."""
+    charge = event["data"]["object"]
+    payment = _paid_payment_locked(charge.get("payment_intent"), event)
+    if payment is None:
+        return
+    refunded = min(int(charge.get("amount_refunded") or 0), payment.amount_cents)
+    newly = refunded - payment.refunded_cents
+    if newly <= 0:
+        return
+    clawback = min(newly, _clawable(payment))
+    payment.refunded_cents = refunded
+    payment.save(update_fields=["refunded_cents"])
+    if clawback:
+        # The cumulative figure makes each step of a refund its own row.
+        wallet_credit(
+            tenant_id=payment.tenant_id,
+            amount=-cents_to_nano(clawback),
+            kind=LedgerEntry.Kind.REFUND,
+            reference=f"stripe:refund:{payment.stripe_session_id}:{refunded}",
+            description=(
+                f"Refund of {format_usd(cents_to_nano(clawback), 2)} "
+                f"(Stripe {charge.get('id', '')})"
+            ),
+        )
+
+
+def _dispute_apply(event: dict) -> None:
+    """charge.dispute.created: take back the disputed amount (no more than
+    is left of the payment) and suspend the tenant until staff resume it."""
+    dispute = event["data"]["object"]
+    payment = _paid_payment_locked(dispute.get("payment_intent"), event)
+    if payment is None:
+        return
+    dispute_id = dispute["id"]
+    clawback = min(int(dispute.get("amount") or 0), _clawable(payment))
+    if clawback:
+        entry = wallet_credit(
+            tenant_id=payment.tenant_id,
+            amount=-cents_to_nano(clawback),
+            kind=LedgerEntry.Kind.DISPUTE,
+            reference=f"stripe:dispute:{dispute_id}",
+            description=(
+                f"Disputed payment {format_usd(cents_to_nano(clawback), 2)} "
+                f"(Stripe {dispute_id})"
+            ),
+        )
+        if entry is not None:
+            payment.disputed_cents += clawback
+            payment.save(update_fields=["disputed_cents"])
+    reason = dispute.get("reason") or "no reason given"
+    tenant_suspend(
+        tenant=Tenant.objects.get(pk=payment.tenant_id),
+        reason=(
+            f"Stripe dispute {dispute_id} ({reason}) on top-up "
+            f"{payment.stripe_session_id}"
+        ),
+        actor=None,
+    )
+
+
+def _session_event(*, failed: bool = False):
+    def handle(event: dict) -> None:
+        session = event["data"]["object"]
+        if session_apply(session, failed=failed) is None:
+            logger.warning(
+                "Stripe %s %s: session %s was not created by Switchboard; ignored",
+                event["type"],
+                event["id"],
+                session.get("id"),
+            )
+
+    return handle
+
+
+_HANDLERS = {
+    "checkout.session.completed": _session_event(),
+    "checkout.session.async_payment_succeeded": _session_event(),
+    "checkout.session.async_payment_failed": _session_event(failed=True),
+    "checkout.session.expired": _session_event(),
+    "charge.refunded": _refund_apply,
+    "charge.dispute.created": _dispute_apply,
+}
+# The events the Stripe dashboard's webhook endpoint should send.
+HANDLED_EVENTS = tuple(_HANDLERS)
+
+
+def stripe_event_process(event: dict[str, Any]) -> str:
+    """
+    Apply a verified webhook event once. Return "processed", "duplicate"
+    (this event id was already applied) or "ignored" (a type Switchboard
+    does not handle).
+
+    The StripeEvent row is written in the transaction of the event's effects:
+    either both exist or neither, and a concurrent delivery of the same event
+    waits on the row's primary key, then finds it.
+    """
+    handler = _HANDLERS.get(event["type"])
+    if handler is None:
+        return "ignored"
+    if StripeEvent.objects.filter(event_id=event["id"]).exists():
+        return "duplicate"
+    if event["type"].startswith("charge."):
+        _learn_payment_intent(event["data"]["object"].get("payment_intent"))
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                StripeEvent.objects.create(event_id=event["id"], type=event["type"])
+        except IntegrityError:
+            return "duplicate"
+        handler(event)
+    return "processed"
+
+
+# -- reconciliation ---------------------------------------------------------
+
+
+@dataclass
+class Reconciliation:
+    seen: int = 0
+    credited: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+
+
+def payments_reconcile(*, now=None) -> Reconciliation:
+    """
+    Apply every checkout session created in the last
+    SWITCHBOARD_RECONCILE_HOURS as Stripe reports it: a paid session whose
+    webhook never arrived is credited (once: the same ledger reference as
+    the webhook's), an expired one is marked expired.
+    """
+    now = now or timezone.now()
+    since = now - timedelta(hours=settings.SWITCHBOARD_RECONCILE_HOURS)
+    result = Reconciliation()
+    pending = Payment.objects.exclude(status=Payment.Status.PAID).filter(
+        created_at__gte=since - timedelta(hours=1)
+    )
+    if not pending.exists():
+        return result
+    sessions = stripe_client().v1.checkout.sessions.list(
+        {"created": {"gte": int(since.timestamp())}, "limit": 100}
+    )
+    for session in sessions.auto_paging_iter():
+        if result.seen >= RECONCILE_MAX_SESSIONS:
+            logger.warning(
+                "Reconciliation stopped after %s sessions", RECONCILE_MAX_SESSIONS
+            )
+            break
+        result.seen += 1
+        if session.status == "open":
+            continue
+        before = pending.filter(stripe_session_id=session.id).first()
+        if before is None:
+            continue
+        payment = session_apply(session.to_dict())
+        if payment is None or payment.status == before.status:
+            continue
+        if payment.status == Payment.Status.PAID:
+            logger.warning(
+                "Reconciliation credited %s: its webhook never arrived", session.id
+            )
+            result.credited.append(session.id)
+        elif payment.status == Payment.Status.EXPIRED:
+            result.expired.append(session.id)
+    return result
