@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 NANO_PER_CENT = 10_000_000
 CURRENCY = "usd"
-# Reconciliation looks at no more sessions than this per run.
+# Reconciliation asks for sessions this many at a time (Stripe's most) and
+# looks at no more than RECONCILE_MAX_SESSIONS per run.
+RECONCILE_PAGE_SIZE = 100
 RECONCILE_MAX_SESSIONS = 10_000
 METADATA_TENANT = "switchboard_tenant_id"
 METADATA_PAYMENT = "switchboard_payment_id"
@@ -430,7 +432,7 @@ def payments_reconcile(*, now=None) -> Reconciliation:
     if not pending.exists():
         return result
     sessions = stripe_client().v1.checkout.sessions.list(
-        {"created": {"gte": int(since.timestamp())}, "limit": 100}
+        {"created": {"gte": int(since.timestamp())}, "limit": RECONCILE_PAGE_SIZE}
     )
     for session in sessions.auto_paging_iter():
         if result.seen >= RECONCILE_MAX_SESSIONS:

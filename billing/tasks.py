@@ -1,6 +1,8 @@
 from celery import shared_task
+from django.conf import settings
 
 from billing.alerts import low_balance_alerts_send
+from billing.payments import payments_reconcile
 from billing.services import holds_release_expired
 from billing.starter import promo_expire_due
 
@@ -18,3 +20,15 @@ def expire_promo_credit() -> int:
 @shared_task
 def send_low_balance_alerts() -> int:
     return low_balance_alerts_send()
+
+
+@shared_task
+def reconcile_stripe_payments() -> dict:
+    if not settings.STRIPE_SECRET_KEY:
+        return {"skipped": "STRIPE_SECRET_KEY is not set"}
+    result = payments_reconcile()
+    return {
+        "seen": result.seen,
+        "credited": len(result.credited),
+        "expired": len(result.expired),
+    }
