@@ -1,20 +1,318 @@
-"""Account pages: signup, email verification, login, logout, password reset
-and email change. (Being written: placeholders so the layout renders.)"""
+"""
+Account pages: signup, email verification, login, logout, password reset
+and change, email change, and which tenant to act for.
+"""
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.contrib.messages.views import SuccessMessageMixin
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.views.decorators.http import require_POST
+
+from accounts import registration
+from accounts.models import Membership
+from accounts.tenancy import SESSION_KEY
+from portal.forms import EmailChangeForm, LoginForm, SignupForm, normalise_email
+from portal.services import members as members_service
+from portal.services import throttle
+from portal.templatetags.switchboard import usd
+from portal.views.public import site_url
+
+BACKEND = "django.contrib.auth.backends.ModelBackend"
+SIGNUP_WINDOW = 3600
+LOGIN_WINDOW = 15 * 60
+RESENDS_PER_HOUR = 5
 
 
-def _todo(request, *args, **kwargs):
-    return HttpResponse("Coming soon", status=501)
+def app_home() -> str:
+    """The signed-in landing page: the dashboard, or the account page while
+    no dashboard is routed."""
+    try:
+        return reverse("dashboard")
+    except NoReverseMatch:
+        return reverse("account")
 
 
-signup = verify_email = verify_email_resend = account = email_change = _todo
-email_change_confirm = _todo
-LoginView = auth_views.LoginView
-LogoutView = auth_views.LogoutView
-PasswordChangeView = auth_views.PasswordChangeView
-PasswordResetView = auth_views.PasswordResetView
-PasswordResetDoneView = auth_views.PasswordResetDoneView
-PasswordResetConfirmView = auth_views.PasswordResetConfirmView
-PasswordResetCompleteView = auth_views.PasswordResetCompleteView
+def throttled(request, message: str):
+    return render(
+        request, "portal/account/throttled.html", {"message": message}, status=429
+    )
+
+
+def signup(request):
+    """
+    Create an account (and its tenant, unless joining one by invitation),
+    sign the person in and email them a verification link. At most
+    SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR signups per IP address.
+    """
+    invitation = None
+    invite_token = request.POST.get("invitation") or request.GET.get("invitation")
+    if invite_token:
+        invitation = members_service.invitation_for_token(invite_token)
+        if invitation is None or invitation.is_expired:
+            return render(
+                request,
+                "portal/account/link_error.html",
+                {
+                    "title": "Invitation not valid",
+                    "error": "This invitation was already used, withdrawn or has "
+                    "expired. Ask the tenant's owner for a new one.",
+                },
+                status=400,
+            )
+    if request.user.is_authenticated and invitation is None:
+        return redirect(app_home())
+
+    ip = throttle.client_ip(request)
+    limit = settings.SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR
+    too_many = (
+        "Too many accounts were created from your network in the last hour. "
+        "Please try again later."
+    )
+    if request.method == "POST":
+        if throttle.count("signup", ip) >= limit:
+            return throttled(request, too_many)
+        form = SignupForm(request.POST, invitation=invitation)
+        if form.is_valid():
+            if throttle.hit("signup", ip, window=SIGNUP_WINDOW) > limit:
+                return throttled(request, too_many)
+            data = form.cleaned_data
+            if invitation is not None:
+                user = members_service.invitation_signup(
+                    invitation=invitation, password=data["password"]
+                )
+                login(request, user, backend=BACKEND)
+                request.session[SESSION_KEY] = invitation.tenant_id
+                messages.success(
+                    request, f"Welcome to {invitation.tenant.name} on Switchboard."
+                )
+                return redirect(app_home())
+            user = registration.signup(
+                email=data["email"],
+                password=data["password"],
+                tenant_name=data["company"],
+                referred_by=data["ref"],
+            )
+            login(request, user, backend=BACKEND)
+            sent = registration.verification_send(user=user, site_url=site_url(request))
+            if sent:
+                messages.info(
+                    request,
+                    f"We sent a link to {user.email}. Follow it to confirm your "
+                    "address and receive your starter credit.",
+                )
+            else:
+                messages.warning(
+                    request,
+                    "Your account is ready, but the confirmation email could not "
+                    "be sent. Use “Resend the email” below.",
+                )
+            return redirect("account")
+    else:
+        form = SignupForm(
+            initial={"ref": request.GET.get("ref", "")}, invitation=invitation
+        )
+    return render(
+        request,
+        "portal/account/signup.html",
+        {
+            "form": form,
+            "invitation": invitation,
+            "invite_token": invite_token if invitation else "",
+            "credit": settings.SWITCHBOARD_STARTER_CREDIT_USD,
+        },
+    )
+
+
+def verify_email(request, token):
+    """Prove an address from its emailed link; give the starter credit due."""
+    try:
+        result = registration.verify(token=token)
+    except registration.LinkExpired:
+        return render(
+            request,
+            "portal/account/link_error.html",
+            {
+                "title": "Link expired",
+                "error": "This confirmation link has expired.",
+                "offer_resend": True,
+            },
+            status=400,
+        )
+    except registration.LinkInvalid as exc:
+        return render(
+            request,
+            "portal/account/link_error.html",
+            {
+                "title": "Link not valid",
+                "error": str(exc),
+                "offer_resend": True,
+            },
+            status=400,
+        )
+    if result.grant is not None:
+        messages.success(
+            request,
+            f"Your email address is confirmed. {usd(result.grant.amount)} of "
+            "starter credit is in your balance, valid until "
+            f"{result.grant.expires_at:%B %-d, %Y}.",
+        )
+    elif not result.newly_verified:
+        messages.info(request, "Your email address was already confirmed.")
+    elif registration.starter_credit_had(result.user):
+        messages.info(
+            request,
+            "Your email address is confirmed. This address already received its "
+            "starter credit once, so none was added.",
+        )
+    else:
+        messages.success(request, "Your email address is confirmed.")
+    if request.user.is_authenticated and request.user.pk == result.user.pk:
+        return redirect(app_home())
+    return redirect(f"{reverse('login')}?next={app_home()}")
+
+
+@login_required
+@require_POST
+def verify_email_resend(request):
+    user = request.user
+    if user.email_verified_at is not None:
+        messages.info(request, "Your email address is already confirmed.")
+    elif throttle.hit("verify-resend", str(user.pk), window=3600) > RESENDS_PER_HOUR:
+        messages.error(
+            request, "Several emails were sent in the last hour: please wait a little."
+        )
+    elif registration.verification_send(user=user, site_url=site_url(request)):
+        messages.info(request, f"We sent a new confirmation link to {user.email}.")
+    else:
+        messages.error(request, "The email could not be sent; try again shortly.")
+    return redirect("account")
+
+
+@login_required
+def account(request):
+    """The person's address, password, and the tenants they belong to."""
+    memberships = list(
+        Membership.objects.filter(user=request.user)
+        .select_related("tenant")
+        .order_by("created_at", "pk")
+    )
+    if request.method == "POST":
+        # Act for another of one's tenants from now on.
+        chosen = request.POST.get("tenant", "")
+        if any(str(m.tenant_id) == chosen for m in memberships):
+            request.session[SESSION_KEY] = int(chosen)
+            messages.success(request, "Switched tenant.")
+            return redirect(app_home())
+        messages.error(request, "You are not a member of that tenant.")
+        return redirect("account")
+    return render(request, "portal/account/account.html", {"memberships": memberships})
+
+
+@login_required
+def email_change(request):
+    if request.method == "POST":
+        form = EmailChangeForm(request.POST, user=request.user)
+        if form.is_valid():
+            new_email = form.cleaned_data["new_email"]
+            if registration.email_change_request(
+                user=request.user, new_email=new_email, site_url=site_url(request)
+            ):
+                messages.info(
+                    request,
+                    f"We sent a link to {new_email}. Your address changes when you "
+                    "follow it.",
+                )
+            else:
+                messages.error(request, "The email could not be sent; try again.")
+            return redirect("account")
+    else:
+        form = EmailChangeForm(user=request.user)
+    return render(request, "portal/account/email_change.html", {"form": form})
+
+
+def email_change_confirm(request, token):
+    try:
+        result = registration.email_change_confirm(token=token)
+    except registration.LinkExpired:
+        error, status = "This link has expired: request the change again.", 400
+    except registration.LinkInvalid as exc:
+        error, status = str(exc), 400
+    except registration.EmailTaken as exc:
+        error, status = str(exc), 409
+    else:
+        message = f"Your email address is now {result.user.email}."
+        if result.grant is not None:
+            message += f" {usd(result.grant.amount)} of starter credit was added."
+        messages.success(request, message)
+        if request.user.is_authenticated and request.user.pk == result.user.pk:
+            return redirect("account")
+        return redirect("login")
+    return render(
+        request,
+        "portal/account/link_error.html",
+        {"title": "Email not changed", "error": error},
+        status=status,
+    )
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, with failed attempts throttled per IP and address."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def _ident(self) -> str:
+        email = normalise_email(self.request.POST.get("username", ""))
+        return f"{throttle.client_ip(self.request)}|{email}"
+
+    def post(self, request, *args, **kwargs):
+        limit = settings.SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN
+        if throttle.count("login", self._ident()) >= limit:
+            return throttled(
+                request,
+                "Too many failed attempts to log in to this account from your "
+                "network. Wait 15 minutes, or reset your password.",
+            )
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        throttle.hit("login", self._ident(), window=LOGIN_WINDOW)
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        throttle.reset("login", self._ident())
+        return super().form_valid(form)
+
+    def get_default_redirect_url(self):
+        return app_home()
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    success_url = reverse_lazy("account")
+    success_message = "Your password was changed."
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    pass
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    pass
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    pass

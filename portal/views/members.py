@@ -1,11 +1,197 @@
-"""Members of the current tenant. (Being written: placeholders.)"""
+"""
+The current tenant's members. Everyone in the tenant sees the list; only
+owners invite, change roles and remove (others get 403). Every object is
+looked up within the current tenant, so another tenant's ids give 404.
+"""
 
-from django.http import HttpResponse
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import Membership
+from accounts.tenancy import SESSION_KEY, is_owner
+from portal.context_processors import request_membership
+from portal.forms import InviteForm, RoleForm
+from portal.models import Invitation
+from portal.services import members as service
+from portal.views.public import site_url
 
 
-def _todo(request, *args, **kwargs):
-    return HttpResponse("Coming soon", status=501)
+def tenant_member(owner: bool = False):
+    """Require a signed-in member of a tenant (an owner if `owner`); pass
+    the membership to the view."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            membership = request_membership(request)
+            if membership is None:
+                messages.info(request, "You are not a member of any tenant.")
+                return redirect("account")
+            if owner and not is_owner(membership):
+                raise PermissionDenied("Only the tenant's owners can do this.")
+            return view(request, membership, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
-member_list = member_invite = member_role = member_remove = _todo
-invitation_revoke = invitation_accept = _todo
+def _list(request, membership, invite_form=None, status=200):
+    tenant = membership.tenant
+    members = (
+        Membership.objects.filter(tenant=tenant)
+        .select_related("user")
+        .order_by("created_at", "pk")
+    )
+    owner = is_owner(membership)
+    invitations = (
+        Invitation.objects.filter(tenant=tenant, accepted_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("-created_at")
+        if owner
+        else []
+    )
+    return render(
+        request,
+        "portal/members/list.html",
+        {
+            "members": members,
+            "invitations": invitations,
+            "invite_form": invite_form or (InviteForm() if owner else None),
+            "roles": Membership.Role.choices,
+        },
+        status=status,
+    )
+
+
+@tenant_member()
+def member_list(request, membership):
+    return _list(request, membership)
+
+
+@require_POST
+@tenant_member(owner=True)
+def member_invite(request, membership):
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _list(request, membership, invite_form=form, status=400)
+    try:
+        invitation = service.member_invite(
+            tenant=membership.tenant,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+            site_url=site_url(request),
+        )
+    except service.MemberError as exc:
+        form.add_error("email", str(exc))
+        return _list(request, membership, invite_form=form, status=400)
+    messages.success(request, f"Invitation sent to {invitation.email}.")
+    return redirect("members")
+
+
+def _member(membership, pk) -> Membership:
+    return get_object_or_404(
+        Membership.objects.select_related("user", "tenant"),
+        pk=pk,
+        tenant_id=membership.tenant_id,
+    )
+
+
+@require_POST
+@tenant_member(owner=True)
+def member_role(request, membership, pk):
+    target = _member(membership, pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role.")
+        return redirect("members")
+    try:
+        service.member_role_set(
+            membership=target, role=form.cleaned_data["role"], actor=request.user
+        )
+    except service.MemberError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"{target.user.email} is now {form.cleaned_data['role']}.",
+        )
+    return redirect("members")
+
+
+@require_POST
+@tenant_member(owner=True)
+def member_remove(request, membership, pk):
+    target = _member(membership, pk)
+    try:
+        service.member_remove(membership=target, actor=request.user)
+    except service.MemberError as exc:
+        messages.error(request, str(exc))
+        return redirect("members")
+    messages.success(request, f"{target.user.email} was removed.")
+    if target.pk == membership.pk:  # one removed oneself
+        request.session.pop(SESSION_KEY, None)
+        return redirect("account")
+    return redirect("members")
+
+
+@require_POST
+@tenant_member(owner=True)
+def invitation_revoke(request, membership, pk):
+    invitation = get_object_or_404(
+        Invitation, pk=pk, tenant_id=membership.tenant_id, accepted_at__isnull=True
+    )
+    service.invitation_revoke(invitation=invitation, actor=request.user)
+    messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
+    return redirect("members")
+
+
+def invitation_accept(request, token):
+    """
+    The page an invitation's link opens: join when signed in with the
+    invited address, otherwise sign up or log in with it first.
+    """
+    invitation = service.invitation_for_token(token)
+    if invitation is None or invitation.is_expired:
+        return render(
+            request,
+            "portal/account/link_error.html",
+            {
+                "title": "Invitation not valid",
+                "error": "This invitation was already used, withdrawn or has "
+                "expired. Ask the tenant's owner for a new one.",
+            },
+            status=400,
+        )
+    user = request.user
+    if request.method == "POST" and user.is_authenticated:
+        try:
+            service.invitation_accept(invitation=invitation, user=user)
+        except service.MemberError as exc:
+            messages.error(request, str(exc))
+        else:
+            request.session[SESSION_KEY] = invitation.tenant_id
+            messages.success(request, f"You joined {invitation.tenant.name}.")
+            return redirect("members")
+    email_matches = (
+        user.is_authenticated and user.email.lower() == invitation.email.lower()
+    )
+    return render(
+        request,
+        "portal/members/invitation.html",
+        {
+            "invitation": invitation,
+            "token": token,
+            "email_matches": email_matches,
+            "login_url": f"{reverse('login')}?next={request.path}",
+            "signup_url": f"{reverse('signup')}?invitation={token}",
+        },
+    )

@@ -1,0 +1,206 @@
+"""
+Signing up, proving an email address, and changing it.
+
+The links sent by email are signed (django.core.signing) with a timestamp and
+name the user and the address they prove, so a link stops working when it
+expires or once the account's address is no longer the one it was sent to.
+Starter credit is not given at signup: it comes with the verification
+(accounts.services.email_verify), once per address.
+
+Emails are sent after the transaction that created what they announce, and a
+failure to send is logged, not raised: the account exists either way and the
+person can ask for the email again.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.models import Tenant, User
+from accounts.services import email_verify, tenant_create
+from billing.models import StarterGrant
+
+logger = logging.getLogger(__name__)
+
+VERIFY_SALT = "accounts.registration.verify-email"
+EMAIL_CHANGE_SALT = "accounts.registration.email-change"
+
+
+class LinkInvalid(ValueError):
+    """The link was altered, is for another address, or was already used."""
+
+
+class LinkExpired(LinkInvalid):
+    """The link is genuine but older than it may be."""
+
+
+@transaction.atomic
+def signup(
+    *,
+    email: str,
+    password: str,
+    tenant_name: str | None,
+    referred_by: Tenant | None = None,
+) -> User:
+    """
+    Create a person and, given `tenant_name`, the tenant they own (with its
+    empty wallet). No starter credit: that waits for the address to be proved.
+    """
+    user = User.objects.create_user(email, password)
+    if tenant_name:
+        tenant_create(name=tenant_name, owner=user, referred_by=referred_by)
+    return user
+
+
+def send_email(*, to: str, subject: str, template: str, context: dict) -> bool:
+    """Send a plain-text email from a template; return whether it went."""
+    body = render_to_string(template, context)
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
+    except Exception:  # any transport failure: the caller offers a resend
+        logger.exception("could not send %r to %s", subject, to)
+        return False
+    return True
+
+
+# --- Verification ------------------------------------------------------------
+
+
+def verification_token(user: User) -> str:
+    return signing.dumps({"user": user.pk, "email": user.email}, salt=VERIFY_SALT)
+
+
+def verification_send(*, user: User, site_url: str) -> bool:
+    """Email `user` a link that proves their address."""
+    link = site_url + reverse("verify_email", args=[verification_token(user)])
+    return send_email(
+        to=user.email,
+        subject="Confirm your email address for Switchboard",
+        template="portal/account/emails/verify_email.txt",
+        context={
+            "user": user,
+            "link": link,
+            "days": settings.SWITCHBOARD_VERIFY_EMAIL_MAX_AGE_SECONDS // 86400,
+            "credit_usd": settings.SWITCHBOARD_STARTER_CREDIT_USD,
+        },
+    )
+
+
+def _load(token: str, *, salt: str) -> dict:
+    try:
+        data = signing.loads(
+            token, salt=salt, max_age=settings.SWITCHBOARD_VERIFY_EMAIL_MAX_AGE_SECONDS
+        )
+    except signing.SignatureExpired as exc:
+        raise LinkExpired("This link has expired.") from exc
+    except signing.BadSignature as exc:
+        raise LinkInvalid("This link is not valid.") from exc
+    if not isinstance(data, dict):
+        raise LinkInvalid("This link is not valid.")
+    return data
+
+
+@dataclass(frozen=True)
+class Verification:
+    user: User
+    # The starter credit this verification gave, if any.
+    grant: StarterGrant | None
+    # False when the address had been verified before (a second click).
+    newly_verified: bool
+
+
+def verify(*, token: str) -> Verification:
+    """
+    Mark the address a verification link names as verified and give the
+    starter credit due for it. Raise LinkExpired or LinkInvalid.
+    """
+    data = _load(token, salt=VERIFY_SALT)
+    user = User.objects.filter(pk=data.get("user"), is_active=True).first()
+    if user is None or user.email != data.get("email"):
+        raise LinkInvalid(
+            "This link is for an address the account no longer uses, or for "
+            "an account that no longer exists."
+        )
+    newly = user.email_verified_at is None
+    grant = email_verify(user=user)
+    return Verification(user=user, grant=grant, newly_verified=newly)
+
+
+def starter_credit_had(user: User) -> bool:
+    """Whether `user`'s address, or a tenant they own, already had its
+    starter credit (to explain why a verification gave none)."""
+    from billing.starter import email_key
+
+    return StarterGrant.objects.filter(email_key=email_key(user.email)).exists()
+
+
+# --- Change of address -------------------------------------------------------
+
+
+def email_change_request(*, user: User, new_email: str, site_url: str) -> bool:
+    """
+    Email `new_email` a link that, once followed, makes it `user`'s address.
+    Nothing changes until then; the current address is told of the request.
+    """
+    token = signing.dumps(
+        {"user": user.pk, "old": user.email, "new": new_email}, salt=EMAIL_CHANGE_SALT
+    )
+    link = site_url + reverse("email_change_confirm", args=[token])
+    sent = send_email(
+        to=new_email,
+        subject="Confirm your new email address for Switchboard",
+        template="portal/account/emails/email_change.txt",
+        context={
+            "user": user,
+            "new_email": new_email,
+            "link": link,
+            "days": settings.SWITCHBOARD_VERIFY_EMAIL_MAX_AGE_SECONDS // 86400,
+        },
+    )
+    send_email(
+        to=user.email,
+        subject="A change of your Switchboard email address was requested",
+        template="portal/account/emails/email_change_notice.txt",
+        context={"user": user, "new_email": new_email, "site_url": site_url},
+    )
+    return sent
+
+
+class EmailTaken(ValueError):
+    pass
+
+
+@transaction.atomic
+def email_change_confirm(*, token: str) -> Verification:
+    """
+    Make the address an email-change link names the account's address, now
+    verified. A verification of the new address may give starter credit
+    only if neither the address nor the tenant had any (billing.starter).
+    Raise LinkExpired, LinkInvalid or EmailTaken.
+    """
+    data = _load(token, salt=EMAIL_CHANGE_SALT)
+    user = (
+        User.objects.select_for_update()
+        .filter(pk=data.get("user"), is_active=True)
+        .first()
+    )
+    new_email = data.get("new")
+    if user is None or not new_email or user.email != data.get("old"):
+        raise LinkInvalid(
+            "This link was already used, or the account's address changed since "
+            "it was sent."
+        )
+    if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+        raise EmailTaken(f"Another account now uses {new_email}.")
+    user.email = new_email
+    user.email_verified_at = None
+    user.save(update_fields=["email", "email_verified_at"])
+    grant = email_verify(user=user)
+    user.refresh_from_db(fields=["email_verified_at"])
+    return Verification(user=user, grant=grant, newly_verified=True)

@@ -1,0 +1,236 @@
+"""
+A tenant's members: invitations by email, acceptance, roles and removal.
+
+Only owners call the writing services (the views check the role). Changes
+to one tenant's members run under a lock on the tenant's row, so two owners
+demoting or removing each other at the same moment cannot leave it with no
+owner at all.
+"""
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import registration
+from accounts.models import Membership, Tenant, User
+from accounts.services import email_verify
+from audit.services import audit_record
+from portal.models import Invitation
+
+
+class MemberError(ValueError):
+    """A members change that is refused, with the reason to show."""
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _lock_tenant(tenant: Tenant) -> Tenant:
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+# --- Invitations -------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(
+    *, tenant: Tenant, email: str, role: str, invited_by: User
+) -> tuple[Invitation, str]:
+    """
+    Invite `email` to `tenant` with `role`, replacing a pending invitation of
+    the same address. Return the invitation and the secret for its link,
+    which is not stored. Raise MemberError if the address is a member already.
+    """
+    _lock_tenant(tenant)
+    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+        raise MemberError(f"{email} is already a member of {tenant.name}.")
+    Invitation.objects.filter(
+        tenant=tenant, email=email, accepted_at__isnull=True
+    ).delete()
+    secret = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_digest=token_digest(secret),
+        invited_by=invited_by,
+    )
+    audit_record(
+        actor=invited_by,
+        action="member.invite",
+        tenant=tenant,
+        target=f"invitation:{invitation.pk}",
+        summary=f"invited {email} as {role}",
+    )
+    return invitation, secret
+
+
+def invitation_send(*, invitation: Invitation, secret: str, site_url: str) -> bool:
+    """Email the invitation's link to the invited address."""
+    link = site_url + reverse("invitation_accept", args=[secret])
+    inviter = invitation.invited_by
+    return registration.send_email(
+        to=invitation.email,
+        subject=f"You are invited to {invitation.tenant.name} on Switchboard",
+        template="portal/members/emails/invitation.txt",
+        context={
+            "invitation": invitation,
+            "inviter": inviter.email if inviter else "An owner",
+            "link": link,
+        },
+    )
+
+
+def member_invite(
+    *, tenant: Tenant, email: str, role: str, invited_by: User, site_url: str
+) -> Invitation:
+    """Invite `email` and send the invitation (after it is committed)."""
+    invitation, secret = invitation_create(
+        tenant=tenant, email=email, role=role, invited_by=invited_by
+    )
+    invitation_send(invitation=invitation, secret=secret, site_url=site_url)
+    return invitation
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """Return the pending invitation whose link carries `token`, or None."""
+    return (
+        Invitation.objects.select_related("tenant", "invited_by")
+        .filter(token_digest=token_digest(token), accepted_at__isnull=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: User) -> None:
+    deleted, _ = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True
+    ).delete()
+    if deleted:
+        audit_record(
+            actor=actor,
+            action="member.invite_revoke",
+            tenant=invitation.tenant_id,
+            target=f"invitation:{invitation.pk}",
+            summary=f"revoked the invitation of {invitation.email}",
+        )
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
+    """
+    Make `user` a member of the invitation's tenant with its role. The user's
+    address must be the invited one; following the emailed link proves it,
+    so the address counts as verified. Raise MemberError.
+    """
+    locked = (
+        Invitation.objects.select_for_update()
+        .filter(pk=invitation.pk, accepted_at__isnull=True)
+        .first()
+    )
+    if locked is None:
+        raise MemberError("This invitation was already used or withdrawn.")
+    if locked.is_expired:
+        raise MemberError("This invitation has expired; ask for a new one.")
+    if user.email.lower() != locked.email.lower():
+        raise MemberError(
+            f"This invitation is for {locked.email}, and you are signed in as "
+            f"{user.email}."
+        )
+    _lock_tenant(locked.tenant)
+    membership, created = Membership.objects.get_or_create(
+        user=user, tenant_id=locked.tenant_id, defaults={"role": locked.role}
+    )
+    if not created and locked.role == Membership.Role.OWNER:
+        # An invitation never takes a role away, but may give ownership.
+        membership.role = Membership.Role.OWNER
+        membership.save(update_fields=["role"])
+    locked.accepted_at = timezone.now()
+    locked.save(update_fields=["accepted_at"])
+    if user.email_verified_at is None:
+        email_verify(user=user)
+    audit_record(
+        actor=user,
+        action="member.join",
+        tenant=locked.tenant_id,
+        target=f"user:{user.pk}",
+        summary=f"{user.email} joined as {membership.role}",
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_signup(*, invitation: Invitation, password: str) -> User:
+    """Create the invited person's account and make them a member; they own
+    no tenant of their own."""
+    user = registration.signup(
+        email=invitation.email, password=password, tenant_name=None
+    )
+    invitation_accept(invitation=invitation, user=user)
+    user.refresh_from_db()
+    return user
+
+
+# --- Members -----------------------------------------------------------------
+
+
+def _other_owners(membership: Membership) -> int:
+    return (
+        Membership.objects.filter(
+            tenant_id=membership.tenant_id, role=Membership.Role.OWNER
+        )
+        .exclude(pk=membership.pk)
+        .count()
+    )
+
+
+@transaction.atomic
+def member_role_set(*, membership: Membership, role: str, actor: User) -> Membership:
+    """Give `membership` the role `role`; never demote the last owner."""
+    if role not in Membership.Role.values:
+        raise MemberError(f"Unknown role {role!r}.")
+    _lock_tenant(membership.tenant)
+    membership = Membership.objects.select_related("user").get(pk=membership.pk)
+    if membership.role == role:
+        return membership
+    if membership.role == Membership.Role.OWNER and not _other_owners(membership):
+        raise MemberError(
+            "A tenant needs at least one owner: make someone else an owner first."
+        )
+    previous, membership.role = membership.role, role
+    membership.save(update_fields=["role"])
+    audit_record(
+        actor=actor,
+        action="member.role",
+        tenant=membership.tenant_id,
+        target=f"user:{membership.user_id}",
+        summary=f"{membership.user.email}: {previous} -> {role}",
+    )
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor: User) -> None:
+    """Remove `membership` from its tenant; never the last owner."""
+    _lock_tenant(membership.tenant)
+    membership = (
+        Membership.objects.select_related("user").filter(pk=membership.pk).first()
+    )
+    if membership is None:  # removed meanwhile
+        return
+    if membership.role == Membership.Role.OWNER and not _other_owners(membership):
+        raise MemberError(
+            "A tenant needs at least one owner: the last owner cannot be removed."
+        )
+    membership.delete()
+    audit_record(
+        actor=actor,
+        action="member.remove",
+        tenant=membership.tenant_id,
+        target=f"user:{membership.user_id}",
+        summary=f"removed {membership.user.email}",
+    )
