@@ -217,10 +217,10 @@ class RedemptionCode(models.Model):
         return self.code
 
 
-class ModelPrice(models.Model):
+class Prices(models.Model):
     """
-    The published price of a model in USD per 1M tokens. Usage records keep a
-    snapshot of the per-token prices they were charged at.
+    What a model costs in USD per 1M tokens, per image and per request: the
+    fields of a catalog price, a scheduled price change and a channel's cost.
 
     Image models are billed one of two ways, by "quality:size" of the image:
     by tokens (GPT Image: the upstream reports usage; `image_output_tokens`
@@ -228,7 +228,6 @@ class ModelPrice(models.Model):
     `image_prices`, and no token price applies).
     """
 
-    model = models.CharField(max_length=100, unique=True)
     input_per_mtok = models.DecimalField("input $/1M", max_digits=12, decimal_places=3)
     cached_input_per_mtok = models.DecimalField(
         "cached input $/1M",
@@ -280,18 +279,20 @@ class ModelPrice(models.Model):
         help_text='Image models billed per image: USD per image by "quality:size" '
         'as exact decimal strings, e.g. {"standard:1024x1024": "0.040"}.',
     )
-    context_window = models.PositiveIntegerField(default=128_000)
-    max_output_tokens = models.PositiveIntegerField(
-        default=16_384, help_text="Worst case used to size holds without max_tokens."
-    )
-    is_active = models.BooleanField(default=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["model"]
+        abstract = True
 
-    def __str__(self) -> str:
-        return self.model
+    PRICE_FIELDS = (
+        "input_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "output_per_mtok",
+        "image_input_per_mtok",
+        "per_request_usd",
+        "image_output_tokens",
+        "image_prices",
+    )
 
     def clean(self):
         for field in (
@@ -321,6 +322,58 @@ class ModelPrice(models.Model):
                 "An image model is billed either per image or by tokens: fill in "
                 "image_prices or image_output_tokens, not both."
             )
+
+
+class ModelPrice(Prices):
+    """
+    The published price of a model, as charged now. Usage records keep a
+    snapshot of the per-token prices they were charged at, and a change
+    scheduled ahead (PriceChange) replaces these figures at its time.
+    """
+
+    model = models.CharField(max_length=100, unique=True)
+    context_window = models.PositiveIntegerField(default=128_000)
+    max_output_tokens = models.PositiveIntegerField(
+        default=16_384, help_text="Worst case used to size holds without max_tokens."
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class PriceChange(Prices):
+    """
+    New prices for a model from `effective_at` on. The relay charges them from
+    that moment (its catalog knows pending changes ahead of time); a periodic
+    task then copies them onto the ModelPrice and sets `applied_at`. Past
+    usage keeps the prices it was charged at.
+    """
+
+    model_price = models.ForeignKey(
+        ModelPrice, on_delete=models.CASCADE, related_name="changes"
+    )
+    effective_at = models.DateTimeField(db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["effective_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_price", "effective_at"], name="one_change_per_instant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_price} from {self.effective_at:%Y-%m-%d %H:%M}"
 
 
 def _check_image_table(table, field: str, check_value) -> None:

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Prefetch
 
-from billing.models import ModelPrice
+from billing.models import ModelPrice, PriceChange
 from billing.money import usd_to_nano
 from billing.pricing import UnitPrices
 from config.db import run_db
 from relay import health
-from relay.models import Channel, UpstreamKey
+from relay.models import Channel, ChannelCost, UpstreamKey
+
+# Price changes take effect by the wall clock (tests move it).
+wall_clock = time.time
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,8 @@ class ChannelInfo:
     key_id: int | None = None  # the key of this attempt
     connect_timeout: float | None = None
     read_timeout: float | None = None
+    # What the upstream charges us, by public model name (relay.ChannelCost).
+    costs: dict[str, "ModelInfo"] = field(default_factory=dict, repr=False)
 
     def upstream_model(self, model: str) -> str:
         """Return this channel's name for the public model `model`."""
@@ -57,6 +62,21 @@ class ModelInfo:
     # tokens per image, by "quality:size".
     image_prices: dict[str, int] = field(default_factory=dict)
     image_output_tokens: dict[str, int] = field(default_factory=dict)
+    # Scheduled price changes not yet applied to the catalog row, as (epoch
+    # seconds it takes effect, the model at those prices), earliest first.
+    changes: tuple[tuple[float, "ModelInfo"], ...] = ()
+
+    def current(self) -> "ModelInfo":
+        """Return this model at the prices in effect now."""
+        if not self.changes:
+            return self
+        now = wall_clock()
+        model = self
+        for effective_at, changed in self.changes:
+            if effective_at > now:
+                break
+            model = changed
+        return model
 
     @property
     def generates_images(self) -> bool:
@@ -81,7 +101,37 @@ class Catalog:
         return sorted(name for name in self.models if self.channels.get(name))
 
 
-def channel_info(channel: Channel, keys) -> ChannelInfo:
+def _image_prices(prices) -> dict[str, int]:
+    return {key: usd_to_nano(usd) for key, usd in prices.image_prices.items()}
+
+
+def _model_info(prices, price: ModelPrice, **extra) -> ModelInfo:
+    """Return `price`'s model at `prices` (a ModelPrice, PriceChange or
+    ChannelCost row)."""
+    return ModelInfo(
+        name=price.model,
+        prices=UnitPrices.from_model_price(prices),
+        max_output_tokens=price.max_output_tokens,
+        context_window=price.context_window,
+        created=int(price.updated_at.timestamp()),
+        image_prices=_image_prices(prices),
+        image_output_tokens=dict(prices.image_output_tokens),
+        **extra,
+    )
+
+
+def _cost_info(cost: ChannelCost) -> ModelInfo:
+    return ModelInfo(
+        name=cost.model,
+        prices=UnitPrices.from_model_price(cost),
+        max_output_tokens=0,
+        context_window=0,
+        created=0,
+        image_prices=_image_prices(cost),
+    )
+
+
+def channel_info(channel: Channel, keys, costs=()) -> ChannelInfo:
     """Return what the relay needs of `channel` to call it with `keys`."""
     pairs = tuple((key.pk, key.secret) for key in keys) or ((None, ""),)
     return ChannelInfo(
@@ -98,33 +148,33 @@ def channel_info(channel: Channel, keys) -> ChannelInfo:
         api_version=channel.api_version,
         connect_timeout=channel.connect_timeout,
         read_timeout=channel.read_timeout,
+        costs={cost.model: _cost_info(cost) for cost in costs},
     )
 
 
 def _load() -> Catalog:
+    pending = Prefetch("changes", PriceChange.objects.filter(applied_at__isnull=True))
     models = {
-        price.model: ModelInfo(
-            name=price.model,
-            prices=UnitPrices.from_model_price(price),
-            max_output_tokens=price.max_output_tokens,
-            context_window=price.context_window,
-            created=int(price.updated_at.timestamp()),
-            image_prices={
-                key: usd_to_nano(usd) for key, usd in price.image_prices.items()
-            },
-            image_output_tokens=dict(price.image_output_tokens),
+        price.model: _model_info(
+            price,
+            price,
+            changes=tuple(
+                (change.effective_at.timestamp(), _model_info(change, price))
+                for change in price.changes.all()
+            ),
         )
-        for price in ModelPrice.objects.filter(is_active=True)
+        for price in ModelPrice.objects.filter(is_active=True).prefetch_related(pending)
     }
     channels: dict[str, list[ChannelInfo]] = {}
     enabled = Channel.objects.filter(is_enabled=True)
     if not settings.SWITCHBOARD_DEMO_PROVIDER:
         enabled = enabled.exclude(kind=Channel.Kind.DEMO)
     enabled = enabled.prefetch_related(
-        Prefetch("upstream_keys", UpstreamKey.objects.filter(is_enabled=True))
+        Prefetch("upstream_keys", UpstreamKey.objects.filter(is_enabled=True)),
+        "costs",
     )
     for channel in enabled:
-        info = channel_info(channel, channel.upstream_keys.all())
+        info = channel_info(channel, channel.upstream_keys.all(), channel.costs.all())
         for model in channel.model_names:
             channels.setdefault(model, []).append(info)
     served = {info.id: info for found in channels.values() for info in found}

@@ -47,6 +47,8 @@ class Call:
     # This request's prices: the model's, with the per-image price of the
     # quality and size asked for image models.
     prices: UnitPrices | None = None
+    # The same choice applied to other price tables (the channel's costs).
+    unit_prices: Callable[[ModelInfo], UnitPrices] | None = None
     hold: int = 0
     channel: ChannelInfo | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -89,6 +91,19 @@ class Call:
     def cost(self, usage: TokenUsage) -> int:
         """What `usage` costs this tenant: its plan's share of the prices."""
         return plan_cost(usage_cost(usage, self.prices), self.identity.price_multiplier)
+
+    def _upstream_cost(self, usage: TokenUsage) -> int | None:
+        """What the channel's upstream charges for `usage`, if it has cost
+        prices for this model."""
+        if self.channel is None:
+            return None
+        costs = self.channel.costs.get(self.model.name)
+        if costs is None or self.unit_prices is None:
+            return None
+        try:
+            return usage_cost(usage, self.unit_prices(costs))
+        except errors.RelayError:  # no cost for this image quality and size
+            return None
 
     async def _release_when_placed(self, reserving: asyncio.Future) -> None:
         if await reserving:
@@ -163,6 +178,7 @@ class Call:
             per_request_price=prices.per_request,
             price_multiplier=self.identity.price_multiplier,
             cost=self.cost(usage),
+            upstream_cost=self._upstream_cost(usage),
             latency_ms=int((now - self.started) * 1000),
             ttfb_ms=(
                 int((self.first_byte - self.started) * 1000)

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant
+from billing.models import Prices
 from relay import crypto
 
 
@@ -126,6 +127,28 @@ class UpstreamKey(models.Model):
         return crypto.mask(self.secret) if self.secret_encrypted else "—"
 
 
+class ChannelCost(Prices):
+    """
+    What the upstream behind a channel charges us for a model: the cost side
+    of the margin. Usage records keep the cost computed at request time.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="costs")
+    model = models.CharField(max_length=100, help_text="The public model name.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel", "model"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "model"], name="one_cost_per_channel_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cost of {self.model} on {self.channel}"
+
+
 class UsageRecord(models.Model):
     """One /v1 request after authentication: what it used and what it cost."""
 
@@ -179,6 +202,12 @@ class UsageRecord(models.Model):
     cost = models.BigIntegerField(default=0, help_text="nano-USD at the prices applied")
     charged = models.BigIntegerField(
         default=0, help_text="nano-USD taken from the wallet"
+    )
+    upstream_cost = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="nano-USD the channel's upstream charges for this usage at "
+        "its cost prices; empty when the channel has none for the model.",
     )
     latency_ms = models.PositiveIntegerField(default=0)
     ttfb_ms = models.PositiveIntegerField(null=True)

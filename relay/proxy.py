@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from functools import partial
 
 import httpx
 import orjson
@@ -103,6 +104,8 @@ def priced_model(
             code="model_not_allowed",
         )
     model = snapshot.models.get(name)
+    if model is not None:
+        model = model.current()
     if model is not None and not endpoint.serves(model):
         raise endpoint.unsupported(name)
     channels = tuple(
@@ -352,6 +355,7 @@ async def relay(
         stream=stream,
         prompt_estimate=endpoint.prompt_tokens(payload),
         prices=endpoint.unit_prices(payload, model),
+        unit_prices=partial(endpoint.unit_prices, payload),
     )
     worst = endpoint.worst_case(payload, model, call.prompt_estimate)
     await call.reserve(worst, endpoint.hold_advice)
