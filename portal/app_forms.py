@@ -1,0 +1,172 @@
+"""Forms of the signed-in pages: keys, usage filters, top-up, codes, alerts."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from billing.money import NANO_PER_USD
+from portal.selectors import day_start
+from relay.models import UsageRecord
+
+CENTS_PER_USD = 100
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="To recognise the key later, e.g. “production backend”.",
+    )
+    allowed_models = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Allowed models",
+        help_text="Leave all unticked to allow every model.",
+    )
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires after",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional. The key works until the end of this day (UTC).",
+    )
+
+    def __init__(self, *args, models: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_models"].choices = [(name, name) for name in models]
+
+    def clean_expires_on(self):
+        day = self.cleaned_data["expires_on"]
+        if day is not None and day < timezone.localdate():
+            raise forms.ValidationError("Choose today or a later day.")
+        return day
+
+    def expires_at(self):
+        """The first instant after the chosen day, or None (never)."""
+        day = self.cleaned_data.get("expires_on")
+        return day_start(day + timedelta(days=1)) if day else None
+
+
+class UsageFilterForm(forms.Form):
+    """
+    The usage page's filters, for display only: relay.selectors parses the
+    same query parameters (start, end, key, model, status) authoritatively.
+    """
+
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        required=False,
+        label="To (inclusive)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    key = forms.ChoiceField(required=False, label="API key")
+    model = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *UsageRecord.Status.choices],
+    )
+
+    def __init__(self, *args, keys, models: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"].choices = [("", "Any key")] + [
+            (str(key.pk), f"{key.name} ({key.prefix}…)") for key in keys
+        ]
+        chosen = (self.data.get("model") or "").strip()
+        names = sorted({*models, chosen} - {""})
+        self.fields["model"].choices = [("", "Any model")] + [(m, m) for m in names]
+        self.problems: dict[str, str] = {}
+
+    def show_problems(self, problems: dict[str, str]) -> None:
+        """Mark the fields relay.selectors found wrong, for the template
+        and for assistive technology."""
+        self.problems = problems
+        for name in problems:
+            if name in self.fields:
+                self.fields[name].widget.attrs.update(
+                    {
+                        "aria-invalid": "true",
+                        "aria-describedby": f"id_{name}_error",
+                    }
+                )
+
+    def rows(self):
+        """Yield (bound field, problem or "") for the template."""
+        for field in self:
+            yield field, self.problems.get(field.name, "")
+
+
+class TopUpForm(forms.Form):
+    preset = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="Amount",
+        widget=forms.RadioSelect,
+    )
+    custom = forms.IntegerField(
+        required=False,
+        label="Or another amount (whole US dollars)",
+        widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.minimum = settings.SWITCHBOARD_TOPUP_MIN_USD
+        self.maximum = settings.SWITCHBOARD_TOPUP_MAX_USD
+        self.fields["preset"].choices = [
+            (amount, f"${amount}") for amount in settings.SWITCHBOARD_TOPUP_PRESETS_USD
+        ]
+        self.fields["custom"].widget.attrs.update(min=self.minimum, max=self.maximum)
+        self.fields[
+            "custom"
+        ].help_text = (
+            f"From ${self.minimum} to ${self.maximum:,}; paid by card through Stripe."
+        )
+
+    def clean(self):
+        data = super().clean()
+        preset, custom = data.get("preset"), data.get("custom")
+        if self.errors:
+            return data
+        if custom is not None:
+            if not self.minimum <= custom <= self.maximum:
+                self.add_error(
+                    "custom",
+                    f"Choose an amount from ${self.minimum} to ${self.maximum:,}.",
+                )
+                return data
+            data["amount_cents"] = custom * CENTS_PER_USD
+        elif preset is not None:
+            data["amount_cents"] = preset * CENTS_PER_USD
+        else:
+            raise forms.ValidationError("Choose an amount to add.")
+        return data
+
+
+class RedeemForm(forms.Form):
+    code = forms.CharField(
+        max_length=64,
+        label="Code",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}
+        ),
+    )
+
+
+class AlertThresholdForm(forms.Form):
+    threshold = forms.DecimalField(
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=2,
+        label="Email the owners when the balance falls below (USD)",
+        help_text="Leave empty to turn the alert off.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+
+    def threshold_nano(self) -> int | None:
+        usd = self.cleaned_data.get("threshold")
+        return None if usd is None else int(usd * NANO_PER_USD)

@@ -1,0 +1,197 @@
+"""The dashboard: balance, spend windows, charts, recent errors; few queries."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.services import api_key_create
+from billing.models import Wallet
+from portal import charts, selectors
+from relay.models import UsageRecord
+from tests.portal.test_app_usage import add_member, usage_record
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+def test_it_shows_paid_and_promotional_balance_with_the_expiry(signed_in, alice):
+    expires = datetime(2031, 5, 17, tzinfo=UTC)
+    Wallet.objects.filter(tenant=alice.tenant).update(
+        balance=12_500_000_000, promo=2_000_000_000, promo_expires_at=expires
+    )
+    response = signed_in.get(reverse("dashboard"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="balance">$12.50<' in html
+    assert 'data-testid="balance-paid">$10.50<' in html
+    assert 'data-testid="balance-promo">$2.00<' in html
+    assert "expires May 17, 2031" in html
+
+
+def test_spend_windows_count_today_seven_and_thirty_days(alice):
+    today = date(2025, 6, 30)
+    noon = datetime(2025, 6, 30, 12, tzinfo=UTC)
+    usage_record(
+        alice, created_at=noon, charged=100, prompt_tokens=1, completion_tokens=2
+    )
+    usage_record(alice, created_at=noon - timedelta(days=6), charged=20)
+    usage_record(alice, created_at=noon - timedelta(days=7), charged=3)
+    usage_record(alice, created_at=noon - timedelta(days=29), charged=4000)
+    usage_record(alice, created_at=noon - timedelta(days=30), charged=50_000)
+    usage_record(alice, created_at=noon + timedelta(days=1), charged=0)  # not yet
+    periods = selectors.spend_windows(tenant=alice.tenant, today=today)
+    assert [(p.label, p.spend, p.requests) for p in periods] == [
+        ("Today", 100, 2),
+        ("Last 7 days", 120, 3),
+        ("Last 30 days", 4123, 5),
+    ]
+    assert periods[0].tokens == 3 + 15
+
+
+def test_daily_spend_groups_by_day_and_model_and_key(alice):
+    second, _ = api_key_create(tenant=alice.tenant, name="batch")
+    first = alice.tenant.api_keys.exclude(pk=second.pk).get()
+    days = selectors.chart_days(today=date(2025, 6, 30))
+    day = datetime(2025, 6, 29, 8, tzinfo=UTC)
+    usage_record(alice, created_at=day, charged=5, model="gpt-4.1")
+    usage_record(alice, created_at=day, charged=7, model="gpt-4.1", key=second)
+    usage_record(alice, created_at=day + timedelta(days=1), charged=11)
+    usage_record(alice, created_at=datetime(2025, 5, 31, tzinfo=UTC), charged=999)
+    by_model = selectors.daily_spend_by_model(tenant=alice.tenant, days=days)
+    assert by_model.series == {
+        "gpt-4.1": {date(2025, 6, 29): 12},
+        "gpt-4.1-mini": {date(2025, 6, 30): 11},
+    }
+    by_key = selectors.daily_spend_by_key(tenant=alice.tenant, days=days)
+    assert by_key.series == {
+        f"{first.name} ({first.prefix}…)": {
+            date(2025, 6, 29): 5,
+            date(2025, 6, 30): 11,
+        },
+        f"batch ({second.prefix}…)": {date(2025, 6, 29): 7},
+    }
+
+
+def test_the_charts_are_svg_with_tooltips_a_legend_and_a_table(signed_in, alice):
+    usage_record(alice, model="gpt-4.1", charged=1_500_000)
+    usage_record(alice, model="gpt-4.1-nano", charged=250)
+    response = signed_in.get(reverse("dashboard"))
+    html = response.content.decode()
+    assert html.count('role="img"') == 2
+    assert (
+        'aria-label="Spend per day by model: $0.00150025 over the last 30 days' in html
+    )
+    today = timezone.localdate()
+    label = f"{today:%b} {today.day}"
+    assert f"<title>{label}, gpt-4.1: $0.0015</title>" in html
+    assert f"<title>{label}, gpt-4.1-nano: $0.00000025</title>" in html
+    assert '<table class="visually-hidden">' in html
+    assert "<td>$0.0015</td>" in html
+
+
+def test_a_chart_without_spend_says_so(signed_in, alice):
+    html = signed_in.get(reverse("dashboard")).content.decode()
+    assert 'role="img"' not in html
+    assert "Spend per day by model: no spend in the last 30 days." in html
+    assert 'data-testid="getting-started"' in html
+
+
+def test_recent_errors_are_the_newest_ten_failures(signed_in, alice):
+    start = timezone.now() - timedelta(hours=1)
+    failures = [
+        usage_record(
+            alice,
+            status=UsageRecord.Status.UPSTREAM_ERROR,
+            http_status=502,
+            error=f"failure number {n}",
+            created_at=start + timedelta(minutes=n),
+        )
+        for n in range(12)
+    ]
+    usage_record(alice, error="not an error")
+    response = signed_in.get(reverse("dashboard"))
+    shown = [r.request_id for r in response.context["errors"]]
+    assert shown == [r.request_id for r in reversed(failures)][:10]
+    html = response.content.decode()
+    assert "failure number 11" in html and "failure number 1<" not in html
+
+
+def test_members_see_the_dashboard(client, alice):
+    client.force_login(add_member(alice))
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    assert "Ask an owner" in response.content.decode()
+
+
+def test_the_dashboard_takes_as_many_queries_for_40_rows_as_for_3(
+    signed_in, alice, django_assert_max_num_queries
+):
+    now = timezone.now()
+    counts = []
+    for total in (3, 40):
+        for n in range(UsageRecord.objects.count(), total):
+            key, _ = api_key_create(tenant=alice.tenant, name=f"key {n}")
+            usage_record(
+                alice,
+                key=key,
+                model=f"model-{n}",
+                status="upstream_error",
+                created_at=now - timedelta(days=n % 30),
+            )
+        with django_assert_max_num_queries(10) as queries:
+            response = signed_in.get(reverse("dashboard"))
+        assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+class TestChartGeometry:
+    def days(self, n=3):
+        return selectors.chart_days(today=date(2025, 1, 3), days=n)
+
+    def test_nice_steps_are_one_two_or_five_times_a_power_of_ten(self):
+        assert charts.nice_step(4) == 1
+        assert charts.nice_step(5) == 2
+        assert charts.nice_step(1_500_000) == 500_000
+        assert charts.nice_step(4_000_000_001) == 2_000_000_000
+
+    def test_tick_labels_have_the_decimals_the_step_needs(self):
+        assert charts.tick_label(2_000_000_000, 1_000_000_000) == "$2.00"
+        assert charts.tick_label(1_500_000, 500_000) == "$0.0015"
+        assert charts.tick_label(30, 10) == "$0.00000003"
+
+    def test_bars_stack_to_their_total_and_reach_the_top_tick(self):
+        days = self.days()
+        daily = selectors.DailySpend(
+            days=days,
+            series={"a": {days[0]: 300, days[2]: 100}, "b": {days[0]: 100}},
+        )
+        chart = charts.stacked_bars(daily, title="T", what="model")
+        first = chart.bars[0]
+        # 400 on the busiest day: a step of 100, so the top tick is 400.
+        assert chart.ticks[-1].label == "$0.0000004"
+        assert chart.ticks[-1].y == chart.plot_top
+        # Stacked from the bottom, largest series first.
+        assert first.segments[-1].y == chart.plot_top
+        assert first.segments[0].y + first.segments[0].height == chart.plot_bottom
+        assert sum(s.height for s in first.segments) == pytest.approx(chart.plot_height)
+        assert [s.label for s in first.segments] == ["a", "b"]
+        assert chart.bars[1].segments == []
+        assert [item.label for item in chart.legend] == ["a", "b"]
+        assert [row.day for row in chart.table_rows] == ["Jan 1", "Jan 3"]
+
+    def test_small_series_fold_into_other(self):
+        days = self.days(1)
+        series = {f"m{n}": {days[0]: 100 - n} for n in range(8)}
+        chart = charts.stacked_bars(
+            selectors.DailySpend(days=days, series=series), title="T", what="model"
+        )
+        labels = [item.label for item in chart.legend]
+        assert labels == ["m0", "m1", "m2", "m3", "m4", "Other"]
+        assert chart.legend[-1].total == charts.usd(95 + 94 + 93)
+        assert chart.legend[-1].color == charts.OTHER_COLOR

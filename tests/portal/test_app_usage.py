@@ -1,0 +1,219 @@
+"""The usage log: filters, pages, CSV export, and a constant number of queries."""
+
+import csv
+import io
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership, User
+from accounts.services import api_key_create
+from relay.models import UsageRecord
+
+_ids = itertools.count(1)
+
+
+def usage_record(customer, *, key=None, model="gpt-4.1-mini", charged=1_000, **fields):
+    """Store a usage record of `customer` as the relay would have settled it."""
+    if key is None:
+        key = customer.tenant.api_keys.order_by("pk").first()
+    values = {
+        "request_id": f"req-{next(_ids)}",
+        "tenant": customer.tenant,
+        "api_key": key,
+        "model": model,
+        "status": UsageRecord.Status.OK,
+        "http_status": 200,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "usage_source": UsageRecord.Source.REPORTED,
+        "cost": charged,
+        "charged": charged,
+    }
+    values.update(fields)
+    return UsageRecord.objects.create(**values)
+
+
+def add_member(customer, email="mallory@example.com") -> User:
+    user = User.objects.create_user(email, "correct horse battery")
+    Membership.objects.create(
+        user=user, tenant=customer.tenant, role=Membership.Role.MEMBER
+    )
+    return user
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+def rows(response) -> list[str]:
+    return [r.request_id for r in response.context["page"]]
+
+
+def test_it_lists_the_tenants_requests_newest_first(signed_in, alice):
+    now = timezone.now()
+    old = usage_record(alice, created_at=now - timedelta(hours=2), charged=1_234)
+    new = usage_record(alice, created_at=now, prompt_tokens=321, completion_tokens=45)
+    response = signed_in.get(reverse("usage"))
+    assert response.status_code == 200
+    assert rows(response) == [new.request_id, old.request_id]
+    html = response.content.decode()
+    assert "$0.000001234" in html
+    assert ">321<" in html and ">45<" in html
+
+
+def test_it_filters_by_date_key_model_and_status(signed_in, alice):
+    other_key, _ = api_key_create(tenant=alice.tenant, name="batch")
+    day = datetime(2025, 3, 10, 12, tzinfo=UTC)
+    usage_record(alice, created_at=day - timedelta(days=1))
+    wanted = usage_record(
+        alice,
+        key=other_key,
+        model="gpt-4.1",
+        status=UsageRecord.Status.UPSTREAM_ERROR,
+        created_at=day,
+    )
+    usage_record(alice, key=other_key, model="gpt-4.1", created_at=day)
+    usage_record(alice, key=other_key, status="upstream_error", created_at=day)
+    usage_record(alice, model="gpt-4.1", status="upstream_error", created_at=day)
+    usage_record(alice, created_at=day + timedelta(days=1))
+    query = {
+        "start": "2025-03-10",
+        "end": "2025-03-10",
+        "key": other_key.pk,
+        "model": "gpt-4.1",
+        "status": "upstream_error",
+    }
+    response = signed_in.get(reverse("usage"), query)
+    assert rows(response) == [wanted.request_id]
+    response = signed_in.get(
+        reverse("usage"), {"start": "2025-03-10", "end": "2025-03-10"}
+    )
+    assert len(rows(response)) == 4
+
+
+def test_a_bad_filter_is_explained_not_ignored(signed_in, alice):
+    usage_record(alice)
+    response = signed_in.get(reverse("usage"), {"start": "yesterday", "status": "bad"})
+    assert response.status_code == 200
+    assert response.context["page"] is None
+    html = response.content.decode()
+    assert "is not an ISO 8601 date" in html
+    assert "is not a status" in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_it_pages_through_the_log(signed_in, alice):
+    start = timezone.now() - timedelta(hours=1)
+    records = [
+        usage_record(alice, created_at=start + timedelta(seconds=n)) for n in range(55)
+    ]
+    first = signed_in.get(reverse("usage"), {"model": "gpt-4.1-mini"})
+    second = signed_in.get(reverse("usage"), {"model": "gpt-4.1-mini", "page": 2})
+    newest_first = [r.request_id for r in reversed(records)]
+    assert rows(first) == newest_first[:50]
+    assert rows(second) == newest_first[50:]
+    assert "model=gpt-4.1-mini&amp;page=2" in first.content.decode()
+
+
+def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
+    key = alice.tenant.api_keys.get()
+    at = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
+    wanted = usage_record(
+        alice,
+        model="gpt-4.1",
+        created_at=at,
+        prompt_tokens=1000,
+        cached_tokens=200,
+        completion_tokens=50,
+        cost=2_123_456_789,
+        charged=2_000_000_001,
+    )
+    usage_record(alice, model="gpt-4.1-nano", created_at=at)
+    response = signed_in.get(reverse("usage_csv"), {"model": "gpt-4.1"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode()
+    assert list(csv.reader(io.StringIO(body))) == [
+        [
+            "created_at",
+            "request_id",
+            "key_name",
+            "key_prefix",
+            "model",
+            "endpoint",
+            "status",
+            "http_status",
+            "prompt_tokens",
+            "cached_tokens",
+            "completion_tokens",
+            "images",
+            "cost_usd",
+            "charged_usd",
+        ],
+        [
+            "2025-03-10T12:30:00+00:00",
+            wanted.request_id,
+            key.name,
+            key.prefix,
+            "gpt-4.1",
+            "chat.completions",
+            "ok",
+            "200",
+            "1000",
+            "200",
+            "50",
+            "0",
+            "2.123456789",
+            "2.000000001",
+        ],
+    ]
+
+
+def test_a_bad_export_filter_is_a_400_with_the_reason(signed_in, alice):
+    response = signed_in.get(reverse("usage_csv"), {"end": "31/12/2025"})
+    assert response.status_code == 400
+    assert "is not an ISO 8601 date" in response.content.decode()
+
+
+def test_members_see_usage(client, alice):
+    record = usage_record(alice)
+    client.force_login(add_member(alice))
+    assert record.request_id in client.get(reverse("usage")).content.decode()
+    detail = client.get(reverse("usage_detail", args=[record.request_id]))
+    assert detail.status_code == 200
+
+
+def test_the_detail_page_shows_prices_and_cost(signed_in, alice):
+    record = usage_record(alice, cost=5_000_000, charged=5_000_000, latency_ms=812)
+    response = signed_in.get(reverse("usage_detail", args=[record.request_id]))
+    html = response.content.decode()
+    assert "$0.005" in html and "812 ms" in html
+
+
+def test_signed_out_visitors_are_sent_to_log_in(client, alice):
+    response = client.get(reverse("usage"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_usage_page_takes_as_many_queries_for_40_rows_as_for_3(
+    signed_in, alice, channel, django_assert_max_num_queries
+):
+    api_key_create(tenant=alice.tenant, name="second")
+    counts = []
+    for total in (3, 40):
+        for n in range(UsageRecord.objects.count(), total):
+            key, _ = api_key_create(tenant=alice.tenant, name=f"key {n}")
+            usage_record(alice, key=key)
+        with django_assert_max_num_queries(10) as queries:
+            response = signed_in.get(reverse("usage"))
+        assert len(rows(response)) == total
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
