@@ -3,6 +3,7 @@ from django.conf import settings
 
 from billing.alerts import low_balance_alerts_send
 from billing.payments import payments_reconcile
+from billing.price_changes import price_changes_apply
 from billing.services import holds_release_expired
 from billing.starter import promo_expire_due
 
@@ -32,3 +33,8 @@ def reconcile_stripe_payments() -> dict:
         "credited": len(result.credited),
         "expired": len(result.expired),
     }
+
+
+@shared_task
+def apply_price_changes() -> int:
+    return price_changes_apply()
