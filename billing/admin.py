@@ -1,7 +1,39 @@
-from django.contrib import admin
+import csv
+from datetime import datetime
 
-from billing.models import Hold, LedgerEntry, ModelPrice, Wallet
-from billing.money import format_usd
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Membership
+from audit.services import audit_record
+from billing.models import (
+    USD_AMOUNT,
+    Hold,
+    LedgerEntry,
+    ModelPrice,
+    Payment,
+    Plan,
+    RedemptionBatch,
+    RedemptionCode,
+    StarterGrant,
+    StripeEvent,
+    Wallet,
+)
+from billing.money import NANO_PER_USD, InexactPrice, format_usd, usd_to_nano
+from billing.redemption import (
+    MAX_BATCH,
+    code_normalise,
+    redemption_batch_create,
+)
+
+NANO_PER_CENT = NANO_PER_USD // 100
+# Codes listed on a batch's page; the CSV export has all of them.
+CODES_SHOWN = 200
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,19 +48,123 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        # Every field read-only: the view page then builds no form fields.
+        declared = list(super().get_readonly_fields(request, obj))
+        fields = [field.name for field in self.model._meta.fields]
+        return declared + [name for name in fields if name not in declared]
+
+
+def usd_cents(cents: int) -> str:
+    return format_usd(cents * NANO_PER_CENT, places=2)
+
+
+def parse_usd(text: str, *, negative: bool = False) -> int:
+    """
+    Return a typed USD amount ("25", "0.50", "-3" if `negative`) in nano-USD,
+    or raise ValidationError saying what is wrong with it.
+    """
+    text = text.strip()
+    sign = 1
+    if negative and text.startswith(("-", "+")):
+        sign, text = (-1 if text[0] == "-" else 1), text[1:].strip()
+    text = text.removeprefix("$")
+    if not USD_AMOUNT.fullmatch(text):
+        example = '"25", "0.50" or "-10"' if negative else '"25" or "0.50"'
+        raise forms.ValidationError(f"Enter an amount in USD such as {example}.")
+    try:
+        return sign * usd_to_nano(text)
+    except InexactPrice as exc:  # unreachable with USD_AMOUNT's 9 decimals
+        raise forms.ValidationError(str(exc)) from exc
+
+
+def _csv_cell(value) -> str:
+    """Keep spreadsheet programs from running a cell as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _adopt(obj, created) -> None:
+    """Make the admin's unsaved `obj` the row a service created, so the
+    admin's redirects, history and inlines refer to it."""
+    for field in obj._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+    obj._state.adding = False
+    obj._state.db = created._state.db
+
+
+class BelowZeroFilter(admin.SimpleListFilter):
+    title = "balance"
+    parameter_name = "below_zero"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Below zero"), ("no", "Zero or more")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(balance__lt=0)
+        if self.value() == "no":
+            return queryset.filter(balance__gte=0)
+        return queryset
+
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdmin):
-    list_display = ["tenant", "balance_usd", "held_usd", "updated_at"]
+    list_display = [
+        "tenant",
+        "balance_usd",
+        "promo_usd",
+        "held_usd",
+        "plan",
+        "threshold_usd",
+        "updated_at",
+    ]
+    list_filter = ["plan", BelowZeroFilter]
+    list_select_related = ["tenant", "plan"]
     search_fields = ["tenant__name"]
+    fields = [
+        "tenant",
+        "balance_usd",
+        "promo_usd",
+        "promo_expires_at",
+        "held_usd",
+        "plan",
+        "threshold_usd",
+        "low_balance_alerted_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
 
     @admin.display(description="balance", ordering="balance")
     def balance_usd(self, wallet):
         return format_usd(wallet.balance)
 
+    @admin.display(description="promotional", ordering="promo")
+    def promo_usd(self, wallet):
+        return format_usd(wallet.promo)
+
     @admin.display(description="held", ordering="held")
     def held_usd(self, wallet):
         return format_usd(wallet.held)
+
+    @admin.display(description="alert below", ordering="low_balance_threshold")
+    def threshold_usd(self, wallet):
+        if wallet.low_balance_threshold is None:
+            return "—"
+        return format_usd(wallet.low_balance_threshold)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Find wallets by tenant name or by an owner's email address."""
+        results, may_have_duplicates = super().get_search_results(
+            request, queryset, search_term
+        )
+        term = search_term.strip()
+        if term:
+            owned = Membership.objects.filter(
+                role=Membership.Role.OWNER, user__email__icontains=term
+            ).values("tenant_id")
+            results |= queryset.filter(tenant_id__in=owned)
+        return results, may_have_duplicates
 
 
 @admin.register(LedgerEntry)
@@ -38,10 +174,12 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "tenant",
         "kind",
         "amount_usd",
+        "promo_usd",
         "reference",
         "description",
     ]
     list_filter = ["kind"]
+    list_select_related = ["tenant"]
     search_fields = ["reference", "tenant__name"]
     date_hierarchy = "created_at"
 
@@ -49,10 +187,326 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     def amount_usd(self, entry):
         return format_usd(entry.amount)
 
+    @admin.display(description="of it promotional", ordering="promo_amount")
+    def promo_usd(self, entry):
+        return format_usd(entry.promo_amount) if entry.promo_amount else ""
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "tenant",
+        "status",
+        "amount_usd",
+        "refunded_usd",
+        "disputed_usd",
+        "paid_at",
+        "stripe_session_id",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["tenant"]
+    search_fields = ["stripe_session_id", "stripe_payment_intent", "tenant__name"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="amount", ordering="amount_cents")
+    def amount_usd(self, payment):
+        return usd_cents(payment.amount_cents)
+
+    @admin.display(description="refunded", ordering="refunded_cents")
+    def refunded_usd(self, payment):
+        return usd_cents(payment.refunded_cents) if payment.refunded_cents else ""
+
+    @admin.display(description="disputed", ordering="disputed_cents")
+    def disputed_usd(self, payment):
+        return usd_cents(payment.disputed_cents) if payment.disputed_cents else ""
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "type", "event_id"]
+    list_filter = ["type"]
+    search_fields = ["event_id", "type"]
+    date_hierarchy = "received_at"
+
+
+@admin.register(StarterGrant)
+class StarterGrantAdmin(ReadOnlyAdmin):
+    list_display = ["granted_at", "email_key", "tenant", "amount_usd", "expires_at"]
+    list_select_related = ["tenant"]
+    search_fields = ["email_key", "tenant__name"]
+    date_hierarchy = "granted_at"
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_usd(self, grant):
+        return format_usd(grant.amount)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Plans are edited here; a changed multiplier reprices every tenant on
+    the plan from its next request, so each change is audited."""
+
+    list_display = ["name", "multiplier", "description", "tenants"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(tenant_count=Count("wallets"))
+
+    @admin.display(description="tenants", ordering="tenant_count")
+    def tenants(self, plan):
+        return plan.tenant_count
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and not form.changed_data:
+            return
+        audit_record(
+            actor=request.user,
+            action="plan.change" if change else "plan.create",
+            target=f"plan:{obj.pk}",
+            summary=f"{'changed' if change else 'created'} plan {obj}",
+            data={
+                "fields": form.changed_data,
+                "multiplier": str(obj.multiplier),
+            },
+        )
+
+    def delete_model(self, request, obj):
+        audit_record(
+            actor=request.user,
+            action="plan.delete",
+            target=f"plan:{obj.pk}",
+            summary=f"deleted plan {obj}",
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for plan in queryset:
+            self.delete_model(request, plan)
+
+
+class RedemptionBatchCreateForm(forms.ModelForm):
+    value_usd = forms.CharField(
+        label="Value per code (USD)",
+        help_text='Exact, e.g. "10" or "2.50".',
+        max_length=30,
+    )
+
+    class Meta:
+        model = RedemptionBatch
+        fields = ["name", "count", "expires_at"]
+        help_texts = {
+            "count": f"How many codes, 1 to {MAX_BATCH}.",
+            "expires_at": "Empty: the codes never expire.",
+        }
+
+    def clean_value_usd(self) -> int:
+        value = parse_usd(self.cleaned_data["value_usd"])
+        if value <= 0:
+            raise forms.ValidationError("A code must be worth more than $0.")
+        return value
+
+    def clean_count(self) -> int:
+        count = self.cleaned_data["count"]
+        if not 1 <= count <= MAX_BATCH:
+            raise forms.ValidationError(f"A batch holds 1 to {MAX_BATCH} codes.")
+        return count
+
+    def clean_expires_at(self) -> datetime | None:
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return expires_at
+
+
+class FirstCodesFormSet(BaseInlineFormSet):
+    """Only the first CODES_SHOWN codes: a batch may hold thousands."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_first_codes"):
+            codes = super().get_queryset()[:CODES_SHOWN]
+            len(codes)  # evaluate once; forms index into the cached rows
+            self._first_codes = codes
+        return self._first_codes
+
+
+class RedemptionCodeInline(admin.TabularInline):
+    model = RedemptionCode
+    formset = FirstCodesFormSet
+    fields = ["code", "redeemed_by", "redeemed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = f"codes (the first {CODES_SHOWN}; export as CSV for all)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("redeemed_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RedemptionBatch)
+class RedemptionBatchAdmin(admin.ModelAdmin):
+    """
+    Batches are created here (through redemption_batch_create, which writes
+    the codes and the audit row) and never edited: their codes may already
+    be in customers' hands.
+    """
+
+    list_display = [
+        "name",
+        "value_usd",
+        "count",
+        "redeemed",
+        "expires_at",
+        "created_by",
+        "created_at",
+    ]
+    list_select_related = ["created_by"]
+    search_fields = ["name"]
+    date_hierarchy = "created_at"
+    actions = ["export_codes"]
+    inlines = [RedemptionCodeInline]
+    add_form = RedemptionBatchCreateForm
+    detail_fields = [
+        "name",
+        "value_usd",
+        "count",
+        "redeemed",
+        "expires_at",
+        "created_by",
+        "created_at",
+    ]
+
+    def get_queryset(self, request):
+        redeemed = Q(codes__redeemed_at__isnull=False)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(redeemed_count=Count("codes", filter=redeemed))
+        )
+
+    @admin.display(description="value per code", ordering="value")
+    def value_usd(self, batch):
+        return format_usd(batch.value)
+
+    @admin.display(description="redeemed", ordering="redeemed_count")
+    def redeemed(self, batch):
+        return batch.redeemed_count
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "value_usd", "count", "expires_at"]
+        return self.detail_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.detail_fields
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        batch = redemption_batch_create(
+            name=data["name"],
+            value=data["value_usd"],
+            count=data["count"],
+            expires_at=data["expires_at"],
+            actor=request.user,
+        )
+        _adopt(obj, batch)
+        obj.redeemed_count = 0
+
+    def response_post_save_add(self, request, obj):
+        # Straight to the new codes.
+        return HttpResponseRedirect(
+            reverse("admin:billing_redemptionbatch_change", args=[obj.pk])
+        )
+
+    @admin.action(description="Export codes as CSV")
+    def export_codes(self, request, queryset):
+        batches = list(queryset.order_by("pk"))
+        codes = (
+            RedemptionCode.objects.filter(batch__in=batches)
+            .select_related("batch", "redeemed_by")
+            .order_by("batch_id", "pk")
+        )
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        name = batches[0].pk if len(batches) == 1 else "selected"
+        response["Content-Disposition"] = (
+            f'attachment; filename="redemption-codes-{name}.csv"'
+        )
+        writer = csv.writer(response)
+        writer.writerow(
+            ["batch", "code", "value", "expires_at", "redeemed_by", "redeemed_at"]
+        )
+        exported = 0
+        for code in codes.iterator(chunk_size=2000):
+            batch = code.batch
+            writer.writerow(
+                [
+                    _csv_cell(batch.name),
+                    code.code,
+                    format_usd(batch.value),
+                    batch.expires_at.isoformat() if batch.expires_at else "",
+                    _csv_cell(code.redeemed_by),
+                    code.redeemed_at.isoformat() if code.redeemed_at else "",
+                ]
+            )
+            exported += 1
+        # Unused codes are money in the hands of whoever holds the file.
+        audit_record(
+            actor=request.user,
+            action="redemption.export",
+            target=",".join(f"redemptionbatch:{b.pk}" for b in batches)[:200],
+            summary=f"exported {exported} codes of {len(batches)} batch(es)",
+            data={"batches": [b.pk for b in batches]},
+        )
+        return response
+
+
+@admin.register(RedemptionCode)
+class RedemptionCodeAdmin(ReadOnlyAdmin):
+    list_display = ["code", "batch", "redeemed_by", "redeemed_at"]
+    list_filter = [("redeemed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["batch", "redeemed_by"]
+    search_fields = ["code", "batch__name", "redeemed_by__name"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Find a code however it was typed (case, spaces, dashes)."""
+        code = code_normalise(search_term)
+        if code is not None:
+            return queryset.filter(code=code), False
+        return super().get_search_results(request, queryset, search_term)
+
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdmin):
-    list_display = ["request_id", "tenant", "amount", "created_at", "expires_at"]
+    list_display = ["request_id", "tenant", "amount_usd", "created_at", "expires_at"]
+    list_select_related = ["tenant"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_usd(self, hold):
+        return format_usd(hold.amount)
 
 
 @admin.register(ModelPrice)
