@@ -300,3 +300,55 @@ SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR = envint("SWITCHBOARD_SIGNUPS_PER_IP_PER_HOU
 SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN = envint(
     "SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN", 10
 )
+
+# Management API (/api/, the api app): Django REST framework with a
+# drf-spectacular OpenAPI schema at /api/schema/. Requests authenticate with a
+# management token (Authorization: Bearer sb-mgmt-...) or the portal's
+# session (CSRF-checked for unsafe methods); members read, owners change.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: its WWW-Authenticate challenge makes "no credentials" a 401.
+        "api.authentication.ManagementTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "api.permissions.IsTenantMember",
+        "api.permissions.OwnersChange",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.NewestFirst",
+    "PAGE_SIZE": 50,
+    # Per person (tokens and session alike), shared through the cache.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": envstr("SWITCHBOARD_API_THROTTLE_RATE", "300/minute")
+    },
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard management API",
+    "DESCRIPTION": (
+        "Balance, API keys, usage, ledger, payments and management tokens of "
+        "the caller's tenant. Money is integer nano-USD (1 USD = 10^9) and an "
+        "exact USD string. Lists are newest first, paged by cursor (follow "
+        "`next`). Errors: {\"detail\", \"code\", \"errors\"}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    # Separate request and response components: read-only fields are never
+    # asked for in a request body.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "UsageStatusEnum": "relay.models.UsageRecord.Status",
+        "PaymentStatusEnum": "billing.models.Payment.Status",
+        "KeyStatusEnum": "api.serializers.KEY_STATUSES",
+        "TokenStatusEnum": "api.serializers.TOKEN_STATUSES",
+    },
+}

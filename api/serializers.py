@@ -1,0 +1,312 @@
+"""
+Representations of the management API. Money is given twice: as integer
+nano-USD (1 USD = 10**9), the unit Switchboard counts in, and as an exact
+USD decimal string with nine places ("1.250000000"); never as a float.
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import ApiKey
+from api.models import ManagementToken
+from billing.models import LedgerEntry, ModelPrice, Payment
+from relay.models import UsageRecord
+from relay.selectors import usd_string
+
+NANO_PER_CENT = 10_000_000
+USD_SCHEMA = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+\.[0-9]{9}$",
+    "example": "1.250000000",
+    "description": "Exact amount in USD, nine decimal places.",
+}
+MAX_ALLOWED_MODELS = 200
+KEY_STATUSES = ["active", "expired", "revoked"]
+TOKEN_STATUSES = ["active", "revoked"]
+
+
+@extend_schema_field(USD_SCHEMA)
+class UsdField(serializers.ReadOnlyField):
+    """A nano-USD integer attribute shown as an exact USD string."""
+
+    def to_representation(self, value):
+        return usd_string(value)
+
+
+@extend_schema_field({**USD_SCHEMA, "nullable": True})
+class OptionalUsdField(UsdField):
+    pass
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes only JSON strings, not numbers made into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BalanceSerializer(serializers.Serializer):
+    balance = serializers.IntegerField(help_text="nano-USD, promotional included.")
+    balance_usd = UsdField(source="balance")
+    promo = serializers.IntegerField(
+        help_text="nano-USD of promotional (starter) credit, spent first."
+    )
+    promo_usd = UsdField(source="promo")
+    promo_expires_at = serializers.DateTimeField(allow_null=True)
+    paid = serializers.IntegerField(help_text="nano-USD: balance - promo.")
+    paid_usd = UsdField(source="paid")
+    held = serializers.IntegerField(
+        help_text="nano-USD reserved for requests in flight."
+    )
+    held_usd = UsdField(source="held")
+    available = serializers.IntegerField(
+        help_text="nano-USD new requests can reserve: balance - held."
+    )
+    available_usd = UsdField(source="available")
+    plan = serializers.CharField(
+        source="plan_name", allow_null=True, help_text="Null: catalog prices."
+    )
+    price_multiplier = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        help_text="Catalog prices are multiplied by this for the tenant.",
+    )
+    low_balance_threshold = serializers.IntegerField(
+        allow_null=True,
+        help_text="nano-USD; the owners are emailed when the balance falls below.",
+    )
+    low_balance_threshold_usd = OptionalUsdField(source="low_balance_threshold")
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField()
+    created_by = serializers.SlugRelatedField(
+        slug_field="email", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "status",
+            "allowed_models",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=KEY_STATUSES))
+    def get_status(self, key: ApiKey) -> str:
+        if key.revoked_at is not None:
+            return "revoked"
+        if key.expires_at is not None and key.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = TextField(max_length=100)
+    allowed_models = serializers.ListField(
+        child=TextField(max_length=100),
+        required=False,
+        max_length=MAX_ALLOWED_MODELS,
+        help_text="Models the key may use; empty or absent: every model.",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="After this the key is refused; absent: it never expires.",
+    )
+
+    def validate_allowed_models(self, names: list[str]) -> list[str]:
+        names = list(dict.fromkeys(names))
+        known = set(
+            ModelPrice.objects.filter(model__in=names).values_list("model", flat=True)
+        )
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown model: {', '.join(unknown)}. The pricing page lists "
+                "every model."
+            )
+        return names
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("The expiry must be in the future.")
+        return value
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        help_text="The key itself (sk-sb-...): shown this once, never again.",
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class KeyRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix"]
+        read_only_fields = fields
+
+
+class UsageSerializer(serializers.ModelSerializer):
+    key = KeyRefSerializer(
+        source="api_key",
+        read_only=True,
+        allow_null=True,
+        help_text="Null once the key is deleted.",
+    )
+    cost_usd = UsdField(source="cost")
+    charged_usd = UsdField(source="charged")
+
+    class Meta:
+        model = UsageRecord
+        fields = [
+            "request_id",
+            "created_at",
+            "key",
+            "model",
+            "endpoint",
+            "stream",
+            "status",
+            "http_status",
+            "prompt_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "completion_tokens",
+            "image_input_tokens",
+            "images",
+            "usage_source",
+            "price_multiplier",
+            "cost",
+            "cost_usd",
+            "charged",
+            "charged_usd",
+            "latency_ms",
+            "ttfb_ms",
+            "error",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "cost": {"help_text": "nano-USD at the prices applied."},
+            "charged": {"help_text": "nano-USD taken from the balance."},
+        }
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    amount_usd = UsdField(source="amount")
+    promo_amount_usd = UsdField(source="promo_amount")
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "created_at",
+            "kind",
+            "amount",
+            "amount_usd",
+            "promo_amount",
+            "promo_amount_usd",
+            "reference",
+            "description",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "amount": {"help_text": "nano-USD; negative for charges."},
+            "promo_amount": {
+                "help_text": "nano-USD: the part of amount that moved promotional "
+                "credit."
+            },
+            "reference": {
+                "help_text": "What caused the entry (a request id for usage)."
+            },
+        }
+
+
+@extend_schema_field(USD_SCHEMA)
+class CentsAsUsdField(serializers.ReadOnlyField):
+    def to_representation(self, value):
+        return usd_string(value * NANO_PER_CENT)
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    amount_usd = CentsAsUsdField(source="amount_cents")
+    refunded_usd = CentsAsUsdField(source="refunded_cents")
+    checkout_url = serializers.SerializerMethodField(
+        help_text="Stripe Checkout, to finish paying; null once not open."
+    )
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "created_at",
+            "status",
+            "amount_cents",
+            "amount_usd",
+            "currency",
+            "refunded_cents",
+            "refunded_usd",
+            "disputed_cents",
+            "paid_at",
+            "checkout_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_checkout_url(self, payment: Payment) -> str | None:
+        if payment.status == Payment.Status.OPEN and payment.checkout_url:
+            return payment.checkout_url
+        return None
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ManagementToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "status",
+            "user",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=TOKEN_STATUSES))
+    def get_status(self, token: ManagementToken) -> str:
+        return "revoked" if token.revoked_at else "active"
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = TextField(max_length=100)
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        help_text="The token itself (sb-mgmt-...): shown this once, never again.",
+    )
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "secret"]
+        read_only_fields = fields

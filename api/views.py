@@ -1,0 +1,278 @@
+"""
+The management API. Views parse, call one selector or service, and render;
+every queryset is scoped to the caller's tenant, so another tenant's ids are
+404 like ids that do not exist.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from accounts.services import api_key_create, api_key_revoke
+from api import selectors, serializers
+from api.services import token_create, token_revoke
+from api.tenancy import api_membership
+from relay.models import UsageRecord
+from relay.selectors import UsageFilterError, usage_filtered, usage_filters_from
+
+
+class TenantView(generics.GenericAPIView):
+    @property
+    def membership(self):
+        return api_membership(self.request)
+
+    @property
+    def tenant_id(self) -> int:
+        return self.membership.tenant_id
+
+
+class BalanceView(TenantView):
+    serializer_class = serializers.BalanceSerializer
+    pagination_class = None
+
+    @extend_schema(
+        summary="The tenant's balance",
+        description="Balance, promotional and paid credit, credit held for "
+        "requests in flight and what remains available, in nano-USD and USD.",
+    )
+    def get(self, request):
+        balance = selectors.tenant_balance(tenant_id=self.tenant_id)
+        return Response(self.get_serializer(balance).data)
+
+
+class KeyList(TenantView, generics.ListAPIView):
+    serializer_class = serializers.ApiKeySerializer
+    owner_action = "create or revoke API keys"
+
+    def get_queryset(self):
+        return selectors.tenant_keys(tenant_id=self.tenant_id)
+
+    @extend_schema(summary="List API keys", description="Newest first.")
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        summary="Create an API key",
+        description="Owners only. The response holds the key's secret: it is "
+        "shown this once and never again.",
+        request=serializers.ApiKeyCreateSerializer,
+        responses={201: serializers.ApiKeyCreatedSerializer},
+    )
+    def post(self, request):
+        form = serializers.ApiKeyCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        key, secret = api_key_create(
+            tenant=self.membership.tenant,
+            created_by=request.user,
+            **form.validated_data,
+        )
+        key.secret = secret
+        return Response(
+            serializers.ApiKeyCreatedSerializer(key).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class KeyDetail(TenantView, generics.RetrieveAPIView):
+    serializer_class = serializers.ApiKeySerializer
+
+    def get_queryset(self):
+        return selectors.tenant_keys(tenant_id=self.tenant_id)
+
+    @extend_schema(summary="One API key")
+    def get(self, request, pk):
+        return self.retrieve(request)
+
+
+class KeyRevoke(TenantView):
+    serializer_class = serializers.ApiKeySerializer
+    owner_action = "create or revoke API keys"
+
+    def get_queryset(self):
+        return selectors.tenant_keys(tenant_id=self.tenant_id)
+
+    @extend_schema(
+        summary="Revoke an API key",
+        description="Owners only. Requests with the key are refused within "
+        "seconds on every server. Revoking a revoked key changes nothing.",
+        request=None,
+    )
+    def post(self, request, pk):
+        key = self.get_object()
+        api_key_revoke(key=key)
+        return Response(self.get_serializer(key).data)
+
+
+USAGE_FILTERS = [
+    OpenApiParameter(
+        "start",
+        OpenApiTypes.STR,
+        description="ISO 8601 date or datetime: records at or after it.",
+    ),
+    OpenApiParameter(
+        "end",
+        OpenApiTypes.STR,
+        description="ISO 8601 datetime: records before it; a date: records up to "
+        "the end of that day.",
+    ),
+    OpenApiParameter("key", OpenApiTypes.INT, description="An API key's id."),
+    OpenApiParameter("model", OpenApiTypes.STR, description="A model name."),
+    OpenApiParameter(
+        "status",
+        OpenApiTypes.STR,
+        enum=UsageRecord.Status.values,
+        description="How the request ended.",
+    ),
+]
+
+
+class UsageList(TenantView, generics.ListAPIView):
+    serializer_class = serializers.UsageSerializer
+
+    def get_queryset(self):
+        try:
+            filters = usage_filters_from(self.request.query_params)
+        except UsageFilterError as exc:
+            raise ValidationError(
+                {name: [message] for name, message in exc.errors.items()}
+            ) from exc
+        return usage_filtered(tenant_id=self.tenant_id, **filters)
+
+    @extend_schema(
+        summary="The usage log",
+        description="One record per /v1 request, newest first, with its tokens "
+        "and cost; filtered by any of the parameters.",
+        parameters=USAGE_FILTERS,
+    )
+    def get(self, request):
+        return self.list(request)
+
+
+class UsageDetail(TenantView, generics.RetrieveAPIView):
+    serializer_class = serializers.UsageSerializer
+    lookup_field = "request_id"
+
+    def get_queryset(self):
+        return usage_filtered(tenant_id=self.tenant_id)
+
+    @extend_schema(
+        summary="One request's usage",
+        description="By the request id every /v1 response carries in x-request-id.",
+    )
+    def get(self, request, request_id):
+        return self.retrieve(request)
+
+
+class LedgerList(TenantView, generics.ListAPIView):
+    serializer_class = serializers.LedgerEntrySerializer
+
+    def get_queryset(self):
+        return selectors.tenant_ledger(tenant_id=self.tenant_id)
+
+    @extend_schema(
+        summary="The ledger",
+        description="Every change of the balance, newest first: the balance is "
+        "the sum of all amounts.",
+    )
+    def get(self, request):
+        return self.list(request)
+
+
+class LedgerDetail(TenantView, generics.RetrieveAPIView):
+    serializer_class = serializers.LedgerEntrySerializer
+
+    def get_queryset(self):
+        return selectors.tenant_ledger(tenant_id=self.tenant_id)
+
+    @extend_schema(summary="One ledger entry")
+    def get(self, request, pk):
+        return self.retrieve(request)
+
+
+class PaymentList(TenantView, generics.ListAPIView):
+    serializer_class = serializers.PaymentSerializer
+
+    def get_queryset(self):
+        return selectors.tenant_payments(tenant_id=self.tenant_id)
+
+    @extend_schema(summary="Top-up payments", description="Newest first.")
+    def get(self, request):
+        return self.list(request)
+
+
+class PaymentDetail(TenantView, generics.RetrieveAPIView):
+    serializer_class = serializers.PaymentSerializer
+
+    def get_queryset(self):
+        return selectors.tenant_payments(tenant_id=self.tenant_id)
+
+    @extend_schema(summary="One payment")
+    def get(self, request, pk):
+        return self.retrieve(request)
+
+
+class TokenList(TenantView, generics.ListAPIView):
+    serializer_class = serializers.TokenSerializer
+    owner_action = "create or revoke management tokens"
+
+    def get_queryset(self):
+        return selectors.tenant_tokens(tenant_id=self.tenant_id)
+
+    @extend_schema(
+        summary="List management tokens",
+        description="The tenant's tokens for this API, newest first.",
+    )
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(
+        summary="Create a management token",
+        description="Owners only: a token acting for the tenant as the caller. "
+        "The response holds its secret: shown this once and never again.",
+        request=serializers.TokenCreateSerializer,
+        responses={201: serializers.TokenCreatedSerializer},
+    )
+    def post(self, request):
+        form = serializers.TokenCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        token, secret = token_create(
+            user=request.user,
+            tenant=self.membership.tenant,
+            name=form.validated_data["name"],
+        )
+        token.secret = secret
+        return Response(
+            serializers.TokenCreatedSerializer(token).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class TokenDetail(TenantView, generics.RetrieveAPIView):
+    serializer_class = serializers.TokenSerializer
+
+    def get_queryset(self):
+        return selectors.tenant_tokens(tenant_id=self.tenant_id)
+
+    @extend_schema(summary="One management token")
+    def get(self, request, pk):
+        return self.retrieve(request)
+
+
+class TokenRevoke(TenantView):
+    serializer_class = serializers.TokenSerializer
+    owner_action = "create or revoke management tokens"
+
+    def get_queryset(self):
+        return selectors.tenant_tokens(tenant_id=self.tenant_id)
+
+    @extend_schema(
+        summary="Revoke a management token",
+        description="Owners only. The next request with the token is refused.",
+        request=None,
+    )
+    def post(self, request, pk):
+        token = self.get_object()
+        token_revoke(token=token)
+        return Response(self.get_serializer(token).data)
