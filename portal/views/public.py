@@ -47,6 +47,9 @@ def pricing(request):
             "estimates": estimates,
             "has_cache_write": any(row.cache_write is not None for row in rows),
             "has_per_request": any(row.per_request for row in rows),
+            "has_estimated_images": any(
+                image.estimated for row in rows for image in row.images
+            ),
         },
     )
 
