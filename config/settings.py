@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "relay",
     "portal",
     "api",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -76,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "console.middleware.StaffAreaMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -6,5 +6,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("billing/", include("billing.urls")),
+    path("console/", include("console.urls")),
     path("", include("portal.urls")),
 ]

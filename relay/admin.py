@@ -1,16 +1,52 @@
+"""
+Channels in the admin: upstream keys (shown masked, added and rotated by
+typing a new secret, never displayed again), cost prices per model, a
+one-click test, and an audit row for every change. Staff roles
+(console.roles) decide who reads and who changes: finance and superusers
+change channels, support only reads them.
+"""
+
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import timezone
 
+from audit.services import audit_record
+from console import roles
 from relay.checks import channel_check
-from relay.models import Channel, UpstreamKey, UsageRecord
+from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
+
+
+class RoleAdminMixin:
+    """Readable by every console role, changeable by those with CHANNELS."""
+
+    def has_module_permission(self, request):
+        return roles.can(request.user, roles.READ)
+
+    def has_view_permission(self, request, obj=None):
+        return roles.can(request.user, roles.READ)
+
+    def has_add_permission(self, request, obj=None):
+        return roles.can(request.user, roles.CHANNELS)
+
+    def has_change_permission(self, request, obj=None):
+        return roles.can(request.user, roles.CHANNELS)
+
+    def has_delete_permission(self, request, obj=None):
+        return roles.can(request.user, roles.CHANNELS)
 
 
 class UpstreamKeyForm(forms.ModelForm):
     new_secret = forms.CharField(
         label="API key",
         required=False,
+        strip=True,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Stored encrypted. Leave empty to keep the current key.",
+        help_text="Stored encrypted, never shown again. On an existing key: "
+        "type a new one to rotate it; leave empty to keep it.",
     )
 
     class Meta:
@@ -27,16 +63,73 @@ class UpstreamKeyForm(forms.ModelForm):
         key = super().save(commit=False)
         if self.cleaned_data.get("new_secret"):
             key.secret = self.cleaned_data["new_secret"]
+        if "is_enabled" in self.changed_data:
+            # Staff decided: the relay's own disabling no longer applies.
+            key.auto_disabled = False
+            key.disabled_at = None if key.is_enabled else timezone.now()
         if commit:
             key.save()
         return key
 
 
-class UpstreamKeyInline(admin.TabularInline):
+class UpstreamKeyInline(RoleAdminMixin, admin.TabularInline):
     model = UpstreamKey
     form = UpstreamKeyForm
     extra = 1
+    fields = [
+        "masked",
+        "label",
+        "new_secret",
+        "is_enabled",
+        "disabled_reason",
+        "auto_disabled",
+        "disabled_at",
+        "created_at",
+    ]
     readonly_fields = ["masked", "auto_disabled", "disabled_at", "created_at"]
+
+    @admin.display(description="key")
+    def masked(self, key):
+        return key.masked
+
+
+class ChannelCostFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        served = set(self.instance.model_names or [])
+        seen = set()
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE"):
+                continue
+            model = form.cleaned_data.get("model")
+            if not model:
+                continue
+            if model in seen:
+                raise forms.ValidationError(f"{model} has two cost prices.")
+            seen.add(model)
+            if model not in served:
+                form.add_error("model", f"This channel does not serve {model}.")
+
+
+class ChannelCostInline(RoleAdminMixin, admin.TabularInline):
+    """What the upstream charges us per model: the cost side of the margin."""
+
+    model = ChannelCost
+    formset = ChannelCostFormSet
+    extra = 1
+    verbose_name = "cost price"
+    verbose_name_plural = "cost prices (USD per 1M tokens, what the upstream charges)"
+    fields = [
+        "model",
+        "input_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "output_per_mtok",
+        "image_input_per_mtok",
+        "per_request_usd",
+        "updated_at",
+    ]
+    readonly_fields = ["updated_at"]
 
 
 class ChannelForm(forms.ModelForm):
@@ -63,10 +156,18 @@ class ChannelForm(forms.ModelForm):
         ]
 
 
+def _prices(cost: ChannelCost) -> dict:
+    return {
+        name: str(getattr(cost, name))
+        for name in ChannelCost.PRICE_FIELDS
+        if getattr(cost, name) not in (None, {}, "")
+    }
+
+
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(RoleAdminMixin, admin.ModelAdmin):
     form = ChannelForm
-    inlines = [UpstreamKeyInline]
+    inlines = [UpstreamKeyInline, ChannelCostInline]
     list_display = [
         "name",
         "kind",
@@ -74,22 +175,137 @@ class ChannelAdmin(admin.ModelAdmin):
         "priority",
         "weight",
         "is_enabled",
-        "key",
+        "keys",
+        "cost_prices",
     ]
-    list_filter = ["kind", "is_enabled"]
-    search_fields = ["name", "base_url"]
+    list_filter = ["kind", "is_enabled", "priority"]
+    search_fields = ["name", "base_url", "model_names"]
     actions = ["test_channels"]
+    change_form_template = "admin/relay/channel/change_form.html"
 
-    @admin.action(description="Test selected channels (one tiny real request)")
-    def test_channels(self, request, queryset):
-        for channel in queryset:
-            result = channel_check(channel)
-            level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(request, f"{channel.name}: {result}", level)
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("upstream_keys", "costs")
 
     @admin.display(description="upstream keys")
-    def key(self, channel):
+    def keys(self, channel):
         return ", ".join(k.masked for k in channel.upstream_keys.all()) or "—"
+
+    @admin.display(description="cost prices")
+    def cost_prices(self, channel):
+        return ", ".join(cost.model for cost in channel.costs.all()) or "—"
+
+    # -- testing ----------------------------------------------------------
+
+    def get_urls(self):
+        test = self.admin_site.admin_view(self.test_view)
+        return [
+            path("<int:pk>/test/", test, name="relay_channel_test"),
+            *super().get_urls(),
+        ]
+
+    def test_view(self, request, pk: int):
+        if request.method != "POST":
+            return redirect("admin:relay_channel_change", pk)
+        if not self.has_change_permission(request):
+            return roles.forbidden(request, roles.CHANNELS)
+        channel = get_object_or_404(Channel, pk=pk)
+        self._report_check(request, channel)
+        return redirect(reverse("admin:relay_channel_change", args=[pk]))
+
+    @admin.action(
+        description="Test selected channels (one tiny real request)",
+        permissions=["change"],
+    )
+    def test_channels(self, request, queryset):
+        for channel in queryset:
+            self._report_check(request, channel)
+
+    def _report_check(self, request, channel: Channel) -> None:
+        result = channel_check(channel)
+        level = messages.SUCCESS if result.ok else messages.ERROR
+        self.message_user(request, f"{channel.name}: {result}", level)
+
+    # -- audit ------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and not form.changed_data:
+                return
+            audit_record(
+                actor=request.user,
+                action="channel.change" if change else "channel.create",
+                target=f"channel:{obj.pk}",
+                summary=(
+                    f"changed {', '.join(form.changed_data)} of channel {obj}"
+                    if change
+                    else f"created channel {obj}"
+                ),
+                data={
+                    name: str(form.cleaned_data.get(name)) for name in form.changed_data
+                },
+            )
+
+    def save_formset(self, request, form, formset, change):
+        with transaction.atomic():
+            super().save_formset(request, form, formset, change)
+            channel = form.instance
+            for obj in formset.new_objects:
+                self._audit_inline(request, channel, obj, "add", [])
+            for obj, fields in formset.changed_objects:
+                self._audit_inline(request, channel, obj, "change", fields)
+            for obj in formset.deleted_objects:
+                self._audit_inline(request, channel, obj, "delete", [])
+
+    def _audit_inline(self, request, channel, obj, verb: str, fields: list[str]):
+        if isinstance(obj, UpstreamKey):
+            if verb == "change" and "new_secret" in fields:
+                verb = "rotate"
+            fields = [name for name in fields if name != "new_secret"]
+            what = f"upstream key {obj.label or obj.pk} ({obj.masked})"
+            action = f"upstreamkey.{verb}"
+            target = f"upstreamkey:{obj.pk}" if obj.pk else f"channel:{channel.pk}"
+            data = {"fields": fields} if fields else {}
+        else:
+            what = f"cost price of {obj.model}"
+            action = f"channelcost.{verb}"
+            target = f"channel:{channel.pk}"
+            data = _prices(obj) if verb != "delete" else {}
+        verbs = {
+            "add": "added",
+            "change": "changed",
+            "delete": "deleted",
+            "rotate": "rotated",
+        }
+        audit_record(
+            actor=request.user,
+            action=action,
+            target=target,
+            summary=f"{verbs[verb]} {what} on channel {channel}",
+            data=data,
+        )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit_record(
+                actor=request.user,
+                action="channel.delete",
+                target=f"channel:{obj.pk}",
+                summary=f"deleted channel {obj} with its upstream keys and costs",
+            )
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for channel in queryset:
+                audit_record(
+                    actor=request.user,
+                    action="channel.delete",
+                    target=f"channel:{channel.pk}",
+                    summary=f"deleted channel {channel} with its upstream keys "
+                    "and costs",
+                )
+            super().delete_queryset(request, queryset)
 
 
 @admin.register(UsageRecord)
@@ -97,6 +313,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
         "tenant",
+        "channel",
         "model",
         "status",
         "prompt_tokens",
@@ -104,11 +321,19 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "images",
         "cost",
         "charged",
+        "upstream_cost",
         "latency_ms",
     ]
-    list_filter = ["status", "model", "stream", "usage_source"]
+    list_filter = ["status", "model", "channel", "stream", "usage_source"]
+    list_select_related = ["tenant", "channel"]
     search_fields = ["request_id", "tenant__name"]
     date_hierarchy = "created_at"
+
+    def has_module_permission(self, request):
+        return roles.can(request.user, roles.READ)
+
+    def has_view_permission(self, request, obj=None):
+        return roles.can(request.user, roles.READ)
 
     def has_add_permission(self, request):
         return False

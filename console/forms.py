@@ -1,0 +1,133 @@
+import uuid
+from decimal import Decimal
+
+from django import forms
+
+from billing.models import USD_AMOUNT, Plan
+from billing.money import usd_to_nano
+from console.filters import moment_parse
+from console.prices import DECIMAL, OPTIONAL_PRICES, PRICE_COLUMNS
+
+REASON_HELP = "Recorded in the audit log with your name."
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.TextInput(attrs={"size": 50}),
+        help_text=REASON_HELP,
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+
+class AdjustForm(ReasonForm):
+    """A credit or debit. `token` identifies the form as rendered: a second
+    submission finds its ledger reference taken and adjusts nothing."""
+
+    direction = forms.ChoiceField(choices=[("credit", "Credit"), ("debit", "Debit")])
+    amount = forms.CharField(
+        label="Amount (USD)", max_length=20, help_text='Exact, e.g. "25" or "0.50".'
+    )
+    token = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
+
+    field_order = ["direction", "amount", "reason", "token"]
+
+    @classmethod
+    def fresh(cls) -> "AdjustForm":
+        return cls(initial={"token": uuid.uuid4().hex})
+
+    def clean_amount(self) -> int:
+        text = self.cleaned_data["amount"].strip().removeprefix("$")
+        if not USD_AMOUNT.fullmatch(text):
+            raise forms.ValidationError(
+                'Enter an amount in USD such as "25" or "0.50".'
+            )
+        nano = usd_to_nano(text)
+        if nano == 0:
+            raise forms.ValidationError("An adjustment must change the balance.")
+        return nano
+
+    def signed_amount(self) -> int:
+        amount = self.cleaned_data["amount"]
+        return -amount if self.cleaned_data["direction"] == "debit" else amount
+
+
+class PlanForm(ReasonForm):
+    plan = forms.ModelChoiceField(
+        queryset=Plan.objects.all(),
+        required=False,
+        empty_label="No plan (catalog prices)",
+    )
+
+    field_order = ["plan", "reason"]
+
+
+class PriceForm(ReasonForm):
+    """New prices for a model, now or from a set time."""
+
+    effective_at = forms.CharField(
+        label="Effective at",
+        required=False,
+        help_text="ISO 8601, e.g. 2025-07-01T00:00:00Z (naive times are UTC). "
+        "Empty: now.",
+    )
+
+    def __init__(self, *args, model_price=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = {name: f.verbose_name for name, f in _price_fields().items()}
+        for name in PRICE_COLUMNS:
+            required = name not in OPTIONAL_PRICES
+            self.fields[name] = forms.CharField(
+                label=labels[name],
+                required=required,
+                max_length=20,
+                initial=_text(getattr(model_price, name)) if model_price else "",
+                help_text="" if required else "Empty: billed as input.",
+            )
+        self.order_fields([*PRICE_COLUMNS, "effective_at", "reason"])
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in PRICE_COLUMNS:
+            text = (cleaned.get(name) or "").strip()
+            if not text:
+                cleaned[name] = Decimal(0) if name == "per_request_usd" else None
+                continue
+            if not DECIMAL.fullmatch(text):
+                self.add_error(name, 'A price in USD such as "2.50" or "0.075".')
+                continue
+            cleaned[name] = Decimal(text)
+        text = (cleaned.get("effective_at") or "").strip()
+        cleaned["effective_at"] = None
+        if text:
+            try:
+                cleaned["effective_at"] = moment_parse(text)
+            except (ValueError, OverflowError):
+                self.add_error("effective_at", "An ISO 8601 date or time.")
+        return cleaned
+
+    def prices(self) -> dict:
+        return {name: self.cleaned_data[name] for name in PRICE_COLUMNS}
+
+
+class PriceImportForm(ReasonForm):
+    file = forms.FileField(label="CSV file")
+
+    field_order = ["file", "reason"]
+
+
+def _price_fields() -> dict:
+    from billing.models import ModelPrice
+
+    return {f.name: f for f in ModelPrice._meta.get_fields() if f.name in PRICE_COLUMNS}
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)

@@ -1,0 +1,120 @@
+"""
+Staff roles: who may see the console and the admin, and who may change what.
+
+Two roles are Django groups (created by console's data migration):
+
+- support: reads everything, suspends and resumes tenants, resends
+  verification emails;
+- finance: everything support does, plus money (credits and debits, plans,
+  payments, prices) and channels (upstreams, their keys and cost prices).
+
+Superusers may do everything. A staff account in neither group reaches
+nothing until it is given a role; a customer (not staff) never does.
+"""
+
+from functools import wraps
+
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+from django.urls import reverse
+
+SUPPORT = "support"
+FINANCE = "finance"
+ROLES = (SUPPORT, FINANCE)
+
+# What each capability needs: the roles allowed (superusers always are).
+READ = "read"
+TENANT_STATUS = "tenant_status"
+MONEY = "money"
+CHANNELS = "channels"
+CAPABILITIES = {
+    READ: {SUPPORT, FINANCE},
+    TENANT_STATUS: {SUPPORT, FINANCE},
+    MONEY: {FINANCE},
+    CHANNELS: {FINANCE},
+}
+DESCRIPTIONS = {
+    READ: "see the console",
+    TENANT_STATUS: "suspend or resume tenants and resend verification emails",
+    MONEY: "change money, plans, payments or prices",
+    CHANNELS: "change channels, upstream keys or cost prices",
+}
+
+
+def is_staff(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_staff or user.is_superuser)
+    )
+
+
+def user_roles(user) -> frozenset[str]:
+    """The console roles of `user` (read once per request object)."""
+    if not is_staff(user):
+        return frozenset()
+    cached = getattr(user, "_console_roles", None)
+    if cached is None:
+        cached = frozenset(
+            user.groups.filter(name__in=ROLES).values_list("name", flat=True)
+        )
+        user._console_roles = cached
+    return cached
+
+
+def can(user, capability: str) -> bool:
+    """Whether `user` may exercise `capability` (READ, MONEY, ...)."""
+    if not is_staff(user):
+        return False
+    if user.is_superuser:
+        return True
+    return bool(CAPABILITIES[capability] & user_roles(user))
+
+
+def role_label(user) -> str:
+    if user.is_superuser:
+        return "superuser"
+    return ", ".join(sorted(user_roles(user))) or "no role"
+
+
+def forbidden(request, capability: str):
+    """The console's 403 page, saying what the role does not allow."""
+    from django.contrib import admin
+
+    return render(
+        request,
+        "console/forbidden.html",
+        {
+            **admin.site.each_context(request),
+            "title": "Not allowed",
+            "needed": DESCRIPTIONS[capability],
+            "role": role_label(request.user),
+        },
+        status=403,
+    )
+
+
+def console_view(capability: str = READ):
+    """
+    Guard a console view: people who are not staff go to the admin's login
+    page (a customer's session is no way in), staff whose role lacks
+    `capability` get a 403 page.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not is_staff(request.user):
+                return redirect_to_login(
+                    request.get_full_path(), reverse("admin:login"), REDIRECT_FIELD_NAME
+                )
+            if not can(request.user, READ) or not can(request.user, capability):
+                return forbidden(request, capability)
+            return view(request, *args, **kwargs)
+
+        wrapped.console_capability = capability
+        return wrapped
+
+    return decorator

@@ -1,0 +1,273 @@
+"""
+The usage explorer: every request of every tenant, filtered, totalled,
+broken down by price bucket and exported as CSV.
+"""
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
+from console.filters import FilterError, id_parse, range_parse
+from relay.models import UsageRecord
+from relay.selectors import usd_string
+
+FILTER_PARAMS = ("tenant", "key", "model", "channel", "status", "start", "end")
+_MODEL_MAX_LENGTH = UsageRecord._meta.get_field("model").max_length
+
+
+def usage_filters_parse(params: Mapping[str, str]) -> dict:
+    """
+    Parse the explorer's query parameters; raise FilterError naming
+    every bad one. `tenant`, `channel` are ids; `key` an API key id or the
+    start of its prefix ("sk-sb-…"); `model` a model name; `status` one of
+    UsageRecord.Status; `start`/`end` ISO 8601 dates or datetimes (an `end`
+    date includes its day). Empty parameters do not filter.
+    """
+    errors: dict[str, str] = {}
+    filters: dict = {}
+
+    def value(name: str) -> str:
+        raw = params.get(name)
+        return raw.strip() if isinstance(raw, str) else ""
+
+    for name in ("tenant", "channel"):
+        raw = value(name)
+        if raw:
+            if id_parse(raw) is None:
+                errors[name] = f'"{raw[:40]}" is not a {name} id (a positive integer).'
+            else:
+                filters[name] = id_parse(raw)
+    raw = value("key")
+    if raw:
+        if id_parse(raw) is not None:
+            filters["key_id"] = id_parse(raw)
+        elif raw.isprintable() and raw.isascii() and len(raw) <= 16:
+            filters["key_prefix"] = raw
+        else:
+            errors["key"] = f'"{raw[:40]}" is not an API key id or prefix.'
+    raw = value("model")
+    if raw:
+        if not raw.isprintable() or len(raw) > _MODEL_MAX_LENGTH:
+            errors["model"] = (
+                f"A model name has at most {_MODEL_MAX_LENGTH} printable characters."
+            )
+        else:
+            filters["model"] = raw
+    raw = value("status")
+    if raw:
+        if raw == "error" or raw in UsageRecord.Status.values:
+            filters["status"] = raw
+        else:
+            errors["status"] = f'"{raw}" is not a status; use one of: ' + ", ".join(
+                ["error", *UsageRecord.Status.values]
+            )
+    filters.update(range_parse(params, errors))
+    if errors:
+        raise FilterError(errors)
+    return filters
+
+
+def usage_explore(filters: Mapping) -> QuerySet[UsageRecord]:
+    """Every usage record matching `filters` (usage_filters_parse), newest
+    first, with tenant, key and channel joined."""
+    records = UsageRecord.objects.all()
+    if "tenant" in filters:
+        records = records.filter(tenant_id=filters["tenant"])
+    if "channel" in filters:
+        records = records.filter(channel_id=filters["channel"])
+    if "key_id" in filters:
+        records = records.filter(api_key_id=filters["key_id"])
+    if "key_prefix" in filters:
+        records = records.filter(api_key__prefix__startswith=filters["key_prefix"])
+    if "model" in filters:
+        records = records.filter(model=filters["model"])
+    if filters.get("status") == "error":
+        records = records.exclude(status=UsageRecord.Status.OK)
+    elif "status" in filters:
+        records = records.filter(status=filters["status"])
+    if "start" in filters:
+        records = records.filter(created_at__gte=filters["start"])
+    if "end" in filters:
+        records = records.filter(created_at__lt=filters["end"])
+    return records.select_related("tenant", "api_key", "channel").order_by(
+        "-created_at", "-pk"
+    )
+
+
+def usage_totals(records: QuerySet[UsageRecord]) -> dict:
+    """Sums over the filtered records: one aggregate query."""
+    return records.order_by().aggregate(
+        requests=Count("pk"),
+        errors=Count("pk", filter=~Q(status=UsageRecord.Status.OK)),
+        prompt_tokens=Sum("prompt_tokens", default=0),
+        completion_tokens=Sum("completion_tokens", default=0),
+        cost=Sum("cost", default=0),
+        charged=Sum("charged", default=0),
+        uncosted=Count("pk", filter=Q(upstream_cost__isnull=True)),
+        upstream=Sum("upstream_cost", default=0),
+    )
+
+
+@dataclass(frozen=True)
+class BucketLine:
+    bucket: str
+    quantity: int
+    unit: str
+    unit_price: int  # nano-USD per unit
+    amount: int  # nano-USD
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    lines: list[BucketLine]
+    subtotal: int  # at catalog prices
+    multiplier: object
+    cost: int  # the subtotal at the plan's multiplier, as recorded
+    charged: int
+    upstream_cost: int | None
+    consistent: bool  # the lines add up to what was recorded
+
+    @property
+    def margin(self) -> int | None:
+        return None if self.upstream_cost is None else self.charged - self.upstream_cost
+
+
+def _usage_of(record: UsageRecord) -> TokenUsage:
+    used = record.usage_source != UsageRecord.Source.NONE
+    return TokenUsage(
+        prompt=record.prompt_tokens,
+        cached=record.cached_tokens,
+        completion=record.completion_tokens,
+        cache_write=record.cache_write_tokens,
+        image_input=record.image_input_tokens,
+        images=record.images,
+        requests=1 if used else 0,
+    )
+
+
+def cost_breakdown(record: UsageRecord) -> Breakdown:
+    """
+    What each bucket of a request cost: its tokens times the prices the
+    request was charged at (the record's snapshot, never today's catalog),
+    then the plan's multiplier, as billing.pricing computes it.
+    """
+    usage = _usage_of(record)
+    prices = UnitPrices(
+        input=record.input_price,
+        cached_input=record.cached_input_price,
+        output=record.output_price,
+        cache_write=record.cache_write_price,
+        image_input=record.image_input_price,
+        per_image=record.per_image_price,
+        per_request=record.per_request_price,
+    )
+    # The same split of the prompt as usage_cost makes.
+    cached = min(usage.cached, usage.prompt)
+    written = min(usage.cache_write, usage.prompt - cached)
+    image = min(usage.image_input, usage.prompt - cached - written)
+    plain = usage.prompt - cached - written - image
+    candidates = [
+        ("input", plain, "tokens", prices.input),
+        ("cached input", cached, "tokens", prices.cached_input),
+        ("cache write", written, "tokens", prices.cache_write),
+        ("image input", image, "tokens", prices.image_input),
+        ("output", usage.completion, "tokens", prices.output),
+        ("images", usage.images, "images", prices.per_image),
+        ("request fee", usage.requests, "requests", prices.per_request),
+    ]
+    lines = [
+        BucketLine(bucket, quantity, unit, price, quantity * price)
+        for bucket, quantity, unit, price in candidates
+        if quantity and (price or bucket != "request fee")
+    ]
+    subtotal = usage_cost(usage, prices)
+    return Breakdown(
+        lines=lines,
+        subtotal=subtotal,
+        multiplier=record.price_multiplier,
+        cost=record.cost,
+        charged=record.charged,
+        upstream_cost=record.upstream_cost,
+        consistent=sum(line.amount for line in lines) == subtotal
+        and plan_cost(subtotal, record.price_multiplier) == record.cost,
+    )
+
+
+CSV_HEADER = (
+    "created_at",
+    "request_id",
+    "tenant_id",
+    "tenant",
+    "key_prefix",
+    "channel",
+    "endpoint",
+    "model",
+    "stream",
+    "status",
+    "http_status",
+    "prompt_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "image_input_tokens",
+    "completion_tokens",
+    "images",
+    "input_price_nano",
+    "cached_input_price_nano",
+    "cache_write_price_nano",
+    "image_input_price_nano",
+    "output_price_nano",
+    "per_image_price_nano",
+    "per_request_price_nano",
+    "price_multiplier",
+    "cost_usd",
+    "charged_usd",
+    "upstream_cost_usd",
+    "latency_ms",
+    "error",
+)
+
+
+def text_cell(value: str) -> str:
+    """Keep spreadsheet programs from running a customer's text as a formula."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def usage_csv_rows(records: QuerySet[UsageRecord]) -> Iterator[Iterable]:
+    """The header, then one row per record, read in chunks: any size streams
+    in bounded memory. Money is exact USD; prices nano-USD per unit."""
+    yield CSV_HEADER
+    for r in records.iterator(chunk_size=2000):
+        yield (
+            r.created_at.isoformat(),
+            r.request_id,
+            r.tenant_id,
+            text_cell(r.tenant.name),
+            r.api_key.prefix if r.api_key else "",
+            text_cell(r.channel.name) if r.channel else "",
+            r.endpoint,
+            text_cell(r.model),
+            "true" if r.stream else "false",
+            r.status,
+            r.http_status,
+            r.prompt_tokens,
+            r.cached_tokens,
+            r.cache_write_tokens,
+            r.image_input_tokens,
+            r.completion_tokens,
+            r.images,
+            r.input_price,
+            r.cached_input_price,
+            r.cache_write_price,
+            r.image_input_price,
+            r.output_price,
+            r.per_image_price,
+            r.per_request_price,
+            f"{r.price_multiplier:f}",
+            usd_string(r.cost),
+            usd_string(r.charged),
+            "" if r.upstream_cost is None else usd_string(r.upstream_cost),
+            r.latency_ms,
+            text_cell(r.error),
+        )

@@ -1,0 +1,28 @@
+from console import roles
+from console.audit_log import audit_actions, audit_events, audit_filters_parse
+from console.filters import FilterError
+from console.views.base import page_of, render_console
+
+PARAMS = ("actor", "action", "tenant", "start", "end")
+
+
+@roles.console_view()
+def audit_list(request):
+    try:
+        filters, errors = audit_filters_parse(request.GET), {}
+    except FilterError as exc:
+        filters, errors = {}, exc.errors
+    context = {
+        "errors": errors,
+        "values": {name: request.GET.get(name, "") for name in PARAMS},
+        "actions": audit_actions(),
+    }
+    if not errors:
+        context["page"] = page_of(request, audit_events(filters))
+    return render_console(
+        request,
+        "console/audit.html",
+        "Audit log",
+        context,
+        status=400 if errors else 200,
+    )

@@ -1,0 +1,51 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_POST
+
+from console import roles
+from console.channels import channels_health
+from console.forms import ReasonForm
+from console.services import channel_enable
+from console.views.base import render_console
+from relay.checks import channel_check
+from relay.models import Channel
+
+
+@roles.console_view()
+def channel_list(request):
+    return render_console(
+        request,
+        "console/channels.html",
+        "Channels",
+        {"rows": channels_health(), "toggle_form": ReasonForm(prefix="toggle")},
+    )
+
+
+@roles.console_view(roles.CHANNELS)
+@require_POST
+def channel_test(request, pk: int):
+    channel = get_object_or_404(Channel, pk=pk)
+    result = channel_check(channel)
+    level = messages.SUCCESS if result.ok else messages.ERROR
+    messages.add_message(request, level, f"Test of {channel.name}: {result}")
+    return redirect("console:channels")
+
+
+@roles.console_view(roles.CHANNELS)
+@require_POST
+def channel_toggle(request, pk: int):
+    channel = get_object_or_404(Channel, pk=pk)
+    form = ReasonForm(request.POST, prefix="toggle")
+    if not form.is_valid():
+        messages.error(request, f"{channel.name} is unchanged: a reason is required.")
+        return redirect("console:channels")
+    enable = not channel.is_enabled
+    if channel_enable(
+        channel=channel,
+        enabled=enable,
+        actor=request.user,
+        reason=form.cleaned_data["reason"],
+    ):
+        state = "enabled" if enable else "disabled"
+        messages.success(request, f"{channel.name} is {state}.")
+    return redirect("console:channels")

@@ -1,0 +1,67 @@
+from console import charts, roles
+from console.dashboard import PERIODS, dashboard
+from console.payments import stuck_count
+from console.views.base import render_console
+from portal.templatetags.switchboard import usd
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+@roles.console_view()
+def dashboard_view(request):
+    figures = dashboard(period=request.GET.get("period", ""))
+    labels = [bucket.label for bucket in figures.buckets]
+    unit = f"{figures.period}s"
+    money_chart = charts.grouped_bars(
+        title="Revenue, spend and upstream cost",
+        labels=labels,
+        series=[
+            charts.Series("Revenue", [b.revenue for b in figures.buckets]),
+            charts.Series("Spend", [b.spend for b in figures.buckets]),
+            charts.Series("Upstream cost", [b.upstream_cost for b in figures.buckets]),
+        ],
+        fmt=usd,
+        unit=unit,
+    )
+    margin_chart = charts.grouped_bars(
+        title="Margin (spend minus upstream cost)",
+        labels=labels,
+        series=[
+            charts.Series("Margin", [b.margin for b in figures.buckets], "#009E73")
+        ],
+        fmt=usd,
+        unit=unit,
+    )
+    traffic_chart = charts.grouped_bars(
+        title="Requests and errors",
+        labels=labels,
+        series=[
+            charts.Series("Requests", [b.requests for b in figures.buckets], "#56B4E9"),
+            charts.Series("Errors", [b.errors for b in figures.buckets], "#D55E00"),
+        ],
+        fmt=_count,
+        unit=unit,
+    )
+    tenants_chart = charts.horizontal_bars(
+        title="Top tenants by spend",
+        items=[(row["tenant__name"], row["spend"]) for row in figures.top_tenants],
+        fmt=usd,
+        name="Spend",
+    )
+    return render_console(
+        request,
+        "console/dashboard.html",
+        "Dashboard",
+        {
+            "figures": figures,
+            "periods": list(PERIODS),
+            "money_chart": money_chart,
+            "margin_chart": margin_chart,
+            "traffic_chart": traffic_chart,
+            "tenants_chart": tenants_chart,
+            "uncosted": figures.total("uncosted"),
+            "stuck_payments": stuck_count(),
+        },
+    )

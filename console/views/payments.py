@@ -1,0 +1,40 @@
+from billing.models import Payment
+from console import roles
+from console.filters import FilterError
+from console.payments import (
+    EXTRA_STATUSES,
+    clawbacks,
+    payment_filters_parse,
+    payment_rows,
+    payments_filtered,
+    stuck_count,
+)
+from console.views.base import page_of, render_console
+
+
+@roles.console_view()
+def payment_list(request):
+    try:
+        filters, errors = payment_filters_parse(request.GET), {}
+    except FilterError as exc:
+        filters, errors = {}, exc.errors
+    context = {
+        "errors": errors,
+        "values": {
+            n: request.GET.get(n, "") for n in ("status", "tenant", "start", "end")
+        },
+        "statuses": [*Payment.Status.choices, *[(s, s) for s in EXTRA_STATUSES]],
+        "stuck": stuck_count(),
+        "clawbacks": clawbacks(),
+    }
+    if not errors:
+        page = page_of(request, payments_filtered(filters))
+        context["page"] = page
+        context["rows"] = payment_rows(list(page.object_list))
+    return render_console(
+        request,
+        "console/payments.html",
+        "Payments",
+        context,
+        status=400 if errors else 200,
+    )

@@ -1,0 +1,156 @@
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from billing.models import ModelPrice, PriceChange
+from billing.price_changes import price_change_schedule
+from console import roles
+from console.forms import PriceForm, PriceImportForm, ReasonForm
+from console.prices import (
+    PriceImportError,
+    price_change_cancel,
+    price_csv_rows,
+    price_update_now,
+    prices_import,
+)
+from console.views.base import render_console
+from console.views.streaming import Echo
+
+
+@roles.console_view()
+def price_list(request):
+    prices = list(ModelPrice.objects.order_by("model"))
+    pending = list(
+        PriceChange.objects.filter(applied_at__isnull=True)
+        .select_related("model_price", "created_by")
+        .order_by("effective_at", "pk")
+    )
+    by_model: dict[int, list] = {}
+    for change in pending:
+        by_model.setdefault(change.model_price_id, []).append(change)
+    return render_console(
+        request,
+        "console/prices.html",
+        "Prices",
+        {
+            "rows": [(price, by_model.get(price.pk, [])) for price in prices],
+            "pending": pending,
+            "cancel_form": ReasonForm(prefix="cancel"),
+            "now": timezone.now(),
+        },
+    )
+
+
+@roles.console_view(roles.MONEY)
+def price_change(request, pk: int):
+    price = get_object_or_404(ModelPrice, pk=pk)
+    form = PriceForm(request.POST or None, model_price=price)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["effective_at"] is None:
+                changed = price_update_now(
+                    model_price=price,
+                    prices=form.prices(),
+                    settings={},
+                    actor=request.user,
+                    reason=data["reason"],
+                )
+                if changed:
+                    messages.success(request, f"New prices for {price} from now.")
+                else:
+                    messages.info(request, f"Those are {price}'s prices already.")
+            else:
+                price_change_schedule(
+                    model_price=price,
+                    effective_at=data["effective_at"],
+                    values=form.prices(),
+                    actor=request.user,
+                    reason=data["reason"],
+                )
+                when = data["effective_at"].isoformat()
+                messages.success(request, f"New prices for {price} from {when}.")
+        except ValidationError as exc:
+            price.refresh_from_db()
+            _form_errors(form, exc)
+        else:
+            return redirect("console:prices")
+    return render_console(
+        request,
+        "console/price_change.html",
+        f"Change the prices of {price}",
+        {"price": price, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _form_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for name, errors in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+@roles.console_view(roles.MONEY)
+@require_POST
+def price_change_cancel_view(request, pk: int):
+    change = get_object_or_404(PriceChange.objects.select_related("model_price"), pk=pk)
+    form = ReasonForm(request.POST, prefix="cancel")
+    if not form.is_valid():
+        messages.error(request, "Not cancelled: a reason is required.")
+    elif price_change_cancel(
+        change=change, actor=request.user, reason=form.cleaned_data["reason"]
+    ):
+        messages.success(request, f"Cancelled the change of {change.model_price}.")
+    else:
+        messages.warning(request, "That change has already taken effect.")
+    return redirect("console:prices")
+
+
+@roles.console_view()
+def price_export(request):
+    writer = csv.writer(Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in price_csv_rows()),
+        content_type="text/csv; charset=utf-8",
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="prices-{stamp}.csv"'
+    return response
+
+
+@roles.console_view(roles.MONEY)
+def price_import(request):
+    form = PriceImportForm(request.POST or None, request.FILES or None)
+    errors: list[tuple[int, str]] = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            result = prices_import(
+                data=upload.read(),
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except PriceImportError as exc:
+            errors = exc.errors
+        else:
+            messages.success(
+                request,
+                f"Imported: {len(result.created)} added, {len(result.updated)} "
+                f"changed now, {len(result.scheduled)} scheduled, "
+                f"{len(result.unchanged)} unchanged.",
+            )
+            return redirect("console:prices")
+    return render_console(
+        request,
+        "console/price_import.html",
+        "Import prices",
+        {"form": form, "errors": errors},
+        status=400 if errors or form.errors else 200,
+    )

@@ -1,0 +1,162 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import ApiKey, Membership, Tenant
+from accounts.services import tenant_resume, tenant_suspend
+from billing.money import format_usd
+from billing.staff import plan_assign, wallet_adjust
+from console import roles
+from console.forms import AdjustForm, PlanForm, ReasonForm
+from console.services import staff_key_revoke, verification_resend
+from console.tenants import tenant_page, tenant_search
+from console.views.base import render_console
+
+
+@roles.console_view()
+def tenant_list(request):
+    query = request.GET.get("q", "").strip()[:200]
+    return render_console(
+        request,
+        "console/tenants.html",
+        "Tenants",
+        {"query": query, "tenants": list(tenant_search(query))},
+    )
+
+
+def _page(request, tenant: Tenant, status: int = 200, **forms):
+    context = {
+        "page": tenant_page(tenant),
+        "suspend_form": ReasonForm(prefix="suspend"),
+        "resume_form": ReasonForm(prefix="resume"),
+        "adjust_form": AdjustForm.fresh(),
+        "plan_form": PlanForm(
+            initial={"plan": getattr(getattr(tenant, "wallet", None), "plan", None)}
+        ),
+        "revoke_form": ReasonForm(prefix="revoke"),
+        "now": timezone.now(),
+        **forms,
+    }
+    return render_console(
+        request, "console/tenant.html", str(tenant), context, status=status
+    )
+
+
+@roles.console_view()
+def tenant_detail(request, pk: int):
+    return _page(request, get_object_or_404(Tenant, pk=pk))
+
+
+def _invalid(request, tenant, **forms):
+    messages.error(request, "Nothing was changed: correct the form below.")
+    return _page(request, tenant, status=400, **forms)
+
+
+@roles.console_view(roles.TENANT_STATUS)
+@require_POST
+def tenant_suspend_view(request, pk: int):
+    tenant = get_object_or_404(Tenant, pk=pk)
+    form = ReasonForm(request.POST, prefix="suspend")
+    if not form.is_valid():
+        return _invalid(request, tenant, suspend_form=form)
+    if tenant_suspend(
+        tenant=tenant, reason=form.cleaned_data["reason"], actor=request.user
+    ):
+        messages.success(request, f"{tenant} is suspended: its API keys get 403.")
+    else:
+        messages.warning(request, f"{tenant} was already suspended.")
+    return redirect("console:tenant", pk=pk)
+
+
+@roles.console_view(roles.TENANT_STATUS)
+@require_POST
+def tenant_resume_view(request, pk: int):
+    tenant = get_object_or_404(Tenant, pk=pk)
+    form = ReasonForm(request.POST, prefix="resume")
+    if not form.is_valid():
+        return _invalid(request, tenant, resume_form=form)
+    if tenant_resume(
+        tenant=tenant, reason=form.cleaned_data["reason"], actor=request.user
+    ):
+        messages.success(request, f"{tenant} is active again.")
+    else:
+        messages.warning(request, f"{tenant} was not suspended.")
+    return redirect("console:tenant", pk=pk)
+
+
+@roles.console_view(roles.MONEY)
+@require_POST
+def tenant_adjust(request, pk: int):
+    tenant = get_object_or_404(Tenant, pk=pk)
+    form = AdjustForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, tenant, adjust_form=form)
+    amount = form.signed_amount()
+    entry = wallet_adjust(
+        tenant=tenant,
+        amount=amount,
+        reason=form.cleaned_data["reason"],
+        actor=request.user,
+        # One reference per rendered form: a double submission adjusts once.
+        reference=f"console:{form.cleaned_data['token']}",
+    )
+    if entry is None:
+        messages.warning(request, "This form was already submitted: adjusted once.")
+    else:
+        verb = "Credited" if amount > 0 else "Debited"
+        messages.success(request, f"{verb} {format_usd(abs(amount))} to {tenant}.")
+    return redirect("console:tenant", pk=pk)
+
+
+@roles.console_view(roles.MONEY)
+@require_POST
+def tenant_plan(request, pk: int):
+    tenant = get_object_or_404(Tenant, pk=pk)
+    form = PlanForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, tenant, plan_form=form)
+    plan = form.cleaned_data["plan"]
+    plan_assign(
+        tenant=tenant, plan=plan, actor=request.user, reason=form.cleaned_data["reason"]
+    )
+    messages.success(request, f"{tenant} is on {plan or 'catalog prices'}.")
+    return redirect("console:tenant", pk=pk)
+
+
+@roles.console_view(roles.MONEY)
+@require_POST
+def tenant_key_revoke(request, pk: int, key_id: int):
+    tenant = get_object_or_404(Tenant, pk=pk)
+    key = get_object_or_404(ApiKey, pk=key_id, tenant=tenant)
+    form = ReasonForm(request.POST, prefix="revoke")
+    if not form.is_valid():
+        return _invalid(request, tenant, revoke_form=form)
+    if staff_key_revoke(
+        key=key, actor=request.user, reason=form.cleaned_data["reason"]
+    ):
+        messages.success(request, f"Key {key.prefix}… is revoked.")
+    else:
+        messages.warning(request, f"Key {key.prefix}… was already revoked.")
+    return redirect("console:tenant", pk=pk)
+
+
+@roles.console_view(roles.TENANT_STATUS)
+@require_POST
+def tenant_verification_resend(request, pk: int, user_id: int):
+    tenant = get_object_or_404(Tenant, pk=pk)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), tenant=tenant, user_id=user_id
+    )
+    user = membership.user
+    if user.email_verified_at is not None:
+        messages.info(request, f"{user.email} is already verified.")
+    elif verification_resend(
+        user=user,
+        actor=request.user,
+        site_url=request.build_absolute_uri("/").rstrip("/"),
+    ):
+        messages.success(request, f"Sent a new verification link to {user.email}.")
+    else:
+        messages.error(request, f"The email to {user.email} could not be sent.")
+    return redirect("console:tenant", pk=pk)

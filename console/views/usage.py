@@ -1,0 +1,77 @@
+import csv
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from console import roles
+from console.filters import FilterError
+from console.usage import (
+    FILTER_PARAMS,
+    cost_breakdown,
+    usage_csv_rows,
+    usage_explore,
+    usage_filters_parse,
+    usage_totals,
+)
+from console.views.base import page_of, render_console
+from console.views.streaming import Echo
+from relay.models import Channel, UsageRecord
+
+
+def _filters(request) -> tuple[dict, dict]:
+    try:
+        return usage_filters_parse(request.GET), {}
+    except FilterError as exc:
+        return {}, exc.errors
+
+
+@roles.console_view()
+def usage_list(request):
+    filters, errors = _filters(request)
+    context = {
+        "errors": errors,
+        "values": {name: request.GET.get(name, "") for name in FILTER_PARAMS},
+        "statuses": ["error", *UsageRecord.Status.values],
+        "channels": list(Channel.objects.order_by("name").values("pk", "name")),
+    }
+    if not errors:
+        records = usage_explore(filters)
+        context["page"] = page_of(request, records)
+        context["totals"] = usage_totals(records)
+    return render_console(
+        request,
+        "console/usage.html",
+        "Usage explorer",
+        context,
+        status=400 if errors else 200,
+    )
+
+
+@roles.console_view()
+def usage_detail(request, request_id: str):
+    record = get_object_or_404(
+        UsageRecord.objects.select_related("tenant", "api_key", "channel"),
+        request_id=request_id,
+    )
+    return render_console(
+        request,
+        "console/usage_detail.html",
+        f"Request {record.request_id}",
+        {"record": record, "breakdown": cost_breakdown(record)},
+    )
+
+
+@roles.console_view()
+def usage_export(request):
+    filters, errors = _filters(request)
+    if errors:
+        return usage_list(request)
+    writer = csv.writer(Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in usage_csv_rows(usage_explore(filters))),
+        content_type="text/csv; charset=utf-8",
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="usage-{stamp}.csv"'
+    return response
