@@ -9,6 +9,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
+from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.views.decorators.http import require_POST
@@ -91,12 +92,16 @@ def signup(request):
                     request, f"Welcome to {invitation.tenant.name} on Switchboard."
                 )
                 return redirect(app_home())
-            user = registration.signup(
-                email=data["email"],
-                password=data["password"],
-                tenant_name=data["company"],
-                referred_by=data["ref"],
-            )
+            try:
+                user = registration.signup(
+                    email=data["email"],
+                    password=data["password"],
+                    tenant_name=data["company"],
+                    referred_by=data["ref"],
+                )
+            except IntegrityError:  # the same address, submitted twice at once
+                form.add_error("email", "An account with this address already exists.")
+                return render_signup(request, form, invitation, invite_token)
             login(request, user, backend=BACKEND)
             sent = registration.verification_send(user=user, site_url=site_url(request))
             if sent:
@@ -116,6 +121,10 @@ def signup(request):
         form = SignupForm(
             initial={"ref": request.GET.get("ref", "")}, invitation=invitation
         )
+    return render_signup(request, form, invitation, invite_token)
+
+
+def render_signup(request, form, invitation, invite_token):
     return render(
         request,
         "portal/account/signup.html",

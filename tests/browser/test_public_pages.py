@@ -88,6 +88,16 @@ def test_docs_page(page, live_server_url):
     screenshot(page, "docs")
 
 
+def test_dark_mode_follows_the_system(browser, live_server_url):
+    context = browser.new_context(base_url=live_server_url, color_scheme="dark")
+    page = context.new_page()
+    page.goto("/pricing/")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(13, 17, 23)"
+    screenshot(page, "pricing-dark")
+    context.close()
+
+
 def test_small_screens_get_the_same_page(page, live_server_url):
     page.set_viewport_size({"width": 375, "height": 800})
     page.goto("/")
