@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.core import mail as django_mail
 from django.core.cache import cache
+from django.db import connections
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -53,9 +54,13 @@ def browser(monkeypatch):
 
 
 @pytest.fixture
-def live_server_url(relay_server, transactional_db, settings) -> str:
+def live_server_url(relay_server, transactional_db, settings, monkeypatch) -> str:
     """The base URL of a live Switchboard serving this test's data."""
     settings.SWITCHBOARD_STARTER_CREDIT_USD = "1.00"
+    # The pages' sync views run in the server's worker thread: let that
+    # thread's connection close after each request rather than outlive the
+    # test database (which then cannot be dropped at the end of the run).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     cache.clear()  # throttles count per IP, and every browser is 127.0.0.1
     yield relay_server.base_url
     cache.clear()
