@@ -153,8 +153,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("SWITCHBOARD_LOG_LEVEL", "INFO")},
-    # httpx logs every upstream request at INFO: far too much for a relay.
-    "loggers": {"httpx": {"level": "WARNING"}},
+    # httpx and stripe log every upstream or Stripe call at INFO: far too much.
+    "loggers": {"httpx": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }
 
 # Celery: Redis as broker in production, tasks run inline without it.
@@ -170,6 +170,10 @@ CELERY_BEAT_SCHEDULE = {
     "probe-disabled-keys": {
         "task": "relay.tasks.probe_disabled_keys",
         "schedule": envint("SWITCHBOARD_KEY_PROBE_SECONDS", 300),
+    },
+    "apply-price-changes": {
+        "task": "billing.tasks.apply_price_changes",
+        "schedule": 60,
     },
     "expire-promo-credit": {
         "task": "billing.tasks.expire_promo_credit",
@@ -335,7 +339,7 @@ SPECTACULAR_SETTINGS = {
         "Balance, API keys, usage, ledger, payments and management tokens of "
         "the caller's tenant. Money is integer nano-USD (1 USD = 10^9) and an "
         "exact USD string. Lists are newest first, paged by cursor (follow "
-        "`next`). Errors: {\"detail\", \"code\", \"errors\"}."
+        '`next`). Errors: {"detail", "code", "errors"}.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
