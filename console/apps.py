@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ConsoleConfig(AppConfig):
     name = "console"
     verbose_name = "Staff console"
+
+    def ready(self):
+        from django.contrib import admin
+
+        # The admin and the console share one chrome: name it for the site.
+        admin.site.site_header = "Switchboard staff"
+        admin.site.site_title = "Switchboard staff"
+        admin.site.index_title = "Administration"

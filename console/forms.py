@@ -33,7 +33,14 @@ class AdjustForm(ReasonForm):
     amount = forms.CharField(
         label="Amount (USD)", max_length=20, help_text='Exact, e.g. "25" or "0.50".'
     )
-    token = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)
+    token = forms.RegexField(
+        regex=r"^[0-9a-f]{32}$",
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "This form is incomplete: reload the page and try again.",
+            "invalid": "This form was altered: reload the page and try again.",
+        },
+    )
 
     field_order = ["direction", "amount", "reason", "token"]
 

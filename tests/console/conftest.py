@@ -1,9 +1,13 @@
+import itertools
+
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from console import roles
+from relay.models import UsageRecord
 
 
 def _staff(email: str, *groups: str, superuser: bool = False) -> User:
@@ -46,3 +50,27 @@ def support_client(support) -> Client:
 @pytest.fixture
 def finance_client(finance) -> Client:
     return client_for(finance)
+
+
+_records = itertools.count(1)
+
+
+def usage_record(customer, **fields) -> UsageRecord:
+    """A usage record of `customer`'s key, as the relay writes them."""
+    values = {
+        "request_id": f"req_console_{next(_records)}",
+        "tenant": customer.tenant,
+        "api_key": customer.tenant.api_keys.first(),
+        "model": "gpt-4.1-mini",
+        "status": UsageRecord.Status.OK,
+        "http_status": 200,
+        "usage_source": UsageRecord.Source.REPORTED,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "input_price": 400,
+        "output_price": 1600,
+        "latency_ms": 100,
+        "created_at": timezone.now(),
+    }
+    values.update(fields)
+    return UsageRecord.objects.create(**values)
