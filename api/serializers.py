@@ -11,10 +11,9 @@ from rest_framework import serializers
 from accounts.models import ApiKey
 from api.models import ManagementToken
 from billing.models import LedgerEntry, ModelPrice, Payment
+from billing.money import NANO_PER_CENT, usd_string
 from relay.models import UsageRecord
-from relay.selectors import usd_string
 
-NANO_PER_CENT = 10_000_000
 USD_SCHEMA = {
     "type": "string",
     "pattern": r"^-?[0-9]+\.[0-9]{9}$",

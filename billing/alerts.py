@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Tenant
 from billing.models import Wallet
-from billing.money import format_usd
+from billing.money import format_usd_exact
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def _alert(tenant_id: int) -> int:
         return 0
     context = {
         "tenant": wallet.tenant,
-        "balance": _usd(wallet.balance),
-        "threshold": _usd(wallet.low_balance_threshold),
+        "balance": format_usd_exact(wallet.balance),
+        "threshold": format_usd_exact(wallet.low_balance_threshold),
     }
     subject = render_to_string("billing/email/low_balance_subject.txt", context)
     body = render_to_string("billing/email/low_balance.txt", context)
@@ -131,9 +131,3 @@ def owner_emails(tenant: Tenant) -> list[str]:
         .order_by("user__email")
         .values_list("user__email", flat=True)
     )
-
-
-def _usd(nano: int) -> str:
-    """Return `nano` exactly, with at least cents: "$5.00", "$4.9999999"."""
-    whole, _, fraction = format_usd(nano, places=9).partition(".")
-    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"

@@ -9,6 +9,8 @@ so token charges are exact integers.
 from decimal import Decimal
 
 NANO_PER_USD = 1_000_000_000
+# Stripe counts US dollars in cents.
+NANO_PER_CENT = 10_000_000
 TOKENS_PER_PRICE_UNIT = 1_000_000
 
 
@@ -33,6 +35,32 @@ def nano_per_token(usd_per_million_tokens: Decimal | str) -> int:
             "nano-USD per token (use at most 3 decimals)"
         )
     return int(value)
+
+
+def cents_to_nano(cents: int) -> int:
+    return cents * NANO_PER_CENT
+
+
+def usd_string(nano: int) -> str:
+    """Return `nano` as an exact plain decimal for machines (CSV, JSON):
+    1234 -> "0.000001234"."""
+    # scaleb only moves the exponent: no division, no rounding.
+    return f"{Decimal(nano).scaleb(-9):f}"
+
+
+def format_usd_amount(usd: Decimal, *, grouping: bool = False) -> str:
+    """Return `usd` for people, exactly: whole cents with two decimals
+    ("$5.00"), finer amounts with every digit they need ("$4.9999999")."""
+    sign = "-" if usd < 0 else ""
+    usd = abs(usd)
+    cents = usd.quantize(Decimal("0.01"))
+    shown = cents if usd == cents else usd.normalize()
+    return f"{sign}${shown:,f}" if grouping else f"{sign}${shown:f}"
+
+
+def format_usd_exact(nano: int, *, grouping: bool = False) -> str:
+    """format_usd_amount of an amount in nano-USD."""
+    return format_usd_amount(Decimal(nano).scaleb(-9), grouping=grouping)
 
 
 def format_usd(nano: int, places: int = 6) -> str:

@@ -22,14 +22,13 @@ from django.utils import timezone
 from accounts.models import Tenant, User
 from accounts.services import tenant_suspend
 from billing.models import LedgerEntry, Payment, StripeEvent
-from billing.money import format_usd
+from billing.money import cents_to_nano, format_usd
 from billing.referrals import referral_reward_after_topup
 from billing.services import wallet_credit
 from billing.stripe_api import stripe_client
 
 logger = logging.getLogger(__name__)
 
-NANO_PER_CENT = 10_000_000
 CURRENCY = "usd"
 # Reconciliation asks for sessions this many at a time (Stripe's most) and
 # looks at no more than RECONCILE_MAX_SESSIONS per run.
@@ -55,10 +54,6 @@ class TopUpAmountError(ValueError):
 
 class CheckoutFailed(RuntimeError):
     """Stripe did not open a checkout session."""
-
-
-def cents_to_nano(cents: int) -> int:
-    return cents * NANO_PER_CENT
 
 
 def payment_reference(session_id: str) -> str:

@@ -5,12 +5,11 @@ exports, shared by the portal's usage page and the management API.
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.money import NANO_PER_USD
+from billing.money import usd_string
 from relay.models import UsageRecord
 
 FILTER_PARAMS = ("start", "end", "key", "model", "status")
@@ -30,7 +29,6 @@ CSV_HEADER = (
     "cost_usd",
     "charged_usd",
 )
-_USD_PLACES = len(str(NANO_PER_USD)) - 1
 _MODEL_MAX_LENGTH = UsageRecord._meta.get_field("model").max_length
 
 
@@ -45,12 +43,6 @@ class UsageFilterError(ValueError):
         super().__init__(
             "; ".join(f"{name}: {message}" for name, message in self.errors.items())
         )
-
-
-def usd_string(nano: int) -> str:
-    """Return `nano` nano-USD as an exact decimal string: 1234 -> "0.000001234"."""
-    # scaleb only moves the exponent: no division, no rounding.
-    return f"{Decimal(nano).scaleb(-_USD_PLACES):f}"
 
 
 def usage_filtered(

@@ -21,6 +21,9 @@ from tests.fakes.gemini import FakeGemini
 from tests.fakes.upstream import FakeUpstream
 from tests.servers import ThreadedServer
 
+# The fake Stripe API and its fixtures, for every test that takes them.
+pytest_plugins = ["tests.fakes.stripe"]
+
 # Test prices, USD per 1M tokens: input, cached input, output. The same
 # figures as the published catalog, restated so tests do not depend on seed
 # data surviving a transactional test's flush.
@@ -65,6 +68,13 @@ def _forget_process_state():
         for key in client.scan_iter(match="*:breaker:*"):
             client.delete(key)
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Most tests make users: the default hasher's deliberate slowness would
+    # be much of the time the suite takes.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

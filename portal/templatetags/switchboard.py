@@ -11,20 +11,9 @@ from decimal import Decimal
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from billing.money import NANO_PER_USD
+from billing.money import format_usd_amount, format_usd_exact
 
 register = template.Library()
-
-
-def _usd_text(usd: Decimal) -> str:
-    """Whole cents with two decimals; finer amounts with every digit they need."""
-    sign = "-" if usd < 0 else ""
-    usd = abs(usd)
-    if usd == usd.quantize(Decimal("0.01")):
-        text = f"{usd.quantize(Decimal('0.01')):,f}"
-    else:
-        text = f"{usd.normalize():,f}"
-    return f"{sign}${text}"
 
 
 @register.filter
@@ -32,7 +21,7 @@ def usd(nano) -> str:
     """Format an integer amount of nano-USD as dollars, exactly."""
     if nano is None or nano == "":
         return ""
-    return _usd_text(Decimal(int(nano)) / NANO_PER_USD)
+    return format_usd_exact(int(nano), grouping=True)
 
 
 @register.filter
@@ -40,7 +29,7 @@ def usd_price(value) -> str:
     """Format a Decimal amount of USD (a catalog price) exactly."""
     if value is None or value == "":
         return ""
-    return _usd_text(Decimal(value))
+    return format_usd_amount(Decimal(value), grouping=True)
 
 
 @register.inclusion_tag("portal/includes/nav_item.html", takes_context=True)

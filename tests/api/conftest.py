@@ -27,13 +27,6 @@ def _forget_throttles():
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Every test makes two or three users: the default hasher's deliberate
-    # slowness would be most of the time this suite takes.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_throttles():
     _forget_throttles()
     yield

@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.models import ModelPrice
-from billing.money import InexactPrice, format_usd, nano_per_token, usd_to_nano
+from billing.money import (
+    InexactPrice,
+    format_usd,
+    format_usd_exact,
+    nano_per_token,
+    usd_to_nano,
+)
 from billing.pricing import TokenUsage, UnitPrices, usage_cost
 
 MAX_TOKENS = 10**7
@@ -229,3 +235,19 @@ def test_a_model_price_converts_each_bucket():
     assert UnitPrices.from_model_price(price) == UnitPrices(
         input=100, cached_input=25, output=400, cache_write=100, image_input=100
     )
+
+
+@pytest.mark.parametrize(
+    ("nano", "grouping", "shown"),
+    [
+        (5_000_000_000, False, "$5.00"),
+        (4_999_999_900, False, "$4.9999999"),
+        (150_000, False, "$0.00015"),
+        (-3_000_000_000, False, "-$3.00"),
+        (0, False, "$0.00"),
+        (1, False, "$0.000000001"),
+        (1_234_567_000_000_000, True, "$1,234,567.00"),
+    ],
+)
+def test_exact_usd_for_people(nano, grouping, shown):
+    assert format_usd_exact(nano, grouping=grouping) == shown

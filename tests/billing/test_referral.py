@@ -11,8 +11,6 @@ from billing.payments import payments_reconcile
 from billing.selectors import wallet_drifts
 from tests.conftest import Customer
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 
 @pytest.fixture
 def carol(alice) -> Customer:

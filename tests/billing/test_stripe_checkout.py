@@ -13,8 +13,6 @@ from billing.payments import (
 from billing.selectors import wallet_drifts
 from billing.stripe_api import StripeNotConfigured
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 NANO_PER_CENT = 10_000_000
 
 

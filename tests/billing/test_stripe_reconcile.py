@@ -8,8 +8,6 @@ from billing.payments import payments_reconcile
 from billing.selectors import wallet_drifts
 from billing.tasks import reconcile_stripe_payments
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 NANO_PER_CENT = 10_000_000
 
 

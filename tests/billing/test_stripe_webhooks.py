@@ -13,8 +13,6 @@ from billing.payments import payments_reconcile, stripe_event_process
 from billing.selectors import wallet_drifts
 from billing.services import wallet_credit
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 NANO_PER_CENT = 10_000_000
 
 

@@ -21,7 +21,7 @@ result into webhook deliveries with ``event``, ``charge_refunded`` and
 Stripe's scheme (``t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<payload>">``),
 independently of the SDK that verifies it.
 
-The module is also a pytest plugin (``pytest_plugins = ["tests.fakes.stripe"]``)
+The module is also a pytest plugin, registered by tests/conftest.py,
 with the fixtures ``fake_stripe`` (one server per session, reset per test)
 and ``stripe_settings`` (Switchboard's Stripe settings pointed at it).
 """

@@ -13,8 +13,6 @@ from billing.selectors import wallet_drifts
 from billing.services import wallet_credit
 from tests.portal.test_app_usage import add_member
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 
 @pytest.fixture(autouse=True)
 def _no_throttle_left_over():

@@ -6,6 +6,7 @@ import pytest
 from django.http import QueryDict
 
 from accounts.services import api_key_create
+from billing.money import usd_string
 from relay.models import UsageRecord
 from relay.selectors import (
     CSV_HEADER,
@@ -13,7 +14,6 @@ from relay.selectors import (
     usage_csv_rows,
     usage_filtered,
     usage_filters_from,
-    usd_string,
 )
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
