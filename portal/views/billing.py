@@ -22,9 +22,9 @@ from billing.redemption import RedemptionError, code_redeem
 from billing.stripe_api import StripeNotConfigured
 from billing.views import topup_return_urls
 from portal import selectors
+from portal.access import tenant_view
 from portal.app_forms import AlertThresholdForm, RedeemForm, TopUpForm
 from portal.charts import usd
-from portal.views.dashboard import tenant_view
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tenancy import is_owner
 from portal import selectors
+from portal.access import tenant_view
 from portal.app_forms import ApiKeyCreateForm
-from portal.views.dashboard import tenant_view
 
 
 @tenant_view

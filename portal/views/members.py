@@ -4,43 +4,18 @@ owners invite, change roles and remove (others get 403). Every object is
 looked up within the current tenant, so another tenant's ids give 404.
 """
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
 from accounts.tenancy import SESSION_KEY, is_owner
-from portal.context_processors import request_membership
+from portal.access import tenant_view
 from portal.forms import InviteForm, RoleForm
 from portal.models import Invitation
 from portal.services import members as service
 from portal.views.public import site_url
-
-
-def tenant_member(owner: bool = False):
-    """Require a signed-in member of a tenant (an owner if `owner`); pass
-    the membership to the view."""
-
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapper(request, *args, **kwargs):
-            membership = request_membership(request)
-            if membership is None:
-                messages.info(request, "You are not a member of any tenant.")
-                return redirect("account")
-            if owner and not is_owner(membership):
-                raise PermissionDenied("Only the tenant's owners can do this.")
-            return view(request, membership, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def _list(request, membership, invite_form=None, status=200):
@@ -71,14 +46,16 @@ def _list(request, membership, invite_form=None, status=200):
     )
 
 
-@tenant_member()
-def member_list(request, membership):
+@tenant_view
+def member_list(request):
+    membership = request.membership
     return _list(request, membership)
 
 
 @require_POST
-@tenant_member(owner=True)
-def member_invite(request, membership):
+@tenant_view(owner=True)
+def member_invite(request):
+    membership = request.membership
     form = InviteForm(request.POST)
     if not form.is_valid():
         return _list(request, membership, invite_form=form, status=400)
@@ -106,8 +83,9 @@ def _member(membership, pk) -> Membership:
 
 
 @require_POST
-@tenant_member(owner=True)
-def member_role(request, membership, pk):
+@tenant_view(owner=True)
+def member_role(request, pk):
+    membership = request.membership
     target = _member(membership, pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -128,8 +106,9 @@ def member_role(request, membership, pk):
 
 
 @require_POST
-@tenant_member(owner=True)
-def member_remove(request, membership, pk):
+@tenant_view(owner=True)
+def member_remove(request, pk):
+    membership = request.membership
     target = _member(membership, pk)
     try:
         service.member_remove(membership=target, actor=request.user)
@@ -144,8 +123,9 @@ def member_remove(request, membership, pk):
 
 
 @require_POST
-@tenant_member(owner=True)
-def invitation_revoke(request, membership, pk):
+@tenant_view(owner=True)
+def invitation_revoke(request, pk):
+    membership = request.membership
     invitation = get_object_or_404(
         Invitation, pk=pk, tenant_id=membership.tenant_id, accepted_at__isnull=True
     )

@@ -8,8 +8,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from portal import selectors
+from portal.access import tenant_view
 from portal.app_forms import UsageFilterForm
-from portal.views.dashboard import tenant_view
 from relay.models import UsageRecord
 from relay.selectors import (
     UsageFilterError,
