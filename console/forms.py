@@ -8,6 +8,7 @@ from billing.money import usd_to_nano
 from console.filters import moment_parse
 from console.prices import DECIMAL, OPTIONAL_PRICES, PRICE_COLUMNS
 
+REQUIRED_PRICES = ("input_per_mtok", "output_per_mtok")
 REASON_HELP = "Recorded in the audit log with your name."
 
 
@@ -88,13 +89,17 @@ class PriceForm(ReasonForm):
         super().__init__(*args, **kwargs)
         labels = {name: f.verbose_name for name, f in _price_fields().items()}
         for name in PRICE_COLUMNS:
-            required = name not in OPTIONAL_PRICES
+            required = name in REQUIRED_PRICES
             self.fields[name] = forms.CharField(
                 label=labels[name],
                 required=required,
                 max_length=20,
                 initial=_text(getattr(model_price, name)) if model_price else "",
-                help_text="" if required else "Empty: billed as input.",
+                help_text="Empty: billed as input."
+                if name in OPTIONAL_PRICES
+                else ""
+                if required
+                else "Empty: none.",
             )
         self.order_fields([*PRICE_COLUMNS, "effective_at", "reason"])
 

@@ -122,9 +122,10 @@ def _decimal(raw: str, column: str) -> Decimal:
     return Decimal(raw)
 
 
-def _positive_int(raw: str, column: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0 or len(raw) > 9:
-        raise ValueError(f'{column}: "{raw}" is not a positive whole number.')
+def _whole(raw: str, column: str) -> int:
+    # Zero is allowed: embedding models have no output tokens.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        raise ValueError(f'{column}: "{raw}" is not a whole number.')
     return int(raw)
 
 
@@ -171,8 +172,8 @@ def _row(line: int, raw: dict) -> tuple[PriceRow | None, list[str]]:
             problems.append(str(exc))
     settings: dict = {}
     for column, parse in (
-        ("context_window", _positive_int),
-        ("max_output_tokens", _positive_int),
+        ("context_window", _whole),
+        ("max_output_tokens", _whole),
         ("is_active", _bool),
     ):
         if cells[column]:
