@@ -1,3 +1,5 @@
+from django.views.decorators.http import require_safe
+
 from console import roles
 from console.audit_log import audit_actions, audit_events, audit_filters_parse
 from console.filters import FilterError
@@ -7,6 +9,7 @@ PARAMS = ("actor", "action", "tenant", "start", "end")
 
 
 @roles.console_view()
+@require_safe
 def audit_list(request):
     try:
         filters, errors = audit_filters_parse(request.GET), {}

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from console import roles
 from console.channels import channels_health
@@ -12,6 +12,7 @@ from relay.models import Channel
 
 
 @roles.console_view()
+@require_safe
 def channel_list(request):
     return render_console(
         request,

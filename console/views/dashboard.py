@@ -1,3 +1,5 @@
+from django.views.decorators.http import require_safe
+
 from console import charts, roles
 from console.dashboard import PERIODS, dashboard
 from console.payments import stuck_count
@@ -10,6 +12,7 @@ def _count(value: int) -> str:
 
 
 @roles.console_view()
+@require_safe
 def dashboard_view(request):
     figures = dashboard(period=request.GET.get("period", ""))
     labels = [bucket.label for bucket in figures.buckets]

@@ -1,3 +1,5 @@
+from django.views.decorators.http import require_safe
+
 from billing.models import Payment
 from console import roles
 from console.filters import FilterError
@@ -13,6 +15,7 @@ from console.views.base import page_of, render_console
 
 
 @roles.console_view()
+@require_safe
 def payment_list(request):
     try:
         filters, errors = payment_filters_parse(request.GET), {}

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from billing.models import ModelPrice, PriceChange
 from billing.price_changes import price_change_schedule
@@ -23,6 +23,7 @@ from console.views.streaming import Echo
 
 
 @roles.console_view()
+@require_safe
 def price_list(request):
     prices = list(ModelPrice.objects.order_by("model"))
     pending = list(
@@ -114,6 +115,7 @@ def price_change_cancel_view(request, pk: int):
 
 
 @roles.console_view()
+@require_safe
 def price_export(request):
     writer = csv.writer(Echo())
     response = StreamingHttpResponse(

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import tenant_resume, tenant_suspend
@@ -15,6 +15,7 @@ from console.views.base import render_console
 
 
 @roles.console_view()
+@require_safe
 def tenant_list(request):
     query = request.GET.get("q", "").strip()[:200]
     return render_console(
@@ -44,6 +45,7 @@ def _page(request, tenant: Tenant, status: int = 200, **forms):
 
 
 @roles.console_view()
+@require_safe
 def tenant_detail(request, pk: int):
     return _page(request, get_object_or_404(Tenant, pk=pk))
 

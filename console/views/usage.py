@@ -3,6 +3,7 @@ import csv
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from console import roles
 from console.filters import FilterError
@@ -27,6 +28,7 @@ def _filters(request) -> tuple[dict, dict]:
 
 
 @roles.console_view()
+@require_safe
 def usage_list(request):
     filters, errors = _filters(request)
     context = {
@@ -49,6 +51,7 @@ def usage_list(request):
 
 
 @roles.console_view()
+@require_safe
 def usage_detail(request, request_id: str):
     record = get_object_or_404(
         UsageRecord.objects.select_related("tenant", "api_key", "channel"),
@@ -63,6 +66,7 @@ def usage_detail(request, request_id: str):
 
 
 @roles.console_view()
+@require_safe
 def usage_export(request):
     filters, errors = _filters(request)
     if errors:
