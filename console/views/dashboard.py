@@ -17,22 +17,26 @@ def dashboard_view(request):
     figures = dashboard(period=request.GET.get("period", ""))
     labels = [bucket.label for bucket in figures.buckets]
     unit = f"{figures.period}s"
+    buckets = figures.buckets
     money_chart = charts.grouped_bars(
-        title="Revenue, spend and upstream cost",
+        title="Revenue and spend",
         labels=labels,
         series=[
-            charts.Series("Revenue", [b.revenue for b in figures.buckets]),
-            charts.Series("Spend", [b.spend for b in figures.buckets]),
-            charts.Series("Upstream cost", [b.upstream_cost for b in figures.buckets]),
+            charts.Series("Revenue", [b.revenue for b in buckets], "#0072B2"),
+            charts.Series("Spend", [b.spend for b in buckets], "#E69F00"),
         ],
         fmt=usd,
         unit=unit,
     )
     margin_chart = charts.grouped_bars(
-        title="Margin (spend minus upstream cost)",
+        title="Spend, upstream cost and margin",
         labels=labels,
         series=[
-            charts.Series("Margin", [b.margin for b in figures.buckets], "#009E73")
+            charts.Series("Spend", [b.spend for b in buckets], "#E69F00"),
+            charts.Series(
+                "Upstream cost", [b.upstream_cost for b in buckets], "#CC79A7"
+            ),
+            charts.Series("Margin", [b.margin for b in buckets], "#009E73"),
         ],
         fmt=usd,
         unit=unit,
@@ -41,8 +45,8 @@ def dashboard_view(request):
         title="Requests and errors",
         labels=labels,
         series=[
-            charts.Series("Requests", [b.requests for b in figures.buckets], "#56B4E9"),
-            charts.Series("Errors", [b.errors for b in figures.buckets], "#D55E00"),
+            charts.Series("Requests", [b.requests for b in buckets], "#56B4E9"),
+            charts.Series("Errors", [b.errors for b in buckets], "#D55E00"),
         ],
         fmt=_count,
         unit=unit,

@@ -202,9 +202,9 @@ def test_the_page_shows_the_figures_and_accessible_charts(finance_client, busine
     assert figure(text, "margin") == usd(SPEND - UPSTREAM) == "$0.000734903"
     assert figure(text, "uncosted") == "1"
     assert text.count('role="img"') >= 4
-    assert 'aria-label="Revenue, spend and upstream cost, 30 days.' in text
+    assert 'aria-label="Revenue and spend, 30 days.' in text
     # The table under each chart carries the same figures.
-    assert "Revenue, spend and upstream cost as a table" in text
+    assert "Spend, upstream cost and margin as a table" in text
     assert f'<td class="num">{usd(SPEND)}</td>' in text
     assert "<script" not in text.split('id="content"')[1]
 
