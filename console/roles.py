@@ -79,6 +79,23 @@ def role_label(user) -> str:
     return ", ".join(sorted(user_roles(user))) or "no role"
 
 
+class RolePermissionsMixin:
+    """
+    For ModelAdmins: admin actions gated by console role, as
+    @admin.action(permissions=["money"]) (or "tenant_status", "channels").
+    Without `permissions` an action is open to anyone who may view the list.
+    """
+
+    def has_money_permission(self, request) -> bool:
+        return can(request.user, MONEY)
+
+    def has_tenant_status_permission(self, request) -> bool:
+        return can(request.user, TENANT_STATUS)
+
+    def has_channels_permission(self, request) -> bool:
+        return can(request.user, CHANNELS)
+
+
 def forbidden(request, capability: str):
     """The console's 403 page, saying what the role does not allow."""
     from django.contrib import admin

@@ -20,7 +20,7 @@ from relay.checks import channel_check
 from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
 
 
-class RoleAdminMixin:
+class RoleAdminMixin(roles.RolePermissionsMixin):
     """Readable by every console role, changeable by those with CHANNELS."""
 
     def has_module_permission(self, request):
@@ -214,7 +214,7 @@ class ChannelAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     @admin.action(
         description="Test selected channels (one tiny real request)",
-        permissions=["change"],
+        permissions=["channels"],
     )
     def test_channels(self, request, queryset):
         for channel in queryset:
