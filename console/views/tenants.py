@@ -27,13 +27,14 @@ def tenant_list(request):
 
 
 def _page(request, tenant: Tenant, status: int = 200, **forms):
+    page = tenant_page(tenant)
     context = {
-        "page": tenant_page(tenant),
+        "page": page,
         "suspend_form": ReasonForm(prefix="suspend"),
         "resume_form": ReasonForm(prefix="resume"),
         "adjust_form": AdjustForm.fresh(),
         "plan_form": PlanForm(
-            initial={"plan": getattr(getattr(tenant, "wallet", None), "plan", None)}
+            initial={"plan": page.wallet.plan if page.wallet else None}
         ),
         "revoke_form": ReasonForm(prefix="revoke"),
         "now": timezone.now(),
