@@ -5,6 +5,7 @@ import io
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -13,6 +14,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from billing.models import ModelPrice, PriceChange
 from console.prices import CSV_COLUMNS, PriceImportError, prices_import
+from relay import catalog
+from relay.models import UsageRecord
 
 
 def export(client) -> str:
@@ -312,3 +315,45 @@ def test_the_form_refuses_a_past_time_and_inexact_prices(finance_client, prices)
     price.refresh_from_db()
     assert price.input_per_mtok == Decimal("0.4")
     assert not PriceChange.objects.exists()
+
+
+def test_a_change_scheduled_in_the_console_charges_requests_from_its_time(
+    finance_client, relay, channel, alice, monkeypatch
+):
+    def chat() -> UsageRecord:
+        response = httpx.post(
+            f"{relay}/chat/completions",
+            json={
+                "model": "gpt-4.1-mini",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers={"authorization": f"Bearer {alice.secret}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return UsageRecord.objects.get(request_id=response.headers["x-request-id"])
+
+    price = ModelPrice.objects.get(model="gpt-4.1-mini")
+    effective_at = (timezone.now() + timedelta(hours=1)).replace(microsecond=0)
+    response = finance_client.post(
+        reverse("console:price_change", args=[price.pk]),
+        {
+            "input_per_mtok": "0.8",
+            "cached_input_per_mtok": "0.1",
+            "output_per_mtok": "3.2",
+            "effective_at": effective_at.isoformat(),
+            "reason": "upstream raised prices",
+        },
+    )
+    assert response.status_code == 302
+    catalog.forget()
+
+    before = chat()
+    monkeypatch.setattr(catalog, "wall_clock", lambda: effective_at.timestamp() + 1)
+    after = chat()
+
+    assert (before.input_price, before.output_price) == (400, 1600)
+    assert (after.input_price, after.output_price) == (800, 3200)
+    before.refresh_from_db()
+    assert before.cost == before.prompt_tokens * 400 + before.completion_tokens * 1600
+    assert after.cost == after.prompt_tokens * 800 + after.completion_tokens * 3200
