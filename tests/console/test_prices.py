@@ -47,7 +47,7 @@ def to_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def catalog() -> list[tuple]:
+def catalog_rows() -> list[tuple]:
     return list(
         ModelPrice.objects.order_by("model").values_list(
             "model",
@@ -81,10 +81,10 @@ def test_the_export_lists_the_catalog_exactly(finance_client, prices):
 
 
 def test_an_unchanged_export_imports_as_a_no_op(finance_client, prices):
-    before = catalog()
+    before = catalog_rows()
     response = upload(finance_client, export(finance_client))
     assert response.status_code == 302
-    assert catalog() == before
+    assert catalog_rows() == before
     assert not PriceChange.objects.exists()
     event = AuditEvent.objects.get(action="price.import")
     assert "0 changed now" in event.summary
@@ -175,7 +175,7 @@ def test_one_bad_row_and_nothing_is_imported(finance_client, prices, change, mes
     rows = rows_of(export(finance_client))
     rows[0]["input_per_mtok"] = "9"  # a good change that must not be applied
     rows[2].update(change)
-    before = catalog()
+    before = catalog_rows()
 
     response = upload(finance_client, to_csv(rows))
 
@@ -184,7 +184,7 @@ def test_one_bad_row_and_nothing_is_imported(finance_client, prices, change, mes
     assert "Nothing was imported" in text
     assert "Line 4: " in text  # the header is line 1
     assert message in text
-    assert catalog() == before
+    assert catalog_rows() == before
     assert not PriceChange.objects.exists()
     assert not AuditEvent.objects.exists()
 
