@@ -1,8 +1,5 @@
-import csv
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -19,7 +16,7 @@ from console.prices import (
     prices_import,
 )
 from console.views.base import render_console
-from console.views.streaming import Echo
+from console.views.streaming import csv_response
 
 
 @roles.console_view()
@@ -117,14 +114,8 @@ def price_change_cancel_view(request, pk: int):
 @roles.console_view()
 @require_safe
 def price_export(request):
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in price_csv_rows()),
-        content_type="text/csv; charset=utf-8",
-    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="prices-{stamp}.csv"'
-    return response
+    return csv_response(request, price_csv_rows(), f"prices-{stamp}.csv")
 
 
 @roles.console_view(roles.MONEY)

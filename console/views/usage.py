@@ -1,6 +1,3 @@
-import csv
-
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -16,7 +13,7 @@ from console.usage import (
     usage_totals,
 )
 from console.views.base import page_of, render_console
-from console.views.streaming import Echo
+from console.views.streaming import csv_response
 from relay.models import Channel, UsageRecord
 
 
@@ -71,11 +68,7 @@ def usage_export(request):
     filters, errors = _filters(request)
     if errors:
         return usage_list(request)
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in usage_csv_rows(usage_explore(filters))),
-        content_type="text/csv; charset=utf-8",
-    )
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="usage-{stamp}.csv"'
-    return response
+    return csv_response(
+        request, usage_csv_rows(usage_explore(filters)), f"usage-{stamp}.csv"
+    )

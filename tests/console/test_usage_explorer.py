@@ -2,13 +2,17 @@
 
 import csv
 import io
+import warnings
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncRequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from console.views.usage import usage_export
 from relay.models import Channel, UsageRecord
 from tests.console.conftest import usage_record
 
@@ -188,3 +192,36 @@ def test_the_list_pages_without_one_query_per_row(
     with django_assert_max_num_queries(12):
         response = support_client.get(reverse("console:usage"))
     assert len(response.context["page"].object_list) == 30
+
+
+def test_under_asgi_the_export_is_pulled_chunk_by_chunk(support, alice, channel):
+    """Under ASGI (uvicorn, as in production) Django would read a plain
+    iterator whole into memory before the first byte, warning that it does:
+    the export hands it an asynchronous one instead."""
+    template = usage_record(alice, channel=channel)
+    UsageRecord.objects.bulk_create(
+        UsageRecord(
+            **{
+                f.attname: getattr(template, f.attname)
+                for f in UsageRecord._meta.concrete_fields
+                if f.attname not in ("id", "request_id")
+            },
+            request_id=f"req_bulk_{i}",
+        )
+        for i in range(1200)
+    )
+    request = AsyncRequestFactory().get(reverse("console:usage_export"))
+    request.user = support
+    response = usage_export(request)
+    assert response.is_async
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in response]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chunks = async_to_sync(read)()
+    lines = b"".join(chunks).decode().splitlines()
+    assert len(lines) == 1 + 1201
+    assert lines[0].startswith("created_at,request_id,")
+    assert len(chunks) == 3  # 500 rows a chunk
