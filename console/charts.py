@@ -84,10 +84,8 @@ def _nice_step(span: int, ticks: int) -> int:
     power = 1
     while power * 10 <= raw:
         power *= 10
-    for factor in (1, 2, 5, 10):
-        if factor * power >= raw:
-            return factor * power
-    return 10 * power  # unreachable: factor 10 always covers raw
+    factor = next(f for f in (1, 2, 5, 10) if f * power >= raw)
+    return factor * power
 
 
 def _axis(low: int, high: int) -> tuple[int, int, int]:
@@ -96,7 +94,7 @@ def _axis(low: int, high: int) -> tuple[int, int, int]:
     if low == high:
         high = 1
     step = _nice_step(high - low, TICKS)
-    bottom = -(-low // step) * step if low >= 0 else (low // step) * step
+    bottom = (low // step) * step  # low <= 0: rounds away from zero
     top = -(-high // step) * step
     return bottom, top, step
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
 
+from accounts import keys
 from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
 from console.filters import FilterError, id_parse, range_parse
 from relay.models import UsageRecord
@@ -43,7 +44,10 @@ def usage_filters_parse(params: Mapping[str, str]) -> dict:
     if raw:
         if id_parse(raw) is not None:
             filters["key_id"] = id_parse(raw)
-        elif raw.isprintable() and raw.isascii() and len(raw) <= 16:
+        elif raw.startswith(keys.KEY_PREFIX) and len(raw) > keys.DISPLAY_CHARS:
+            # A whole secret pasted: its digest names exactly one key.
+            filters["key_digest"] = keys.digest(raw)
+        elif raw.isprintable() and raw.isascii() and len(raw) <= keys.DISPLAY_CHARS:
             filters["key_prefix"] = raw
         else:
             errors["key"] = f'"{raw[:40]}" is not an API key id or prefix.'
@@ -79,6 +83,8 @@ def usage_explore(filters: Mapping) -> QuerySet[UsageRecord]:
         records = records.filter(channel_id=filters["channel"])
     if "key_id" in filters:
         records = records.filter(api_key_id=filters["key_id"])
+    if "key_digest" in filters:
+        records = records.filter(api_key__digest=filters["key_digest"])
     if "key_prefix" in filters:
         records = records.filter(api_key__prefix__startswith=filters["key_prefix"])
     if "model" in filters:

@@ -6,6 +6,8 @@ one-click test, and an audit row for every change. Staff roles
 change channels, support only reads them.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -18,6 +20,16 @@ from audit.services import audit_record
 from console import roles
 from relay.checks import channel_check
 from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
+
+# The cost prices a channel's inline edits (image tables: not by hand here).
+PRICE_COLUMNS = [
+    "input_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "output_per_mtok",
+    "image_input_per_mtok",
+    "per_request_usd",
+]
 
 
 class RoleAdminMixin(roles.RolePermissionsMixin):
@@ -84,13 +96,26 @@ class UpstreamKeyInline(RoleAdminMixin, admin.TabularInline):
         "disabled_reason",
         "auto_disabled",
         "disabled_at",
-        "created_at",
     ]
-    readonly_fields = ["masked", "auto_disabled", "disabled_at", "created_at"]
+    readonly_fields = ["masked", "auto_disabled", "disabled_at"]
 
     @admin.display(description="key")
     def masked(self, key):
         return key.masked
+
+
+class ChannelCostForm(forms.ModelForm):
+    class Meta:
+        model = ChannelCost
+        fields = ["model", *PRICE_COLUMNS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Show stored prices as typed: "0.2", not "0.200" or "0E-9".
+        for name in PRICE_COLUMNS:
+            value = self.initial.get(name)
+            if isinstance(value, Decimal):
+                self.initial[name] = f"{value.normalize():f}"
 
 
 class ChannelCostFormSet(BaseInlineFormSet):
@@ -115,21 +140,12 @@ class ChannelCostInline(RoleAdminMixin, admin.TabularInline):
     """What the upstream charges us per model: the cost side of the margin."""
 
     model = ChannelCost
+    form = ChannelCostForm
     formset = ChannelCostFormSet
     extra = 1
     verbose_name = "cost price"
     verbose_name_plural = "cost prices (USD per 1M tokens, what the upstream charges)"
-    fields = [
-        "model",
-        "input_per_mtok",
-        "cached_input_per_mtok",
-        "cache_write_per_mtok",
-        "output_per_mtok",
-        "image_input_per_mtok",
-        "per_request_usd",
-        "updated_at",
-    ]
-    readonly_fields = ["updated_at"]
+    fields = ["model", *PRICE_COLUMNS]
 
 
 class ChannelForm(forms.ModelForm):

@@ -10,7 +10,7 @@ from console import roles
 from relay.models import UsageRecord
 
 
-def _staff(email: str, *groups: str, superuser: bool = False) -> User:
+def make_staff(email: str, *groups: str, superuser: bool = False) -> User:
     if superuser:
         return User.objects.create_superuser(email, "staff password 123")
     user = User.objects.create_user(email, "staff password 123", is_staff=True)
@@ -23,17 +23,17 @@ def _staff(email: str, *groups: str, superuser: bool = False) -> User:
 
 @pytest.fixture
 def support(db) -> User:
-    return _staff("support@switchboard.test", roles.SUPPORT)
+    return make_staff("support@switchboard.test", roles.SUPPORT)
 
 
 @pytest.fixture
 def finance(db) -> User:
-    return _staff("finance@switchboard.test", roles.FINANCE)
+    return make_staff("finance@switchboard.test", roles.FINANCE)
 
 
 @pytest.fixture
 def superuser(db) -> User:
-    return _staff("root@switchboard.test", superuser=True)
+    return make_staff("root@switchboard.test", superuser=True)
 
 
 def client_for(user: User) -> Client:

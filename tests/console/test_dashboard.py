@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing.models import LedgerEntry
 from billing.services import wallet_credit
+from console.charts import HEIGHT, MARGIN_BOTTOM, MARGIN_TOP, Series, grouped_bars
 from console.dashboard import bucket_starts, dashboard
 from portal.templatetags.switchboard import usd
 from relay.models import Channel, UsageRecord
@@ -218,3 +219,21 @@ def test_buckets_cover_the_range_up_to_today():
     months = bucket_starts("month", now)
     assert len(months) == 12 and all(day.day == 1 for day in months)
     assert months[-1].month == timezone.localtime(now).month
+
+
+def test_a_negative_margin_is_drawn_below_the_zero_line():
+    chart = grouped_bars(
+        title="Margin",
+        labels=["Mon", "Tue"],
+        series=[Series("Margin", [300, -120])],
+        fmt=str,
+    )
+    up, down = chart.rects
+    assert MARGIN_TOP <= chart.zero_y <= HEIGHT - MARGIN_BOTTOM
+    assert up.y + up.height == pytest.approx(chart.zero_y)
+    assert down.y == pytest.approx(chart.zero_y) and down.height > 0
+    assert up.height > down.height
+    labels = [tick.label for tick in chart.ticks]
+    assert "0" in labels and int(labels[0]) <= -120 and int(labels[-1]) >= 300
+    assert chart.table_rows == [["Mon", "300"], ["Tue", "-120"]]
+    assert chart.aria_label == "Margin, 2 periods. Totals: Margin 180."

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from billing.models import LedgerEntry, ModelPrice, PriceChange, Wallet
 from console import urls as console_urls
 from relay.models import Channel
-from tests.console.conftest import _staff, client_for
+from tests.console.conftest import client_for, make_staff
 
 SAMPLES = {"int": 1, "str": "req_missing"}
 
@@ -55,7 +55,7 @@ def test_a_customer_gets_no_admin_page(alice):
 
 @pytest.mark.parametrize(("name", "url"), ALL, ids=[n for n, _ in ALL])
 def test_staff_without_a_role_is_refused(db, name, url):
-    nobody = client_for(_staff("norole@switchboard.test"))
+    nobody = client_for(make_staff("norole@switchboard.test"))
     assert nobody.get(url).status_code == 403
 
 

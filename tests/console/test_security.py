@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from console.middleware import LOGIN_FAILURES
-from tests.console.conftest import _staff
+from tests.console.conftest import make_staff
 
 PASSWORD = "staff password 123"
 
@@ -27,7 +27,7 @@ def login(client, email: str, password: str, ip: str = "203.0.113.7"):
 
 
 def test_five_failed_logins_lock_that_address_from_that_ip(db):
-    staff = _staff("ops@switchboard.test", superuser=True)
+    staff = make_staff("ops@switchboard.test", superuser=True)
     client = Client()
     for _ in range(LOGIN_FAILURES):
         assert login(client, staff.email, "wrong").status_code == 200
@@ -49,7 +49,7 @@ def test_the_address_is_matched_whatever_its_case(db):
 
 
 def test_a_success_clears_the_failures(db):
-    staff = _staff("ops@switchboard.test", superuser=True)
+    staff = make_staff("ops@switchboard.test", superuser=True)
     for _ in range(LOGIN_FAILURES - 1):
         login(Client(), staff.email, "wrong")
     assert login(Client(), staff.email, PASSWORD).status_code == 302

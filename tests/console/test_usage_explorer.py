@@ -69,6 +69,7 @@ def test_filters_by_tenant_key_model_channel_status_and_time(
     key = bob.tenant.api_keys.get()
     assert request_ids(support_client, key=key.pk) == {r["bob_old"], r["bob_new"]}
     assert request_ids(support_client, key=key.prefix) == {r["bob_old"], r["bob_new"]}
+    assert request_ids(support_client, key=bob.secret) == {r["bob_old"], r["bob_new"]}
     assert request_ids(support_client, model="gpt-4.1") == {r["bob_old"], r["bob_new"]}
     assert request_ids(support_client, channel=channel.pk) == {
         r["alice_ok"],
