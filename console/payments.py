@@ -21,7 +21,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from billing.models import LedgerEntry, Payment
-from billing.payments import cents_to_nano, payment_reference
+from billing.money import cents_to_nano
+from billing.payments import payment_reference
 from console.filters import FilterError, id_parse, range_parse
 
 STUCK_AFTER = timedelta(hours=1)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts import keys
+from billing.money import usd_string
 from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
 from console.filters import FilterError, id_parse, range_parse
 from relay.models import UsageRecord
-from relay.selectors import usd_string
 
 FILTER_PARAMS = ("tenant", "key", "model", "channel", "status", "start", "end")
 _MODEL_MAX_LENGTH = UsageRecord._meta.get_field("model").max_length

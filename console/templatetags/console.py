@@ -2,6 +2,8 @@
 
 from django import template
 
+from billing.money import cents_to_nano, format_usd_exact
+
 register = template.Library()
 
 
@@ -22,10 +24,7 @@ def ms(value) -> str:
 
 @register.filter
 def cents(value) -> str:
-    """Whole cents as dollars: 1250 -> "12.50" (integer arithmetic)."""
-    if value is None:
+    """Whole cents as exact dollars: 1250 -> "$12.50"."""
+    if value is None or value == "":
         return ""
-    value = int(value)
-    sign = "-" if value < 0 else ""
-    whole, part = divmod(abs(value), 100)
-    return f"{sign}{whole:,}.{part:02d}"
+    return format_usd_exact(cents_to_nano(int(value)), grouping=True)

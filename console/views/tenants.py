@@ -5,13 +5,13 @@ from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import tenant_resume, tenant_suspend
+from billing.money import format_usd_exact
 from billing.staff import plan_assign, wallet_adjust
 from console import roles
 from console.forms import AdjustForm, PlanForm, ReasonForm
 from console.services import staff_key_revoke, verification_resend
 from console.tenants import tenant_page, tenant_search
 from console.views.base import render_console
-from portal.templatetags.switchboard import usd
 
 
 @roles.console_view()
@@ -108,7 +108,10 @@ def tenant_adjust(request, pk: int):
         messages.warning(request, "This form was already submitted: adjusted once.")
     else:
         verb = "Credited" if amount > 0 else "Debited"
-        messages.success(request, f"{verb} {usd(abs(amount))} to {tenant}.")
+        messages.success(
+            request,
+            f"{verb} {format_usd_exact(abs(amount), grouping=True)} to {tenant}.",
+        )
     return redirect("console:tenant", pk=pk)
 
 

@@ -10,8 +10,6 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from billing.models import Payment
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 
 @pytest.fixture
 def events(alice, bob, support, finance):

@@ -17,8 +17,6 @@ from relay.models import Channel, UsageRecord
 from tests.conftest import make_customer
 from tests.console.conftest import usage_record
 
-pytest_plugins = ["tests.fakes.stripe"]
-
 NANO_PER_CENT = 10_000_000
 
 
