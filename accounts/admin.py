@@ -20,6 +20,7 @@ from billing.admin import parse_usd
 from billing.models import Plan, Wallet
 from billing.money import format_usd
 from billing.staff import plan_assign, wallet_adjust
+from console.roles import RolePermissionsMixin
 
 ACTION_TEMPLATE = "admin/accounts/tenant/action_form.html"
 
@@ -72,7 +73,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(RolePermissionsMixin, admin.ModelAdmin):
     """
     Suspension, money and plans change only through the actions (each asks
     for a reason and writes the audit log), never by editing fields.
@@ -197,7 +198,9 @@ class TenantAdmin(admin.ModelAdmin):
                 request, f"{skipped}: {total - done} tenant(s).", messages.WARNING
             )
 
-    @admin.action(description="Suspend (refuse all API keys)")
+    @admin.action(
+        description="Suspend (refuse all API keys)", permissions=["tenant_status"]
+    )
     def suspend(self, request, queryset):
         def apply(tenants, data):
             done = sum(
@@ -215,7 +218,9 @@ class TenantAdmin(admin.ModelAdmin):
             apply=apply,
         )
 
-    @admin.action(description="Resume (accept API keys again)")
+    @admin.action(
+        description="Resume (accept API keys again)", permissions=["tenant_status"]
+    )
     def resume(self, request, queryset):
         def apply(tenants, data):
             done = sum(
@@ -233,7 +238,7 @@ class TenantAdmin(admin.ModelAdmin):
             apply=apply,
         )
 
-    @admin.action(description="Credit or debit wallet")
+    @admin.action(description="Credit or debit wallet", permissions=["money"])
     def adjust_wallet(self, request, queryset):
         def apply(tenants, data):
             done = 0
@@ -264,7 +269,7 @@ class TenantAdmin(admin.ModelAdmin):
             apply=apply,
         )
 
-    @admin.action(description="Assign plan")
+    @admin.action(description="Assign plan", permissions=["money"])
     def assign_plan(self, request, queryset):
         def apply(tenants, data):
             for tenant in tenants:
@@ -312,7 +317,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RolePermissionsMixin, admin.ModelAdmin):
     list_display = [
         "prefix",
         "name",
@@ -330,7 +335,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # A key's secret is shown once to the customer who creates it.
         return False
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["money"])
     def revoke(self, request, queryset):
         for key in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
             with transaction.atomic():

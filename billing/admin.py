@@ -24,14 +24,14 @@ from billing.models import (
     StripeEvent,
     Wallet,
 )
-from billing.money import NANO_PER_USD, InexactPrice, format_usd, usd_to_nano
+from billing.money import NANO_PER_CENT, InexactPrice, format_usd, usd_to_nano
 from billing.redemption import (
     MAX_BATCH,
     code_normalise,
     redemption_batch_create,
 )
+from console.roles import RolePermissionsMixin
 
-NANO_PER_CENT = NANO_PER_USD // 100
 # Codes listed on a batch's page; the CSV export has all of them.
 CODES_SHOWN = 200
 
@@ -354,7 +354,7 @@ class RedemptionCodeInline(admin.TabularInline):
 
 
 @admin.register(RedemptionBatch)
-class RedemptionBatchAdmin(admin.ModelAdmin):
+class RedemptionBatchAdmin(RolePermissionsMixin, admin.ModelAdmin):
     """
     Batches are created here (through redemption_batch_create, which writes
     the codes and the audit row) and never edited: their codes may already
@@ -442,7 +442,8 @@ class RedemptionBatchAdmin(admin.ModelAdmin):
             reverse("admin:billing_redemptionbatch_change", args=[obj.pk])
         )
 
-    @admin.action(description="Export codes as CSV")
+    # The codes are bearer credit: only those who may hand out money see them.
+    @admin.action(description="Export codes as CSV", permissions=["money"])
     def export_codes(self, request, queryset):
         batches = list(queryset.order_by("pk"))
         codes = (
@@ -524,3 +525,30 @@ class ModelPriceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active"]
     search_fields = ["model"]
+
+    # Edits here take effect at once; the console's prices page schedules
+    # changes ahead. Either way the audit log has them.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and not form.changed_data:
+            return
+        audit_record(
+            actor=request.user,
+            action="price.edit" if change else "price.create",
+            target=f"modelprice:{obj.pk}",
+            summary=f"{'changed' if change else 'created'} the price of {obj}",
+            data={field: str(getattr(obj, field)) for field in form.changed_data},
+        )
+
+    def delete_model(self, request, obj):
+        audit_record(
+            actor=request.user,
+            action="price.delete",
+            target=f"modelprice:{obj.pk}",
+            summary=f"deleted the price of {obj}",
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for price in queryset:
+            self.delete_model(request, price)

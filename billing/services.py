@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from billing import pg
@@ -90,7 +90,9 @@ def _promo_set_aside(promo_ok: bool, now) -> Case:
     usable = Q(promo_expires_at__isnull=True) | Q(promo_expires_at__gt=now)
     if not promo_ok:
         return F("promo")
-    return Case(When(usable, then=Value(0)), default=F("promo"))
+    return Case(
+        When(usable, then=Value(0)), default=F("promo"), output_field=BigIntegerField()
+    )
 
 
 def wallet_reserve(

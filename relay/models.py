@@ -218,6 +218,9 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at"]),
             models.Index(fields=["api_key", "-created_at"]),
+            # The staff console's time windows, overall and per channel.
+            models.Index(fields=["-created_at"]),
+            models.Index(fields=["channel", "-created_at"]),
         ]
 
     def __str__(self) -> str:

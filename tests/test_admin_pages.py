@@ -49,6 +49,10 @@ def test_staff_add_a_channel_with_a_key_stored_encrypted(admin_client, fake, pri
             "upstream_keys-0-label": "primary",
             "upstream_keys-0-new_secret": "sk-typed-by-staff",
             "upstream_keys-0-is_enabled": "on",
+            "costs-TOTAL_FORMS": "0",
+            "costs-INITIAL_FORMS": "0",
+            "costs-MIN_NUM_FORMS": "0",
+            "costs-MAX_NUM_FORMS": "1000",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -137,7 +137,6 @@ def test_expired_promotional_credit_is_not_spendable_before_the_sweep(carol):
     assert wallet_drifts() == []
 
 
-@pytest.mark.postgres
 def test_the_relay_spends_promo_first_and_honours_the_allowlist(
     relay, channel, carol, settings
 ):

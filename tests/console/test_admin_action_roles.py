@@ -1,0 +1,75 @@
+"""The admin's actions follow the console's roles, as its pages do."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+from accounts.models import ApiKey
+from audit.models import AuditEvent
+from billing.models import LedgerEntry, RedemptionBatch
+from billing.redemption import redemption_batch_create
+
+TENANTS = "/admin/accounts/tenant/"
+
+
+def run_action(client, url, action, objects, **fields):
+    return client.post(
+        url,
+        {
+            "action": action,
+            "apply": "1",
+            ACTION_CHECKBOX_NAME: [o.pk for o in objects],
+            **fields,
+        },
+        follow=True,
+    )
+
+
+@pytest.mark.parametrize("action", ["adjust_wallet", "assign_plan"])
+def test_support_cannot_use_money_actions(support_client, alice, action):
+    response = run_action(
+        support_client,
+        TENANTS,
+        action,
+        [alice.tenant],
+        amount="5",
+        reason="trying",
+        token="0" * 32,
+    )
+    assert "No action selected" in response.content.decode()
+    assert not LedgerEntry.objects.filter(kind="adjustment").exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_support_may_suspend_from_the_admin(support_client, alice):
+    run_action(support_client, TENANTS, "suspend", [alice.tenant], reason="abuse")
+    alice.tenant.refresh_from_db()
+    assert not alice.tenant.is_active
+    assert AuditEvent.objects.get().action == "tenant.suspend"
+
+
+def test_support_cannot_revoke_keys_or_export_codes(support_client, alice, finance):
+    key = ApiKey.objects.get(tenant=alice.tenant)
+    run_action(support_client, "/admin/accounts/apikey/", "revoke", [key])
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    batch = redemption_batch_create(name="promo", value=10**9, count=2, actor=finance)
+    response = run_action(
+        support_client, "/admin/billing/redemptionbatch/", "export_codes", [batch]
+    )
+    assert response.headers["content-type"].startswith("text/html")
+    assert RedemptionBatch.objects.count() == 1
+    codes = batch.codes.values_list("code", flat=True)
+    assert not any(code in response.content.decode() for code in codes)
+
+
+def test_finance_may_adjust(finance_client, alice):
+    page = finance_client.post(
+        TENANTS,
+        {
+            "action": "adjust_wallet",
+            "index": "0",
+            ACTION_CHECKBOX_NAME: [alice.tenant.pk],
+        },
+    )
+    assert page.status_code == 200
+    assert 'name="reason"' in page.content.decode()
