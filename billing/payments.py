@@ -409,6 +409,7 @@ class Reconciliation:
     seen: int = 0
     credited: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    abandoned: int = 0
 
 
 def payments_reconcile(*, now=None) -> Reconciliation:
@@ -416,11 +417,18 @@ def payments_reconcile(*, now=None) -> Reconciliation:
     Apply every checkout session created in the last
     SWITCHBOARD_RECONCILE_HOURS as Stripe reports it: a paid session whose
     webhook never arrived is credited (once: the same ledger reference as
-    the webhook's), an expired one is marked expired.
+    the webhook's), an expired one is marked expired. A placeholder whose
+    process died before Stripe answered (`pending:` session id, so it never
+    reached Stripe and cannot be paid) is marked expired after an hour.
     """
     now = now or timezone.now()
     since = now - timedelta(hours=settings.SWITCHBOARD_RECONCILE_HOURS)
     result = Reconciliation()
+    result.abandoned = Payment.objects.filter(
+        stripe_session_id__startswith="pending:",
+        status=Payment.Status.OPEN,
+        created_at__lt=now - timedelta(hours=1),
+    ).update(status=Payment.Status.EXPIRED)
     pending = Payment.objects.exclude(status=Payment.Status.PAID).filter(
         created_at__gte=since - timedelta(hours=1)
     )

@@ -1,6 +1,9 @@
 """Reconciliation: paid sessions whose webhook never arrived are credited."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from billing import payments
 from billing.models import LedgerEntry, Payment
@@ -146,3 +149,22 @@ def test_the_celery_task(alice, stripe_flow, fake_stripe):
 def test_the_celery_task_without_stripe_does_nothing(settings):
     settings.STRIPE_SECRET_KEY = ""
     assert "skipped" in reconcile_stripe_payments()
+
+
+def test_placeholders_that_never_reached_stripe_expire(alice, stripe_flow):
+    old = Payment.objects.create(
+        tenant=alice.tenant,
+        amount_cents=1000,
+        stripe_session_id="pending:died-before-stripe-answered",
+        created_at=timezone.now() - timedelta(hours=2),
+    )
+    fresh = Payment.objects.create(
+        tenant=alice.tenant,
+        amount_cents=1000,
+        stripe_session_id="pending:stripe-still-answering",
+    )
+    assert payments_reconcile().abandoned == 1
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (old.status, fresh.status) == ("expired", "open")
+    assert payment_rows(alice) == 0

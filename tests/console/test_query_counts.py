@@ -1,6 +1,7 @@
 """The console's pages make a bounded number of queries, however many rows."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from audit.services import audit_record
@@ -42,6 +43,8 @@ def busy(alice, channel, support):
     ],
 )
 def test_list_pages(support_client, busy, django_assert_max_num_queries, name, most):
+    if connection.vendor != "postgresql" and name in ("dashboard", "channels"):
+        most += 1  # SQLite has no percentile_cont: one more query per page
     with django_assert_max_num_queries(most):
         assert support_client.get(reverse(f"console:{name}")).status_code == 200
 
