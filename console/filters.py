@@ -1,21 +1,13 @@
 """Parsing of the console's filter parameters, with errors a person can act on."""
 
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
 
-from django.utils import timezone
+from relay.selectors import UsageFilterError, moment_parse
+
+# Console filters are parsed and refused the way the customer's are.
+FilterError = UsageFilterError
 
 ID_MAX = 2**63
-
-
-class FilterError(ValueError):
-    """Bad filter parameters; `errors` maps each to a readable message."""
-
-    def __init__(self, errors: Mapping[str, str]):
-        self.errors = dict(errors)
-        super().__init__(
-            "; ".join(f"{name}: {message}" for name, message in self.errors.items())
-        )
 
 
 def id_parse(raw: str) -> int | None:
@@ -23,24 +15,6 @@ def id_parse(raw: str) -> int | None:
     if raw.isascii() and raw.isdigit() and 0 < int(raw) < ID_MAX:
         return int(raw)
     return None
-
-
-def moment_parse(raw: str, *, end: bool = False) -> datetime:
-    """
-    An ISO 8601 date or datetime; naive ones are in the site's time zone. A
-    date as the `end` of a range means the end of that day (the start of the
-    next). Raise ValueError.
-    """
-    if len(raw) == 10:
-        day = date.fromisoformat(raw)
-        if end:
-            day += timedelta(days=1)
-        moment = datetime.combine(day, time.min)
-    else:
-        moment = datetime.fromisoformat(raw)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.get_current_timezone())
-    return moment
 
 
 def range_parse(params: Mapping[str, str], errors: dict) -> dict:

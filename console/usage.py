@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts import keys
 from billing.money import usd_string
-from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
+from billing.pricing import TokenUsage, plan_cost, usage_cost
 from console.filters import FilterError, id_parse, range_parse
 from relay.models import UsageRecord
 
@@ -160,15 +160,7 @@ def cost_breakdown(record: UsageRecord) -> Breakdown:
     then the plan's multiplier, as billing.pricing computes it.
     """
     usage = _usage_of(record)
-    prices = UnitPrices(
-        input=record.input_price,
-        cached_input=record.cached_input_price,
-        output=record.output_price,
-        cache_write=record.cache_write_price,
-        image_input=record.image_input_price,
-        per_image=record.per_image_price,
-        per_request=record.per_request_price,
-    )
+    prices = record.unit_prices()
     # The same split of the prompt as usage_cost makes.
     cached = min(usage.cached, usage.prompt)
     written = min(usage.cache_write, usage.prompt - cached)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant
 from billing.models import Prices
+from billing.pricing import UnitPrices
 from relay import crypto
 
 
@@ -225,3 +226,15 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return self.request_id
+
+    def unit_prices(self) -> UnitPrices:
+        """The per-unit prices this request was charged at (its snapshot)."""
+        return UnitPrices(
+            input=self.input_price,
+            cached_input=self.cached_input_price,
+            output=self.output_price,
+            cache_write=self.cache_write_price,
+            image_input=self.image_input_price,
+            per_image=self.per_image_price,
+            per_request=self.per_request_price,
+        )

@@ -102,7 +102,7 @@ def usage_filters_from(params: Mapping[str, str]) -> dict:
         if not raw:
             continue
         try:
-            filters[name] = _parse_bound(raw, end=name == "end")
+            filters[name] = moment_parse(raw, end=name == "end")
         except (ValueError, OverflowError):
             errors[name] = (
                 f'"{raw}" is not an ISO 8601 date or datetime, e.g. "2025-01-31" '
@@ -145,11 +145,15 @@ def usage_filters_from(params: Mapping[str, str]) -> dict:
     return filters
 
 
-def _parse_bound(raw: str, *, end: bool) -> datetime:
+def moment_parse(raw: str, *, end: bool = False) -> datetime:
+    """
+    An ISO 8601 date or datetime; naive ones are in the site's time zone. A
+    date as the `end` of a range means the end of that day (the start of the
+    next). Raise ValueError.
+    """
     if len(raw) == 10:
         day = date.fromisoformat(raw)
         if end:
-            # A date as the end of a range includes the whole day.
             day += timedelta(days=1)
         moment = datetime.combine(day, time.min)
     else:

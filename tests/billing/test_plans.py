@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from accounts import auth
 from audit.models import AuditEvent
 from billing.models import Plan, Wallet
-from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
+from billing.pricing import TokenUsage, plan_cost, usage_cost
 from billing.selectors import wallet_drifts
 from billing.staff import plan_assign
 from relay.models import UsageRecord
@@ -72,7 +72,7 @@ def test_charges_follow_the_tenants_plan(relay, channel, alice, plans, plan_name
         completion=response.json()["usage"]["completion_tokens"],
         requests=1,
     )
-    catalog = usage_cost(usage, record_prices(record))
+    catalog = usage_cost(usage, record.unit_prices())
     assert record.price_multiplier == plan.multiplier
     assert record.cost == plan_cost(catalog, plan.multiplier)
     if plan_name == "volume":
@@ -80,18 +80,6 @@ def test_charges_follow_the_tenants_plan(relay, channel, alice, plans, plan_name
     assert before - alice.wallet.balance == record.charged == record.cost
     assert AuditEvent.objects.filter(action="tenant.plan", tenant=alice.tenant).count()
     assert wallet_drifts() == []
-
-
-def record_prices(record) -> UnitPrices:
-    return UnitPrices(
-        input=record.input_price,
-        cached_input=record.cached_input_price,
-        output=record.output_price,
-        cache_write=record.cache_write_price,
-        image_input=record.image_input_price,
-        per_image=record.per_image_price,
-        per_request=record.per_request_price,
-    )
 
 
 def test_assigning_the_current_plan_again_changes_nothing(alice, plans):
