@@ -1,14 +1,11 @@
 from django.views.decorators.http import require_safe
 
-from billing.money import format_usd_exact
-from console import charts, roles
+from charts import bars as charts
+from charts.bars import usd
+from console import roles
 from console.dashboard import PERIODS, dashboard
 from console.payments import stuck_count
 from console.views.base import render_console
-
-
-def usd(nano: int) -> str:
-    return format_usd_exact(nano, grouping=True)
 
 
 def _count(value: int) -> str:

@@ -24,7 +24,7 @@ from billing.views import topup_return_urls
 from portal import selectors
 from portal.access import tenant_view
 from portal.app_forms import AlertThresholdForm, RedeemForm, TopUpForm
-from portal.charts import usd
+from portal.templatetags.switchboard import usd
 
 logger = logging.getLogger(__name__)
 

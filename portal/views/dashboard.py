@@ -2,9 +2,26 @@
 
 from django.shortcuts import render
 
+from charts.bars import BarChart, Series, stacked_bars
 from portal import selectors
 from portal.access import tenant_view
-from portal.charts import stacked_bars
+
+# An x-axis label every this many days, counted back from today.
+LABEL_EVERY = 7
+
+
+def spend_chart(daily: selectors.DailySpend, *, title: str, what: str) -> BarChart:
+    """Spend per day stacked by `what` (model or key)."""
+    return stacked_bars(
+        title=title,
+        labels=[f"{day:%b} {day.day}" for day in daily.days],
+        series=[
+            Series(name, [per_day.get(day, 0) for day in daily.days])
+            for name, per_day in daily.series.items()
+        ],
+        what=what,
+        label_every=LABEL_EVERY,
+    )
 
 
 @tenant_view
@@ -16,10 +33,10 @@ def dashboard(request):
     context = {
         "balance": selectors.wallet_balance(tenant=tenant),
         "periods": selectors.spend_windows(tenant=tenant, today=days[-1]),
-        "model_chart": stacked_bars(
+        "model_chart": spend_chart(
             by_model, title="Spend per day by model", what="model"
         ),
-        "key_chart": stacked_bars(by_key, title="Spend per day by API key", what="key"),
+        "key_chart": spend_chart(by_key, title="Spend per day by API key", what="key"),
         "errors": selectors.recent_errors(tenant=tenant),
     }
     return render(request, "portal/app/dashboard.html", context)

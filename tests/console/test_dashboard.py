@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.models import LedgerEntry
 from billing.services import wallet_credit
-from console.charts import HEIGHT, MARGIN_BOTTOM, MARGIN_TOP, Series, grouped_bars
+from charts.bars import HEIGHT, MARGIN_BOTTOM, MARGIN_TOP, Series, grouped_bars
 from console.dashboard import bucket_starts, dashboard
 from portal.templatetags.switchboard import usd
 from relay.models import Channel, UsageRecord

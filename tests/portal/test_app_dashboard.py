@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from accounts.services import api_key_create
 from billing.models import Wallet
-from portal import charts, selectors
+from charts import bars as charts
+from portal import selectors
+from portal.views.dashboard import spend_chart
 from relay.models import UsageRecord
 from tests.portal.test_app_usage import add_member, usage_record
 
@@ -90,8 +92,8 @@ def test_the_charts_are_svg_with_tooltips_a_legend_and_a_table(signed_in, alice)
     label = f"{today:%b} {today.day}"
     assert f"<title>{label}, gpt-4.1: $0.0015</title>" in html
     assert f"<title>{label}, gpt-4.1-nano: $0.00000025</title>" in html
-    assert '<table class="visually-hidden">' in html
-    assert "<td>$0.0015</td>" in html
+    assert "Spend per day by model as a table" in html
+    assert '<td class="num">$0.0015</td>' in html
 
 
 def test_a_chart_without_spend_says_so(signed_in, alice):
@@ -161,9 +163,9 @@ class TestChartGeometry:
         assert charts.nice_step(4_000_000_001) == 2_000_000_000
 
     def test_tick_labels_have_the_decimals_the_step_needs(self):
-        assert charts.tick_label(2_000_000_000, 1_000_000_000) == "$2.00"
-        assert charts.tick_label(1_500_000, 500_000) == "$0.0015"
-        assert charts.tick_label(30, 10) == "$0.00000003"
+        assert charts.usd_tick(2_000_000_000, 1_000_000_000) == "$2.00"
+        assert charts.usd_tick(1_500_000, 500_000) == "$0.0015"
+        assert charts.usd_tick(30, 10) == "$0.00000003"
 
     def test_bars_stack_to_their_total_and_reach_the_top_tick(self):
         days = self.days()
@@ -171,27 +173,30 @@ class TestChartGeometry:
             days=days,
             series={"a": {days[0]: 300, days[2]: 100}, "b": {days[0]: 100}},
         )
-        chart = charts.stacked_bars(daily, title="T", what="model")
-        first = chart.bars[0]
+        chart = spend_chart(daily, title="T", what="model")
+        first = chart.columns[0]
         # 400 on the busiest day: a step of 100, so the top tick is 400.
         assert chart.ticks[-1].label == "$0.0000004"
         assert chart.ticks[-1].y == chart.plot_top
         # Stacked from the bottom, largest series first.
-        assert first.segments[-1].y == chart.plot_top
-        assert first.segments[0].y + first.segments[0].height == chart.plot_bottom
-        assert sum(s.height for s in first.segments) == pytest.approx(chart.plot_height)
-        assert [s.label for s in first.segments] == ["a", "b"]
-        assert chart.bars[1].segments == []
-        assert [item.label for item in chart.legend] == ["a", "b"]
-        assert [row.day for row in chart.table_rows] == ["Jan 1", "Jan 3"]
+        assert first.rects[-1].y == chart.plot_top
+        assert first.rects[0].y + first.rects[0].height == chart.plot_bottom
+        assert sum(s.height for s in first.rects) == pytest.approx(chart.plot_height)
+        assert [r.title for r in first.rects] == [
+            "Jan 1, a: $0.0000003",
+            "Jan 1, b: $0.0000001",
+        ]
+        assert chart.columns[1].rects == []
+        assert [item.name for item in chart.legend] == ["a", "b"]
+        assert [row[0] for row in chart.table_rows] == ["Jan 1", "Jan 3"]
 
     def test_small_series_fold_into_other(self):
         days = self.days(1)
         series = {f"m{n}": {days[0]: 100 - n} for n in range(8)}
-        chart = charts.stacked_bars(
+        chart = spend_chart(
             selectors.DailySpend(days=days, series=series), title="T", what="model"
         )
-        labels = [item.label for item in chart.legend]
+        labels = [item.name for item in chart.legend]
         assert labels == ["m0", "m1", "m2", "m3", "m4", "Other"]
         assert chart.legend[-1].total == charts.usd(95 + 94 + 93)
         assert chart.legend[-1].color == charts.OTHER_COLOR
