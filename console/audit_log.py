@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
-from console.filters import FilterError, id_parse, range_parse
+from console.filters import FilterError, ids_parse, range_parse, text_param
 
 SYSTEM = "system"
 
@@ -17,18 +17,13 @@ def audit_filters_parse(params) -> dict:
     errors: dict[str, str] = {}
     filters: dict = {}
     for name in ("actor", "action"):
-        raw = (params.get(name) or "").strip()
+        raw = text_param(params, name)
         if raw:
             if not raw.isprintable() or len(raw) > 254:
                 errors[name] = "At most 254 printable characters."
             else:
                 filters[name] = raw
-    tenant = (params.get("tenant") or "").strip()
-    if tenant:
-        if id_parse(tenant) is None:
-            errors["tenant"] = f'"{tenant[:40]}" is not a tenant id.'
-        else:
-            filters["tenant"] = id_parse(tenant)
+    filters.update(ids_parse(params, errors, "tenant"))
     filters.update(range_parse(params, errors))
     if errors:
         raise FilterError(errors)

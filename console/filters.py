@@ -17,11 +17,32 @@ def id_parse(raw: str) -> int | None:
     return None
 
 
+def text_param(params: Mapping[str, str], name: str) -> str:
+    """`params[name]` stripped, or "" when missing or not text."""
+    raw = params.get(name)
+    return raw.strip() if isinstance(raw, str) else ""
+
+
+def ids_parse(params: Mapping[str, str], errors: dict, *names: str) -> dict:
+    """Each of `names` (e.g. "tenant") of `params` as a database id, errors
+    into `errors`; an empty parameter does not filter."""
+    found = {}
+    for name in names:
+        raw = text_param(params, name)
+        if not raw:
+            continue
+        if id_parse(raw) is None:
+            errors[name] = f'"{raw[:40]}" is not a {name} id (a positive integer).'
+        else:
+            found[name] = id_parse(raw)
+    return found
+
+
 def range_parse(params: Mapping[str, str], errors: dict) -> dict:
     """`start` and `end` of `params` as datetimes, errors into `errors`."""
     found = {}
     for name in ("start", "end"):
-        raw = (params.get(name) or "").strip()
+        raw = text_param(params, name)
         if not raw:
             continue
         try:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from billing.models import LedgerEntry, Payment
 from billing.money import cents_to_nano
 from billing.payments import payment_reference
-from console.filters import FilterError, id_parse, range_parse
+from console.filters import FilterError, ids_parse, range_parse, text_param
 
 STUCK_AFTER = timedelta(hours=1)
 UNSETTLED = (Payment.Status.OPEN, Payment.Status.PROCESSING)
@@ -35,18 +35,13 @@ EXTRA_STATUSES = ("refunded", "disputed", "stuck")
 def payment_filters_parse(params) -> dict:
     errors: dict[str, str] = {}
     filters: dict = {}
-    status = (params.get("status") or "").strip()
+    status = text_param(params, "status")
     if status:
         if status in Payment.Status.values or status in EXTRA_STATUSES:
             filters["status"] = status
         else:
             errors["status"] = "Unknown status."
-    tenant = (params.get("tenant") or "").strip()
-    if tenant:
-        if id_parse(tenant) is None:
-            errors["tenant"] = f'"{tenant[:40]}" is not a tenant id.'
-        else:
-            filters["tenant"] = id_parse(tenant)
+    filters.update(ids_parse(params, errors, "tenant"))
     filters.update(range_parse(params, errors))
     if errors:
         raise FilterError(errors)

@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from accounts import keys
 from billing.money import usd_string
 from billing.pricing import TokenUsage, plan_cost, usage_cost
-from console.filters import FilterError, id_parse, range_parse
+from console.filters import FilterError, id_parse, ids_parse, range_parse, text_param
 from relay.models import UsageRecord
 
 FILTER_PARAMS = ("tenant", "key", "model", "channel", "status", "start", "end")
@@ -29,18 +29,8 @@ def usage_filters_parse(params: Mapping[str, str]) -> dict:
     errors: dict[str, str] = {}
     filters: dict = {}
 
-    def value(name: str) -> str:
-        raw = params.get(name)
-        return raw.strip() if isinstance(raw, str) else ""
-
-    for name in ("tenant", "channel"):
-        raw = value(name)
-        if raw:
-            if id_parse(raw) is None:
-                errors[name] = f'"{raw[:40]}" is not a {name} id (a positive integer).'
-            else:
-                filters[name] = id_parse(raw)
-    raw = value("key")
+    filters.update(ids_parse(params, errors, "tenant", "channel"))
+    raw = text_param(params, "key")
     if raw:
         if id_parse(raw) is not None:
             filters["key_id"] = id_parse(raw)
@@ -51,7 +41,7 @@ def usage_filters_parse(params: Mapping[str, str]) -> dict:
             filters["key_prefix"] = raw
         else:
             errors["key"] = f'"{raw[:40]}" is not an API key id or prefix.'
-    raw = value("model")
+    raw = text_param(params, "model")
     if raw:
         if not raw.isprintable() or len(raw) > _MODEL_MAX_LENGTH:
             errors["model"] = (
@@ -59,7 +49,7 @@ def usage_filters_parse(params: Mapping[str, str]) -> dict:
             )
         else:
             filters["model"] = raw
-    raw = value("status")
+    raw = text_param(params, "status")
     if raw:
         if raw == "error" or raw in UsageRecord.Status.values:
             filters["status"] = raw
