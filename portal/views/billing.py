@@ -3,15 +3,17 @@
 import logging
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.alerts import low_balance_threshold_set
 from billing.models import Payment
-from billing.money import NANO_PER_USD
+from billing.money import NANO_PER_USD, usd_to_nano
 from billing.payments import (
     CheckoutFailed,
     TopUpAmountError,
@@ -25,6 +27,7 @@ from portal import selectors
 from portal.access import tenant_view
 from portal.app_forms import AlertThresholdForm, RedeemForm, TopUpForm
 from portal.templatetags.switchboard import usd
+from portal.views.public import site_url
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,10 @@ def _overview(request, *, status: int = 200, **forms):
         "payments": _with_amounts(
             selectors.payments(tenant=request.tenant)[:RECENT_PAYMENTS]
         ),
+        "invite_url": site_url(request)
+        + reverse("signup")
+        + f"?ref={request.tenant.referral_code}",
+        "referral_reward": usd_to_nano(settings.SWITCHBOARD_REFERRAL_REWARD_USD),
     }
     return render(request, "portal/app/billing/overview.html", context, status=status)
 

@@ -216,3 +216,22 @@ def test_the_ledger_shows_the_exact_balance_after_every_row(signed_in, alice):
     assert shown == expected
     assert shown[0][1] == Wallet.objects.get(tenant=alice.tenant).balance
     assert len(shown) == 55
+
+
+def test_the_invite_link_signs_up_a_company_referred_by_this_one(
+    client, alice, settings
+):
+    settings.SWITCHBOARD_REFERRAL_REWARD_USD = "5.00"
+    client.force_login(alice.user)
+    html = client.get(reverse("billing")).content.decode()
+    assert "$5.00 of credit" in html
+    link = f"http://testserver/signup/?ref={alice.tenant.referral_code}"
+    assert f'value="{link}"' in html
+    client.logout()
+    form = client.get(link).content.decode()
+    assert f'name="ref" value="{alice.tenant.referral_code}"' in form
+
+
+def test_no_invite_section_without_a_reward(signed_in, settings):
+    settings.SWITCHBOARD_REFERRAL_REWARD_USD = "0"
+    assert "Invite a company" not in signed_in.get(reverse("billing")).content.decode()
