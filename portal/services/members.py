@@ -97,12 +97,16 @@ def member_invite(
 
 
 def invitation_for_token(token: str) -> Invitation | None:
-    """Return the pending invitation whose link carries `token`, or None."""
-    return (
+    """Return the pending, unexpired invitation whose link carries `token`,
+    or None."""
+    invitation = (
         Invitation.objects.select_related("tenant", "invited_by")
         .filter(token_digest=token_digest(token), accepted_at__isnull=True)
         .first()
     )
+    if invitation is None or invitation.is_expired:
+        return None
+    return invitation
 
 
 @transaction.atomic
@@ -178,14 +182,20 @@ def invitation_signup(*, invitation: Invitation, password: str) -> User:
 # --- Members -----------------------------------------------------------------
 
 
-def _other_owners(membership: Membership) -> int:
-    return (
+def _refuse_last_owner(membership: Membership, why: str) -> None:
+    """Raise MemberError if `membership` is its tenant's only owner: a tenant
+    needs at least one. Call it under the tenant's lock."""
+    if membership.role != Membership.Role.OWNER:
+        return
+    others = (
         Membership.objects.filter(
             tenant_id=membership.tenant_id, role=Membership.Role.OWNER
         )
         .exclude(pk=membership.pk)
-        .count()
+        .exists()
     )
+    if not others:
+        raise MemberError(f"A tenant needs at least one owner: {why}")
 
 
 @transaction.atomic
@@ -197,10 +207,7 @@ def member_role_set(*, membership: Membership, role: str, actor: User) -> Member
     membership = Membership.objects.select_related("user").get(pk=membership.pk)
     if membership.role == role:
         return membership
-    if membership.role == Membership.Role.OWNER and not _other_owners(membership):
-        raise MemberError(
-            "A tenant needs at least one owner: make someone else an owner first."
-        )
+    _refuse_last_owner(membership, "make someone else an owner first.")
     previous, membership.role = membership.role, role
     membership.save(update_fields=["role"])
     audit_record(
@@ -222,10 +229,7 @@ def member_remove(*, membership: Membership, actor: User) -> None:
     )
     if membership is None:  # removed meanwhile
         return
-    if membership.role == Membership.Role.OWNER and not _other_owners(membership):
-        raise MemberError(
-            "A tenant needs at least one owner: the last owner cannot be removed."
-        )
+    _refuse_last_owner(membership, "the last owner cannot be removed.")
     membership.delete()
     audit_record(
         actor=actor,

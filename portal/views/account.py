@@ -21,6 +21,7 @@ from portal.forms import EmailChangeForm, LoginForm, SignupForm, normalise_email
 from portal.services import members as members_service
 from portal.services import throttle
 from portal.templatetags.switchboard import usd
+from portal.views.members import invitation_invalid
 from portal.views.public import site_url
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -54,17 +55,8 @@ def signup(request):
     invite_token = request.POST.get("invitation") or request.GET.get("invitation")
     if invite_token:
         invitation = members_service.invitation_for_token(invite_token)
-        if invitation is None or invitation.is_expired:
-            return render(
-                request,
-                "portal/account/link_error.html",
-                {
-                    "title": "Invitation not valid",
-                    "error": "This invitation was already used, withdrawn or has "
-                    "expired. Ask the tenant's owner for a new one.",
-                },
-                status=400,
-            )
+        if invitation is None:
+            return invitation_invalid(request)
     if request.user.is_authenticated and invitation is None:
         return redirect(app_home())
 

@@ -134,23 +134,28 @@ def invitation_revoke(request, pk):
     return redirect("members")
 
 
+def invitation_invalid(request):
+    """The answer to a link of an invitation that cannot be used."""
+    return render(
+        request,
+        "portal/account/link_error.html",
+        {
+            "title": "Invitation not valid",
+            "error": "This invitation was already used, withdrawn or has "
+            "expired. Ask the tenant's owner for a new one.",
+        },
+        status=400,
+    )
+
+
 def invitation_accept(request, token):
     """
     The page an invitation's link opens: join when signed in with the
     invited address, otherwise sign up or log in with it first.
     """
     invitation = service.invitation_for_token(token)
-    if invitation is None or invitation.is_expired:
-        return render(
-            request,
-            "portal/account/link_error.html",
-            {
-                "title": "Invitation not valid",
-                "error": "This invitation was already used, withdrawn or has "
-                "expired. Ask the tenant's owner for a new one.",
-            },
-            status=400,
-        )
+    if invitation is None:
+        return invitation_invalid(request)
     user = request.user
     if request.method == "POST" and user.is_authenticated:
         try:
