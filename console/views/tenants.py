@@ -56,36 +56,51 @@ def _invalid(request, tenant, **forms):
     return _page(request, tenant, status=400, **forms)
 
 
+def _reasoned_change(request, tenant, *, prefix: str, change, done, unchanged):
+    """
+    Run `change(reason)` with the reason typed in the ReasonForm `prefix`
+    and say whether it changed anything (`done`) or not (`unchanged`).
+    """
+    form = ReasonForm(request.POST, prefix=prefix)
+    if not form.is_valid():
+        return _invalid(request, tenant, **{f"{prefix}_form": form})
+    if change(form.cleaned_data["reason"]):
+        messages.success(request, done)
+    else:
+        messages.warning(request, unchanged)
+    return redirect("console:tenant", pk=tenant.pk)
+
+
 @roles.console_view(roles.TENANT_STATUS)
 @require_POST
 def tenant_suspend_view(request, pk: int):
     tenant = get_object_or_404(Tenant, pk=pk)
-    form = ReasonForm(request.POST, prefix="suspend")
-    if not form.is_valid():
-        return _invalid(request, tenant, suspend_form=form)
-    if tenant_suspend(
-        tenant=tenant, reason=form.cleaned_data["reason"], actor=request.user
-    ):
-        messages.success(request, f"{tenant} is suspended: its API keys get 403.")
-    else:
-        messages.warning(request, f"{tenant} was already suspended.")
-    return redirect("console:tenant", pk=pk)
+    return _reasoned_change(
+        request,
+        tenant,
+        prefix="suspend",
+        change=lambda reason: tenant_suspend(
+            tenant=tenant, reason=reason, actor=request.user
+        ),
+        done=f"{tenant} is suspended: its API keys get 403.",
+        unchanged=f"{tenant} was already suspended.",
+    )
 
 
 @roles.console_view(roles.TENANT_STATUS)
 @require_POST
 def tenant_resume_view(request, pk: int):
     tenant = get_object_or_404(Tenant, pk=pk)
-    form = ReasonForm(request.POST, prefix="resume")
-    if not form.is_valid():
-        return _invalid(request, tenant, resume_form=form)
-    if tenant_resume(
-        tenant=tenant, reason=form.cleaned_data["reason"], actor=request.user
-    ):
-        messages.success(request, f"{tenant} is active again.")
-    else:
-        messages.warning(request, f"{tenant} was not suspended.")
-    return redirect("console:tenant", pk=pk)
+    return _reasoned_change(
+        request,
+        tenant,
+        prefix="resume",
+        change=lambda reason: tenant_resume(
+            tenant=tenant, reason=reason, actor=request.user
+        ),
+        done=f"{tenant} is active again.",
+        unchanged=f"{tenant} was not suspended.",
+    )
 
 
 @roles.console_view(roles.MONEY)
@@ -135,16 +150,16 @@ def tenant_plan(request, pk: int):
 def tenant_key_revoke(request, pk: int, key_id: int):
     tenant = get_object_or_404(Tenant, pk=pk)
     key = get_object_or_404(ApiKey, pk=key_id, tenant=tenant)
-    form = ReasonForm(request.POST, prefix="revoke")
-    if not form.is_valid():
-        return _invalid(request, tenant, revoke_form=form)
-    if staff_key_revoke(
-        key=key, actor=request.user, reason=form.cleaned_data["reason"]
-    ):
-        messages.success(request, f"Key {key.prefix}… is revoked.")
-    else:
-        messages.warning(request, f"Key {key.prefix}… was already revoked.")
-    return redirect("console:tenant", pk=pk)
+    return _reasoned_change(
+        request,
+        tenant,
+        prefix="revoke",
+        change=lambda reason: staff_key_revoke(
+            key=key, actor=request.user, reason=reason
+        ),
+        done=f"Key {key.prefix}… is revoked.",
+        unchanged=f"Key {key.prefix}… was already revoked.",
+    )
 
 
 @roles.console_view(roles.TENANT_STATUS)
