@@ -3,7 +3,13 @@
 from django.db.models import QuerySet
 
 from audit.models import AuditEvent
-from console.filters import FilterError, ids_parse, range_parse, text_param
+from console.filters import (
+    FilterError,
+    ids_parse,
+    range_parse,
+    tenant_range_filter,
+    text_param,
+)
 
 SYSTEM = "system"
 
@@ -42,13 +48,7 @@ def audit_events(filters: dict) -> QuerySet[AuditEvent]:
         events = events.filter(action=action)
     elif action:
         events = events.filter(action__startswith=f"{action}.")
-    if "tenant" in filters:
-        events = events.filter(tenant_id=filters["tenant"])
-    if "start" in filters:
-        events = events.filter(created_at__gte=filters["start"])
-    if "end" in filters:
-        events = events.filter(created_at__lt=filters["end"])
-    return events.order_by("-created_at", "-pk")
+    return tenant_range_filter(events, filters).order_by("-created_at", "-pk")
 
 
 def audit_actions() -> list[str]:

@@ -1,6 +1,8 @@
 """Parsing of the console's filter parameters, with errors a person can act on."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from django.db.models import QuerySet
 
 from relay.selectors import UsageFilterError, moment_parse
 
@@ -55,3 +57,25 @@ def range_parse(params: Mapping[str, str], errors: dict) -> dict:
     if "start" in found and "end" in found and found["start"] >= found["end"]:
         errors["end"] = "The end of the range must be after its start."
     return found
+
+
+def filters_or_errors(
+    parse: Callable[[Mapping[str, str]], dict], params: Mapping[str, str]
+) -> tuple[dict, dict]:
+    """(filters, {}) parsed from `params`, or ({}, errors by parameter)."""
+    try:
+        return parse(params), {}
+    except FilterError as exc:
+        return {}, exc.errors
+
+
+def tenant_range_filter(queryset: QuerySet, filters: Mapping) -> QuerySet:
+    """`queryset` narrowed to the tenant (ids_parse) and created_at range
+    (range_parse, end excluded) of `filters`."""
+    if "tenant" in filters:
+        queryset = queryset.filter(tenant_id=filters["tenant"])
+    if "start" in filters:
+        queryset = queryset.filter(created_at__gte=filters["start"])
+    if "end" in filters:
+        queryset = queryset.filter(created_at__lt=filters["end"])
+    return queryset

@@ -23,7 +23,13 @@ from django.utils import timezone
 from billing.models import LedgerEntry, Payment
 from billing.money import cents_to_nano
 from billing.payments import payment_reference
-from console.filters import FilterError, ids_parse, range_parse, text_param
+from console.filters import (
+    FilterError,
+    ids_parse,
+    range_parse,
+    tenant_range_filter,
+    text_param,
+)
 
 STUCK_AFTER = timedelta(hours=1)
 UNSETTLED = (Payment.Status.OPEN, Payment.Status.PROCESSING)
@@ -62,13 +68,7 @@ def payments_filtered(filters: dict, *, now: datetime | None = None) -> QuerySet
         )
     elif status:
         payments = payments.filter(status=status)
-    if "tenant" in filters:
-        payments = payments.filter(tenant_id=filters["tenant"])
-    if "start" in filters:
-        payments = payments.filter(created_at__gte=filters["start"])
-    if "end" in filters:
-        payments = payments.filter(created_at__lt=filters["end"])
-    return payments.order_by("-created_at", "-pk")
+    return tenant_range_filter(payments, filters).order_by("-created_at", "-pk")
 
 
 def needs_reconciliation(payment: Payment, now: datetime) -> bool:

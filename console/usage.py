@@ -11,7 +11,14 @@ from django.db.models import Count, Q, QuerySet, Sum
 from accounts import keys
 from billing.money import usd_string
 from billing.pricing import TokenUsage, plan_cost, usage_cost
-from console.filters import FilterError, id_parse, ids_parse, range_parse, text_param
+from console.filters import (
+    FilterError,
+    id_parse,
+    ids_parse,
+    range_parse,
+    tenant_range_filter,
+    text_param,
+)
 from relay.models import UsageRecord
 
 FILTER_PARAMS = ("tenant", "key", "model", "channel", "status", "start", "end")
@@ -66,9 +73,7 @@ def usage_filters_parse(params: Mapping[str, str]) -> dict:
 def usage_explore(filters: Mapping) -> QuerySet[UsageRecord]:
     """Every usage record matching `filters` (usage_filters_parse), newest
     first, with tenant, key and channel joined."""
-    records = UsageRecord.objects.all()
-    if "tenant" in filters:
-        records = records.filter(tenant_id=filters["tenant"])
+    records = tenant_range_filter(UsageRecord.objects.all(), filters)
     if "channel" in filters:
         records = records.filter(channel_id=filters["channel"])
     if "key_id" in filters:
@@ -83,10 +88,6 @@ def usage_explore(filters: Mapping) -> QuerySet[UsageRecord]:
         records = records.exclude(status=UsageRecord.Status.OK)
     elif "status" in filters:
         records = records.filter(status=filters["status"])
-    if "start" in filters:
-        records = records.filter(created_at__gte=filters["start"])
-    if "end" in filters:
-        records = records.filter(created_at__lt=filters["end"])
     return records.select_related("tenant", "api_key", "channel").order_by(
         "-created_at", "-pk"
     )

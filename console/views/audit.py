@@ -2,7 +2,7 @@ from django.views.decorators.http import require_safe
 
 from console import roles
 from console.audit_log import audit_actions, audit_events, audit_filters_parse
-from console.filters import FilterError
+from console.filters import filters_or_errors
 from console.views.base import page_of, render_console
 
 PARAMS = ("actor", "action", "tenant", "start", "end")
@@ -11,10 +11,7 @@ PARAMS = ("actor", "action", "tenant", "start", "end")
 @roles.console_view()
 @require_safe
 def audit_list(request):
-    try:
-        filters, errors = audit_filters_parse(request.GET), {}
-    except FilterError as exc:
-        filters, errors = {}, exc.errors
+    filters, errors = filters_or_errors(audit_filters_parse, request.GET)
     context = {
         "errors": errors,
         "values": {name: request.GET.get(name, "") for name in PARAMS},

@@ -2,7 +2,7 @@ from django.views.decorators.http import require_safe
 
 from billing.models import Payment
 from console import roles
-from console.filters import FilterError
+from console.filters import filters_or_errors
 from console.payments import (
     EXTRA_STATUSES,
     clawbacks,
@@ -17,10 +17,7 @@ from console.views.base import page_of, render_console
 @roles.console_view()
 @require_safe
 def payment_list(request):
-    try:
-        filters, errors = payment_filters_parse(request.GET), {}
-    except FilterError as exc:
-        filters, errors = {}, exc.errors
+    filters, errors = filters_or_errors(payment_filters_parse, request.GET)
     context = {
         "errors": errors,
         "values": {

@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from console import roles
-from console.filters import FilterError
+from console.filters import filters_or_errors
 from console.usage import (
     FILTER_PARAMS,
     cost_breakdown,
@@ -18,10 +18,7 @@ from relay.models import Channel, UsageRecord
 
 
 def _filters(request) -> tuple[dict, dict]:
-    try:
-        return usage_filters_parse(request.GET), {}
-    except FilterError as exc:
-        return {}, exc.errors
+    return filters_or_errors(usage_filters_parse, request.GET)
 
 
 @roles.console_view()
