@@ -5,7 +5,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,6 +25,7 @@ from billing.views import topup_return_urls
 from portal import selectors
 from portal.access import tenant_view
 from portal.app_forms import AlertThresholdForm, RedeemForm, TopUpForm
+from portal.services import throttle
 from portal.templatetags.switchboard import usd
 from portal.views.public import site_url
 
@@ -105,17 +105,9 @@ def topup(request):
 
 
 def _redeem_attempt_allowed(tenant_id: int) -> bool:
-    """Count an attempt for the tenant; False once the window's are used up.
-    The cache is shared by every process (Redis in production)."""
-    key = f"portal:redeem-attempts:{tenant_id}"
-    if cache.add(key, 1, timeout=REDEEM_WINDOW_SECONDS):
-        return True
-    try:
-        attempts = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=REDEEM_WINDOW_SECONDS)
-        return True
-    return attempts <= REDEEM_ATTEMPTS
+    """Count an attempt for the tenant; False once the window's are used up."""
+    hits = throttle.hit("redeem", str(tenant_id), window=REDEEM_WINDOW_SECONDS)
+    return hits <= REDEEM_ATTEMPTS
 
 
 @require_POST
