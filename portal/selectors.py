@@ -12,30 +12,13 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant
-from billing.models import LedgerEntry, ModelPrice, Payment, Wallet
+from billing import selectors as billing_selectors
+from billing.models import LedgerEntry, ModelPrice, Payment
+from billing.selectors import Balance
 from relay.models import Channel, UsageRecord
 
 CHART_DAYS = 30
 RECENT_ERRORS = 10
-
-
-@dataclass(frozen=True)
-class Balance:
-    """A wallet's figures, nano-USD. `balance` includes `promo`."""
-
-    balance: int
-    promo: int
-    held: int
-    promo_expires_at: datetime | None
-    low_balance_threshold: int | None
-
-    @property
-    def paid(self) -> int:
-        return self.balance - self.promo
-
-    @property
-    def available(self) -> int:
-        return self.balance - self.held
 
 
 @dataclass(frozen=True)
@@ -58,16 +41,8 @@ class DailySpend:
 
 
 def wallet_balance(*, tenant: Tenant) -> Balance:
-    wallet = Wallet.objects.filter(tenant=tenant).first()
-    if wallet is None:
-        return Balance(0, 0, 0, None, None)
-    return Balance(
-        balance=wallet.balance,
-        promo=wallet.promo,
-        held=wallet.held,
-        promo_expires_at=wallet.promo_expires_at if wallet.promo else None,
-        low_balance_threshold=wallet.low_balance_threshold,
-    )
+    """The wallet's figures; zeros for a tenant without one."""
+    return billing_selectors.wallet_balance(tenant_id=tenant.pk) or Balance()
 
 
 def day_start(day: date) -> datetime:
