@@ -14,12 +14,12 @@ import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import psycopg
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from psycopg_pool import AsyncConnectionPool
 
 T = TypeVar("T")
@@ -53,8 +53,11 @@ def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> "asyncio.Future[T
     return loop.run_in_executor(_pool(), partial(_call, fn, args, kwargs))
 
 
+@cache
 def on_postgres() -> bool:
-    return connection.vendor == "postgresql"
+    # The engine is fixed at start-up; reading it through the connection
+    # proxy would cost a context-local lookup on every request.
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
 def pg_fetchone(sql: str, params: dict) -> tuple | None:

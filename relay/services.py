@@ -1,7 +1,13 @@
 from datetime import timedelta
 from functools import cache
 
-from django.db import IntegrityError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,6 +52,35 @@ def _settle_and_record_sql() -> str:
     return pg.SETTLE_HEAD + insert
 
 
+# Values of these field types go to psycopg as they are; only the others
+# (dates, decimals) need Django's conversion.
+_PLAIN_TYPES = frozenset(
+    {
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "TextField",
+    }
+)
+
+
+@cache
+def _record_params() -> tuple[tuple[str, str, object], ...]:
+    """(parameter, attribute, field to convert with or None) per column."""
+    return tuple(
+        (
+            f"u_{field.column}",
+            field.attname,
+            None if field.get_internal_type() in _PLAIN_TYPES else field,
+        )
+        for field in UsageRecord._meta.concrete_fields
+        if not field.primary_key
+    )
+
+
 def _params(record: UsageRecord, promo_ok: bool) -> dict:
     params = settle_params(
         tenant_id=record.tenant_id,
@@ -54,11 +89,11 @@ def _params(record: UsageRecord, promo_ok: bool) -> dict:
         description=_description(record),
         promo_ok=promo_ok,
     )
-    for field in UsageRecord._meta.concrete_fields:
-        if not field.primary_key:
-            params[f"u_{field.column}"] = field.get_db_prep_save(
-                getattr(record, field.attname), connection
-            )
+    # The connection proxy costs a context-local lookup per use: once here.
+    db = connections[DEFAULT_DB_ALIAS]
+    for name, attname, field in _record_params():
+        value = getattr(record, attname)
+        params[name] = value if field is None else field.get_db_prep_save(value, db)
     return params
 
 
