@@ -283,16 +283,16 @@ class Prices(models.Model):
     class Meta:
         abstract = True
 
-    PRICE_FIELDS = (
+    # The prices written as USD amounts, then every price field.
+    USD_FIELDS = (
         "input_per_mtok",
         "cached_input_per_mtok",
         "cache_write_per_mtok",
         "output_per_mtok",
         "image_input_per_mtok",
         "per_request_usd",
-        "image_output_tokens",
-        "image_prices",
     )
+    PRICE_FIELDS = (*USD_FIELDS, "image_output_tokens", "image_prices")
 
     def clean(self):
         for field in (

@@ -26,20 +26,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.models import ModelPrice, PriceChange
+from billing.models import ModelPrice, PriceChange, Prices
 from billing.price_changes import price_change_schedule
 from console.filters import moment_parse
 
 # The price fields a CSV row and the schedule form carry (image tables are
 # edited in the admin).
-PRICE_COLUMNS = (
-    "input_per_mtok",
-    "cached_input_per_mtok",
-    "cache_write_per_mtok",
-    "output_per_mtok",
-    "image_input_per_mtok",
-    "per_request_usd",
-)
+PRICE_COLUMNS = Prices.USD_FIELDS
 OPTIONAL_PRICES = (
     "cached_input_per_mtok",
     "cache_write_per_mtok",

@@ -17,19 +17,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from audit.services import audit_record
+from billing.models import Prices
 from console import roles
 from relay.checks import channel_check
 from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
 
 # The cost prices a channel's inline edits (image tables: not by hand here).
-PRICE_COLUMNS = [
-    "input_per_mtok",
-    "cached_input_per_mtok",
-    "cache_write_per_mtok",
-    "output_per_mtok",
-    "image_input_per_mtok",
-    "per_request_usd",
-]
+PRICE_COLUMNS = Prices.USD_FIELDS
 
 
 class RoleAdminMixin(roles.RolePermissionsMixin):
