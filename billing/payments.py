@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import Tenant, User
 from accounts.services import tenant_suspend
 from billing.models import LedgerEntry, Payment, StripeEvent
-from billing.money import cents_to_nano, format_usd
+from billing.money import NANO_PER_CENT, cents_to_nano, format_usd
 from billing.referrals import referral_reward_after_topup
 from billing.services import wallet_credit
 from billing.stripe_api import stripe_client
@@ -348,6 +348,35 @@ def _dispute_apply(event: dict) -> None:
     )
 
 
+def _dispute_closed_apply(event: dict) -> None:
+    """charge.dispute.closed: a dispute won gives back what its creation took
+    back; lost or withdrawn changes nothing more. The tenant stays suspended
+    until staff resume it: the dispute was a warning sign either way."""
+    dispute = event["data"]["object"]
+    if dispute.get("status") != "won":
+        return
+    payment = _paid_payment_locked(dispute.get("payment_intent"), event)
+    if payment is None:
+        return
+    dispute_id = dispute["id"]
+    taken = LedgerEntry.objects.filter(
+        reference=f"stripe:dispute:{dispute_id}"
+    ).values_list("amount", flat=True)
+    returned = -sum(taken)
+    if not returned:
+        return
+    entry = wallet_credit(
+        tenant_id=payment.tenant_id,
+        amount=returned,
+        kind=LedgerEntry.Kind.DISPUTE,
+        reference=f"stripe:dispute-won:{dispute_id}",
+        description=f"Dispute {dispute_id} won: {format_usd(returned, 2)} returned",
+    )
+    if entry is not None:
+        payment.disputed_cents -= returned // NANO_PER_CENT
+        payment.save(update_fields=["disputed_cents"])
+
+
 def _session_event(*, failed: bool = False):
     def handle(event: dict) -> None:
         session = event["data"]["object"]
@@ -369,6 +398,7 @@ _HANDLERS = {
     "checkout.session.expired": _session_event(),
     "charge.refunded": _refund_apply,
     "charge.dispute.created": _dispute_apply,
+    "charge.dispute.closed": _dispute_closed_apply,
 }
 # The events the Stripe dashboard's webhook endpoint should send.
 HANDLED_EVENTS = tuple(_HANDLERS)

@@ -365,3 +365,25 @@ def test_concurrent_deliveries_of_one_session_credit_once(
     assert alice.wallet.balance == before + 2500 * NANO_PER_CENT
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT).count() == 1
     assert wallet_drifts() == []
+
+
+@pytest.mark.parametrize(("status", "returned"), [("won", 2500), ("lost", 0)])
+def test_a_dispute_won_gives_the_credit_back(
+    alice, stripe_flow, fake_stripe, status, returned
+):
+    before = alice.wallet.balance
+    payment = stripe_flow.pay(alice, 25)
+    created = fake_stripe.dispute_created(payment.stripe_session_id)
+    stripe_flow.deliver(created)
+    assert alice.wallet.balance == before
+
+    closed = fake_stripe.dispute_closed(created, status)
+    for _ in range(2):
+        assert stripe_flow.deliver(closed).status_code == 200
+
+    assert alice.wallet.balance == before + returned * NANO_PER_CENT
+    payment.refresh_from_db()
+    assert payment.disputed_cents == 2500 - returned
+    alice.tenant.refresh_from_db()
+    assert alice.tenant.is_active is False  # staff decide when to resume
+    assert wallet_drifts() == []

@@ -349,6 +349,12 @@ class FakeStripe(LoopbackFake):
         }
         return self.event("charge.dispute.created", dispute)
 
+    def dispute_closed(self, created: dict, status: str) -> dict:
+        """The ``charge.dispute.closed`` event of the dispute `created` (a
+        dispute_created event) with its final `status`: won, lost..."""
+        dispute = {**created["data"]["object"], "status": status}
+        return self.event("charge.dispute.closed", dispute)
+
     def sign(
         self, payload: str, *, timestamp: int | None = None, secret: str = ""
     ) -> str:
