@@ -184,6 +184,23 @@ class StripeEvent(models.Model):
         return f"{self.type} {self.event_id}"
 
 
+class ReconciliationRun(models.Model):
+    """One pass of billing.payments.payments_reconcile, for staff to see."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seen = models.PositiveIntegerField(default=0)
+    credited = models.PositiveIntegerField(default=0)
+    expired = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"reconciliation at {self.started_at:%Y-%m-%d %H:%M}"
+
+
 class RedemptionBatch(models.Model):
     """Single-use codes staff generated together, each worth `value`."""
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant, User
 from accounts.services import tenant_suspend
-from billing.models import LedgerEntry, Payment, StripeEvent
+from billing.models import LedgerEntry, Payment, ReconciliationRun, StripeEvent
 from billing.money import NANO_PER_CENT, cents_to_nano, format_usd
 from billing.referrals import referral_reward_after_topup
 from billing.services import wallet_credit
@@ -440,6 +440,25 @@ class Reconciliation:
     credited: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     abandoned: int = 0
+
+
+def reconciliation_run() -> ReconciliationRun:
+    """Reconcile and record the run (and its failure, if Stripe failed it),
+    so staff can see when payments were last checked against Stripe."""
+    run = ReconciliationRun.objects.create()
+    try:
+        result = payments_reconcile(now=run.started_at)
+    except stripe.StripeError as exc:
+        run.error = str(exc)[:300]
+        run.finished_at = timezone.now()
+        run.save(update_fields=["error", "finished_at"])
+        raise
+    run.seen = result.seen
+    run.credited = len(result.credited)
+    run.expired = len(result.expired) + result.abandoned
+    run.finished_at = timezone.now()
+    run.save(update_fields=["seen", "credited", "expired", "finished_at"])
+    return run
 
 
 def payments_reconcile(*, now=None) -> Reconciliation:

@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 
 from billing.alerts import low_balance_alerts_send
-from billing.payments import payments_reconcile
+from billing.payments import reconciliation_run
 from billing.price_changes import price_changes_apply
 from billing.services import holds_release_expired
 from billing.starter import promo_expire_due
@@ -27,12 +27,8 @@ def send_low_balance_alerts() -> int:
 def reconcile_stripe_payments() -> dict:
     if not settings.STRIPE_SECRET_KEY:
         return {"skipped": "STRIPE_SECRET_KEY is not set"}
-    result = payments_reconcile()
-    return {
-        "seen": result.seen,
-        "credited": len(result.credited),
-        "expired": len(result.expired),
-    }
+    run = reconciliation_run()
+    return {"seen": run.seen, "credited": run.credited, "expired": run.expired}
 
 
 @shared_task

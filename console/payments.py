@@ -8,9 +8,9 @@ Ledger references (billing/payments.py): a paid session's credit is
 "stripe:dispute:<dispute id>" (it names no session: disputes are shown per
 tenant, and on the payment through its disputed amount).
 
-Reconciliation (billing.tasks.reconcile_stripe_payments) records no run, so
-a payment still open or processing an hour after it was created is shown as
-needing reconciliation: its webhook may be lost.
+Each reconciliation run (billing.tasks.reconcile_stripe_payments) is a
+ReconciliationRun row; a payment still open or processing an hour after it
+was created is shown as needing reconciliation: its webhook may be lost.
 """
 
 from collections import defaultdict
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from billing.models import LedgerEntry, Payment
+from billing.models import LedgerEntry, Payment, ReconciliationRun
 from billing.money import cents_to_nano
 from billing.payments import payment_reference
 from console.filters import (
@@ -130,6 +130,10 @@ def clawbacks(limit: int = 50) -> list[LedgerEntry]:
         .select_related("tenant")
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+def last_reconciliation() -> ReconciliationRun | None:
+    return ReconciliationRun.objects.first()
 
 
 def stuck_count(*, now: datetime | None = None) -> int:

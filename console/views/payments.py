@@ -6,6 +6,7 @@ from console.filters import filters_or_errors
 from console.payments import (
     EXTRA_STATUSES,
     clawbacks,
+    last_reconciliation,
     payment_filters_parse,
     payment_rows,
     payments_filtered,
@@ -25,6 +26,7 @@ def payment_list(request):
         },
         "statuses": [*Payment.Status.choices, *[(s, s) for s in EXTRA_STATUSES]],
         "stuck": stuck_count(),
+        "reconciliation": last_reconciliation(),
         "clawbacks": clawbacks(),
     }
     if not errors:

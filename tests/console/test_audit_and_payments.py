@@ -3,12 +3,15 @@
 from datetime import timedelta
 
 import pytest
+import stripe
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_record
-from billing.models import Payment
+from billing import payments
+from billing.models import Payment, ReconciliationRun
+from billing.tasks import reconcile_stripe_payments
 
 
 @pytest.fixture
@@ -125,3 +128,27 @@ def test_payments_stuck_open_need_reconciliation(support_client, alice, stripe_f
     flags = {row.payment.pk: row.stuck for row in everything.context["rows"]}
     assert flags == {fresh.pk: False, stuck.pk: True}
     assert "needs reconciliation" in everything.content.decode()
+
+
+def test_payments_show_the_last_reconciliation(
+    support_client, alice, stripe_flow, fake_stripe, monkeypatch
+):
+    page = support_client.get(reverse("console:payments")).content.decode()
+    assert "Reconciliation with Stripe has not run yet." in page
+
+    payment = stripe_flow.start(alice, 10)
+    fake_stripe.complete(payment.stripe_session_id)
+    reconcile_stripe_payments()
+    page = support_client.get(reverse("console:payments")).content.decode()
+    assert "1 session checked, 1 credited, 0 expired." in page
+
+    def down(*args, **kwargs):
+        raise stripe.APIConnectionError("Stripe is unreachable")
+
+    stripe_flow.start(alice, 20)
+    monkeypatch.setattr(payments, "payments_reconcile", down)
+    with pytest.raises(stripe.APIConnectionError):
+        reconcile_stripe_payments()
+    page = support_client.get(reverse("console:payments")).content.decode()
+    assert "failed: Stripe is unreachable" in page
+    assert ReconciliationRun.objects.count() == 2
