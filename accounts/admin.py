@@ -335,6 +335,22 @@ class ApiKeyAdmin(RolePermissionsMixin, admin.ModelAdmin):
         # A key's secret is shown once to the customer who creates it.
         return False
 
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if form.changed_data:
+                audit_record(
+                    actor=request.user,
+                    action="apikey.change",
+                    tenant=obj.tenant_id,
+                    target=f"apikey:{obj.pk}",
+                    summary=f"changed {', '.join(form.changed_data)} of key {obj}",
+                    data={
+                        field: str(form.cleaned_data.get(field))
+                        for field in form.changed_data
+                    },
+                )
+
     @admin.action(description="Revoke selected keys", permissions=["money"])
     def revoke(self, request, queryset):
         for key in queryset.filter(revoked_at__isnull=True).select_related("tenant"):

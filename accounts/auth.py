@@ -28,6 +28,10 @@ class KeyIdentity:
     revoked: bool
     # The tenant's plan: catalog prices times this.
     price_multiplier: Decimal = Decimal(1)
+    # The key's own limits (relay.limits); empty or None: none.
+    allowed_networks: tuple[keys.Network, ...] = ()
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
 
 
 _cache: dict[str, tuple[float, KeyIdentity | None]] = {}
@@ -44,12 +48,26 @@ def _load(digest: str) -> KeyIdentity | None:
             "expires_at",
             "revoked_at",
             "tenant__wallet__plan__multiplier",
+            "allowed_ips",
+            "rpm_limit",
+            "tpm_limit",
         )
         .first()
     )
     if row is None:
         return None
-    key_id, tenant_id, tenant_active, allowed, expires_at, revoked_at, multiplier = row
+    (
+        key_id,
+        tenant_id,
+        tenant_active,
+        allowed,
+        expires_at,
+        revoked_at,
+        multiplier,
+        allowed_ips,
+        rpm_limit,
+        tpm_limit,
+    ) = row
     return KeyIdentity(
         key_id=key_id,
         tenant_id=tenant_id,
@@ -58,6 +76,9 @@ def _load(digest: str) -> KeyIdentity | None:
         expires_at=expires_at,
         revoked=revoked_at is not None,
         price_multiplier=multiplier if multiplier is not None else Decimal(1),
+        allowed_networks=keys.ip_networks(allowed_ips or []),
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
     )
 
 

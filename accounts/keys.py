@@ -1,6 +1,7 @@
 """API key secrets: format, generation and digests."""
 
 import hashlib
+import ipaddress
 import secrets
 
 KEY_PREFIX = "sk-sb-"
@@ -18,3 +19,22 @@ def digest(secret: str) -> str:
 
 def display_prefix(secret: str) -> str:
     return secret[:DISPLAY_CHARS]
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def ip_networks(allowed_ips) -> tuple[Network, ...]:
+    """Parse a key's IP allowlist ("203.0.113.7", "10.0.0.0/8", IPv6 too);
+    raise ValueError naming the first entry that is not an address or network."""
+    if not isinstance(allowed_ips, list | tuple):
+        raise ValueError("The IP allowlist must be a list of addresses or networks.")
+    networks = []
+    for entry in allowed_ips:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f'"{entry}" is not an IP address or network (e.g. 10.0.0.0/8).'
+            ) from None
+    return tuple(networks)

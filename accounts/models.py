@@ -6,8 +6,11 @@ from django.contrib.auth.models import (
     BaseUserManager,
     PermissionsMixin,
 )
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from accounts.keys import ip_networks
 
 
 def new_referral_code() -> str:
@@ -123,6 +126,18 @@ class ApiKey(models.Model):
         blank=True,
         help_text="Model names this key may use; empty means every model.",
     )
+    allowed_ips = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Addresses or networks this key may be used from, e.g. "
+        '["203.0.113.7", "10.0.0.0/8"]; empty means anywhere.',
+    )
+    rpm_limit = models.PositiveIntegerField(
+        "requests per minute", null=True, blank=True, help_text="Empty: no limit."
+    )
+    tpm_limit = models.PositiveIntegerField(
+        "tokens per minute", null=True, blank=True, help_text="Empty: no limit."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -136,3 +151,9 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def clean(self):
+        try:
+            ip_networks(self.allowed_ips)
+        except ValueError as exc:
+            raise ValidationError({"allowed_ips": str(exc)}) from exc

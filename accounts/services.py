@@ -29,8 +29,15 @@ def api_key_create(
     created_by: User | None = None,
     expires_at: datetime | None = None,
     allowed_models: list[str] | None = None,
+    allowed_ips: list[str] | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; return it with its secret, which is never stored."""
+    """
+    Create a key; return it with its secret, which is never stored. Raise
+    ValueError for an IP allowlist entry that is not an address or network.
+    """
+    networks = keys.ip_networks(list(allowed_ips or []))
     secret = keys.generate_secret()
     key = ApiKey.objects.create(
         tenant=tenant,
@@ -40,6 +47,9 @@ def api_key_create(
         created_by=created_by,
         expires_at=expires_at,
         allowed_models=list(allowed_models or []),
+        allowed_ips=[str(network) for network in networks],
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
     )
     return key, secret
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.keys import ip_networks
 from accounts.models import ApiKey
 from api.models import ManagementToken
 from billing.models import LedgerEntry, ModelPrice, Payment
@@ -94,6 +95,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "prefix",
             "status",
             "allowed_models",
+            "allowed_ips",
+            "rpm_limit",
+            "tpm_limit",
             "created_by",
             "created_at",
             "last_used_at",
@@ -124,6 +128,33 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="After this the key is refused; absent: it never expires.",
     )
+    allowed_ips = serializers.ListField(
+        child=TextField(max_length=50),
+        required=False,
+        max_length=100,
+        help_text="Addresses or networks the key may be used from, e.g. "
+        '"10.0.0.0/8"; empty or absent: anywhere.',
+    )
+    rpm_limit = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Requests per minute; absent: no limit.",
+    )
+    tpm_limit = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Tokens per minute (prompt and output); absent: no limit.",
+    )
+
+    def validate_allowed_ips(self, entries: list[str]) -> list[str]:
+        try:
+            return [str(network) for network in ip_networks(entries)]
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def validate_allowed_models(self, names: list[str]) -> list[str]:
         names = list(dict.fromkeys(names))

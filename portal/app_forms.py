@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.keys import ip_networks
 from billing.money import NANO_PER_USD
 from portal.selectors import day_start
 from relay.models import UsageRecord
@@ -31,6 +32,27 @@ class ApiKeyCreateForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Optional. The key works until the end of this day (UTC).",
     )
+    rpm_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        label="Requests per minute",
+        help_text="Optional. More in one minute get 429 rate_limit_exceeded.",
+    )
+    tpm_limit = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        label="Tokens per minute",
+        help_text="Optional. Prompt and output tokens together.",
+    )
+    allowed_ips = forms.CharField(
+        required=False,
+        label="Allowed IP addresses",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. Addresses or networks, one per line or separated "
+        "by commas (203.0.113.7, 10.0.0.0/8). Empty: anywhere.",
+    )
 
     def __init__(self, *args, models: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,6 +63,13 @@ class ApiKeyCreateForm(forms.Form):
         if day is not None and day < timezone.localdate():
             raise forms.ValidationError("Choose today or a later day.")
         return day
+
+    def clean_allowed_ips(self) -> list[str]:
+        entries = self.cleaned_data["allowed_ips"].replace(",", "\n").split()
+        try:
+            return [str(network) for network in ip_networks(entries)]
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def expires_at(self):
         """The first instant after the chosen day, or None (never)."""

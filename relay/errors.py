@@ -26,6 +26,7 @@ class RelayError(Exception):
         type: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -33,6 +34,7 @@ class RelayError(Exception):
         self.type = type
         self.code = code
         self.param = param
+        self.headers = headers or {}
 
     def body(self) -> dict:
         return {
@@ -64,6 +66,8 @@ class RelayError(Exception):
         )
         if request_id:
             response["x-request-id"] = request_id
+        for name, value in self.headers.items():
+            response[name] = value
         return response
 
 
@@ -90,6 +94,17 @@ def model_not_found(model: str) -> RelayError:
 
 def model_not_supported(message: str) -> RelayError:
     return RelayError(404, message, code="model_not_supported", param="model")
+
+
+def rate_limited(message: str, *, kind: str, retry_after: int) -> RelayError:
+    """429 for a key over its own limit; `kind` is "requests" or "tokens"."""
+    return RelayError(
+        429,
+        message,
+        type=kind,
+        code="rate_limit_exceeded",
+        headers={"retry-after": str(retry_after)},
+    )
 
 
 def insufficient_balance(message: str) -> RelayError:

@@ -17,7 +17,7 @@ from billing.money import format_usd
 from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
 from billing.services import Settlement, hold_release_async, wallet_reserve_async
 from config.db import run_db
-from relay import errors
+from relay import errors, limits
 from relay.background import spawn
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.models import UsageRecord
@@ -52,6 +52,8 @@ class Call:
     hold: int = 0
     channel: ChannelInfo | None = None
     started: float = field(default_factory=time.perf_counter)
+    # Whether the key's per-minute counters counted this request.
+    rate_counted: bool = False
     first_byte: float | None = None
     settled: bool = False
 
@@ -133,7 +135,11 @@ class Call:
         settling = spawn(
             usage_record_settle_async(record=record, promo_ok=self.model.promo_ok)
         )
-        return await asyncio.shield(settling)
+        settlement = await asyncio.shield(settling)
+        if self.rate_counted:
+            used = record.prompt_tokens + record.completion_tokens
+            await limits.settle(self.identity, used - self.prompt_estimate)
+        return settlement
 
     def _record(
         self,

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.auth import KeyIdentity, identify
 from config.db import run_db
-from relay import catalog, errors, health, upstream
+from relay import catalog, errors, health, limits, upstream
 from relay.background import spawn
 from relay.catalog import Catalog, ModelInfo
 from relay.endpoints import Endpoint, estimated_usage
@@ -69,6 +69,7 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
         raise errors.forbidden(
             "This account is suspended. Contact support.", code="account_suspended"
         )
+    limits.check_address(identity, request.META.get("REMOTE_ADDR"))
     return identity
 
 
@@ -357,8 +358,14 @@ async def relay(
         prices=endpoint.unit_prices(payload, model),
         unit_prices=partial(endpoint.unit_prices, payload),
     )
+    call.rate_counted = await limits.admit(identity, call.prompt_estimate)
     worst = endpoint.worst_case(payload, model, call.prompt_estimate)
-    await call.reserve(worst, endpoint.hold_advice)
+    try:
+        await call.reserve(worst, endpoint.hold_advice)
+    except errors.RelayError:
+        if call.rate_counted:  # refused before any upstream call: no tokens used
+            await limits.settle(identity, -call.prompt_estimate)
+        raise
     headers = {
         name: request.headers[name]
         for name in endpoint.forwarded_headers

@@ -14,7 +14,7 @@ from accounts.services import api_key_create, tenant_create
 from billing.models import LedgerEntry, ModelPrice, Wallet
 from billing.money import usd_to_nano
 from billing.services import wallet_credit
-from relay import catalog, health
+from relay import catalog, health, limits
 from relay.models import Channel
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
@@ -63,10 +63,12 @@ def _forget_process_state():
     auth.forget_cached_keys()
     catalog.forget()
     health.forget()
+    limits.forget()
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match="*:breaker:*"):
-            client.delete(key)
+        for pattern in ("*:breaker:*", "*:limit:*"):
+            for key in client.scan_iter(match=pattern):
+                client.delete(key)
         client.close()
 
 

@@ -35,6 +35,9 @@ def key_create(request):
             created_by=request.user,
             expires_at=form.expires_at(),
             allowed_models=form.cleaned_data["allowed_models"],
+            allowed_ips=form.cleaned_data["allowed_ips"],
+            rpm_limit=form.cleaned_data["rpm_limit"],
+            tpm_limit=form.cleaned_data["tpm_limit"],
         )
         # Rendered, not redirected: the secret exists only in this response.
         return render(

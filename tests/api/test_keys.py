@@ -145,3 +145,21 @@ def test_an_unknown_key_is_404(alice_api):
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_create_with_limits(alice, alice_api):
+    response = alice_api.post(
+        "/api/keys/",
+        {"name": "ci", "rpm_limit": 60, "tpm_limit": 40000, "allowed_ips": ["::1"]},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["rpm_limit"], body["tpm_limit"]) == (60, 40000)
+    assert body["allowed_ips"] == ["::1/128"]
+
+    refused = alice_api.post(
+        "/api/keys/", {"name": "ci2", "rpm_limit": 0, "allowed_ips": ["nope"]}
+    )
+    assert refused.status_code == 400
+    assert set(refused.json()["errors"]) == {"rpm_limit", "allowed_ips"}
+    assert not ApiKey.objects.filter(name="ci2").exists()

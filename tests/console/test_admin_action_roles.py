@@ -73,3 +73,43 @@ def test_finance_may_adjust(finance_client, alice):
     )
     assert page.status_code == 200
     assert 'name="reason"' in page.content.decode()
+
+
+def test_staff_changing_a_keys_limits_is_audited(admin_client, alice):
+    key = ApiKey.objects.get(tenant=alice.tenant)
+    response = admin_client.post(
+        f"/admin/accounts/apikey/{key.pk}/change/",
+        {
+            "tenant": alice.tenant.pk,
+            "name": key.name,
+            "allowed_models": "[]",
+            "allowed_ips": '["10.0.0.0/8"]',
+            "rpm_limit": "30",
+            "tpm_limit": "",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "revoked_at_0": "",
+            "revoked_at_1": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    key.refresh_from_db()
+    assert (key.rpm_limit, key.allowed_ips) == (30, ["10.0.0.0/8"])
+    event = AuditEvent.objects.get(action="apikey.change")
+    assert "rpm_limit" in event.summary and event.tenant == alice.tenant
+
+
+def test_a_bad_allowlist_is_refused_in_the_admin(admin_client, alice):
+    key = ApiKey.objects.get(tenant=alice.tenant)
+    response = admin_client.post(
+        f"/admin/accounts/apikey/{key.pk}/change/",
+        {
+            "tenant": alice.tenant.pk,
+            "name": key.name,
+            "allowed_models": "[]",
+            "allowed_ips": '["not-an-ip"]',
+        },
+    )
+    assert response.status_code == 200
+    assert "not an IP address or network" in response.content.decode()
+    assert not AuditEvent.objects.exists()

@@ -126,3 +126,26 @@ def test_a_key_created_and_revoked_in_the_portal_is_refused_by_the_relay(
     refused = httpx.post(f"{relay}/chat/completions", json=body, headers=headers)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "api_key_revoked"
+
+
+def test_a_key_can_be_created_with_limits(signed_in):
+    response = create(
+        signed_in,
+        rpm_limit="60",
+        tpm_limit="40000",
+        allowed_ips="203.0.113.7,\n10.0.0.0/8",
+    )
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="ci")
+    assert (key.rpm_limit, key.tpm_limit) == (60, 40000)
+    assert key.allowed_ips == ["203.0.113.7/32", "10.0.0.0/8"]
+    listing = signed_in.get(reverse("keys")).content.decode()
+    assert "60 req/min, 40000 tokens/min" in listing
+
+
+def test_bad_limits_are_explained(signed_in):
+    response = create(signed_in, rpm_limit="0", allowed_ips="10.0.0.300")
+    html = response.content.decode()
+    assert "greater than or equal to 1" in html
+    assert "not an IP address or network" in html
+    assert not ApiKey.objects.filter(name="ci").exists()
