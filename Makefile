@@ -27,8 +27,16 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py demo_setup --base-url http://$(HOST):$(PORT)
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
+# The browser tests drive Debian's Chromium (never a Playwright download).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "The browser tests need Chromium at $(CHROMIUM)" >&2; exit 1; }
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium
+
 # Debug mode supplies throwaway secret and encryption keys for the test run.
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(CHROMIUM)
 	SWITCHBOARD_DEBUG=$${SWITCHBOARD_DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
