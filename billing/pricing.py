@@ -62,15 +62,23 @@ class TokenUsage:
     requests: int = 0
 
 
-def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
-    """Return the exact cost of `usage` in nano-USD."""
-    # Cache reads, cache writes and image tokens are parts of the prompt,
-    # together never more than all of it.
+def prompt_split(usage: TokenUsage) -> tuple[int, int, int, int]:
+    """
+    Return the prompt's tokens by bucket: (plain input, cache reads, cache
+    writes, image input). Cache reads, cache writes and image tokens are parts
+    of the prompt, together never more than all of it.
+    """
     cached = min(usage.cached, usage.prompt)
     written = min(usage.cache_write, usage.prompt - cached)
     image = min(usage.image_input, usage.prompt - cached - written)
+    return usage.prompt - cached - written - image, cached, written, image
+
+
+def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
+    """Return the exact cost of `usage` in nano-USD."""
+    plain, cached, written, image = prompt_split(usage)
     return (
-        (usage.prompt - cached - written - image) * prices.input
+        plain * prices.input
         + cached * prices.cached_input
         + written * prices.cache_write
         + image * prices.image_input

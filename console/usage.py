@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts import keys
 from billing.money import usd_string
-from billing.pricing import TokenUsage, plan_cost, usage_cost
+from billing.pricing import TokenUsage, plan_cost, prompt_split, usage_cost
 from console.filters import (
     FilterError,
     id_parse,
@@ -152,11 +152,7 @@ def cost_breakdown(record: UsageRecord) -> Breakdown:
     """
     usage = _usage_of(record)
     prices = record.unit_prices()
-    # The same split of the prompt as usage_cost makes.
-    cached = min(usage.cached, usage.prompt)
-    written = min(usage.cache_write, usage.prompt - cached)
-    image = min(usage.image_input, usage.prompt - cached - written)
-    plain = usage.prompt - cached - written - image
+    plain, cached, written, image = prompt_split(usage)
     candidates = [
         ("input", plain, "tokens", prices.input),
         ("cached input", cached, "tokens", prices.cached_input),
