@@ -36,6 +36,44 @@ from console.roles import RolePermissionsMixin
 CODES_SHOWN = 200
 
 
+class AuditedEditsMixin:
+    """
+    For ModelAdmins whose records are edited by hand: every add, change and
+    delete writes an audit row. `audit_actions` names the actions by
+    "create", "change" and "delete"; `audit_summary` formats the summary.
+    """
+
+    audit_actions: dict[str, str]
+    audit_summary: str
+    _VERBS = {"create": "created", "change": "changed", "delete": "deleted"}
+
+    def audit_data(self, obj, form) -> dict:
+        return {field: str(getattr(obj, field)) for field in form.changed_data}
+
+    def _audit(self, request, obj, what: str, data: dict) -> None:
+        audit_record(
+            actor=request.user,
+            action=self.audit_actions[what],
+            target=f"{obj._meta.model_name}:{obj.pk}",
+            summary=self.audit_summary.format(verb=self._VERBS[what], obj=obj),
+            data=data,
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change or form.changed_data:
+            what = "change" if change else "create"
+            self._audit(request, obj, what, self.audit_data(obj, form))
+
+    def delete_model(self, request, obj):
+        self._audit(request, obj, "delete", {})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Money rows change only through billing services, never by hand."""
 
@@ -243,9 +281,16 @@ class StarterGrantAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedEditsMixin, admin.ModelAdmin):
     """Plans are edited here; a changed multiplier reprices every tenant on
     the plan from its next request, so each change is audited."""
+
+    audit_actions = {
+        "create": "plan.create",
+        "change": "plan.change",
+        "delete": "plan.delete",
+    }
+    audit_summary = "{verb} plan {obj}"
 
     list_display = ["name", "multiplier", "description", "tenants"]
     search_fields = ["name"]
@@ -257,33 +302,8 @@ class PlanAdmin(admin.ModelAdmin):
     def tenants(self, plan):
         return plan.tenant_count
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and not form.changed_data:
-            return
-        audit_record(
-            actor=request.user,
-            action="plan.change" if change else "plan.create",
-            target=f"plan:{obj.pk}",
-            summary=f"{'changed' if change else 'created'} plan {obj}",
-            data={
-                "fields": form.changed_data,
-                "multiplier": str(obj.multiplier),
-            },
-        )
-
-    def delete_model(self, request, obj):
-        audit_record(
-            actor=request.user,
-            action="plan.delete",
-            target=f"plan:{obj.pk}",
-            summary=f"deleted plan {obj}",
-        )
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for plan in queryset:
-            self.delete_model(request, plan)
+    def audit_data(self, obj, form) -> dict:
+        return {"fields": form.changed_data, "multiplier": str(obj.multiplier)}
 
 
 class RedemptionBatchCreateForm(forms.ModelForm):
@@ -511,7 +531,7 @@ class HoldAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(AuditedEditsMixin, admin.ModelAdmin):
     list_display = [
         "model",
         "input_per_mtok",
@@ -528,27 +548,9 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
     # Edits here take effect at once; the console's prices page schedules
     # changes ahead. Either way the audit log has them.
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and not form.changed_data:
-            return
-        audit_record(
-            actor=request.user,
-            action="price.edit" if change else "price.create",
-            target=f"modelprice:{obj.pk}",
-            summary=f"{'changed' if change else 'created'} the price of {obj}",
-            data={field: str(getattr(obj, field)) for field in form.changed_data},
-        )
-
-    def delete_model(self, request, obj):
-        audit_record(
-            actor=request.user,
-            action="price.delete",
-            target=f"modelprice:{obj.pk}",
-            summary=f"deleted the price of {obj}",
-        )
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for price in queryset:
-            self.delete_model(request, price)
+    audit_actions = {
+        "create": "price.create",
+        "change": "price.edit",
+        "delete": "price.delete",
+    }
+    audit_summary = "{verb} the price of {obj}"

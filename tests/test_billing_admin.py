@@ -14,6 +14,7 @@ from accounts.models import ApiKey, Tenant
 from audit.models import AuditEvent
 from billing.models import (
     LedgerEntry,
+    ModelPrice,
     Payment,
     Plan,
     RedemptionBatch,
@@ -523,3 +524,29 @@ def test_plans_are_edited_with_an_audit_row(admin_client, admin_user):
     assert plan.multiplier == Decimal("0.7000")
     event = AuditEvent.objects.get(action="plan.create")
     assert (event.actor, event.target) == (admin_user, f"plan:{plan.pk}")
+
+
+def test_prices_edited_in_the_admin_are_audited(admin_client, admin_user, prices):
+    price = ModelPrice.objects.get(model="gpt-4.1-mini")
+    url = f"/admin/billing/modelprice/{price.pk}/"
+    form = admin_client.get(f"{url}change/").context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update(
+        output_per_mtok="1.800",
+        is_active="on",
+        image_prices="{}",
+        image_output_tokens="{}",
+    )
+
+    response = admin_client.post(f"{url}change/", data)
+
+    assert response.status_code == 302, text(response)[:3000]
+    event = AuditEvent.objects.get(action="price.edit")
+    assert (event.actor, event.target) == (admin_user, f"modelprice:{price.pk}")
+    assert event.summary == "changed the price of gpt-4.1-mini"
+    assert event.data["output_per_mtok"] == "1.800"
+
+    response = admin_client.post(f"{url}delete/", {"post": "yes"})
+    assert response.status_code == 302
+    deleted = AuditEvent.objects.get(action="price.delete")
+    assert deleted.summary == "deleted the price of gpt-4.1-mini"
