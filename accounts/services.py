@@ -81,40 +81,47 @@ def email_verify(*, user: User):
     return starter_credit_grant(user=user, tenant=membership.tenant)
 
 
-@transaction.atomic
 def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> bool:
     """Refuse every key of `tenant` (403) until resumed. Return False if it
     was already suspended. `actor` None: the system (e.g. a dispute)."""
-    updated = Tenant.objects.filter(pk=tenant.pk, is_active=True).update(
-        is_active=False, suspended_at=timezone.now(), suspended_reason=reason[:300]
+    return _tenant_activity_set(
+        tenant,
+        active=False,
+        reason=reason,
+        actor=actor,
+        changes={"suspended_at": timezone.now(), "suspended_reason": reason[:300]},
     )
-    if updated:
-        tenant.refresh_from_db(fields=["is_active", "suspended_at", "suspended_reason"])
-        audit_record(
-            actor=actor,
-            action="tenant.suspend",
-            tenant=tenant,
-            target=f"tenant:{tenant.pk}",
-            summary=f"suspended {tenant}",
-            reason=reason,
-        )
-    return bool(updated)
+
+
+def tenant_resume(*, tenant: Tenant, reason: str, actor) -> bool:
+    """Accept `tenant`'s keys again. Return False if it was not suspended."""
+    return _tenant_activity_set(
+        tenant,
+        active=True,
+        reason=reason,
+        actor=actor,
+        changes={"suspended_at": None, "suspended_reason": ""},
+    )
 
 
 @transaction.atomic
-def tenant_resume(*, tenant: Tenant, reason: str, actor) -> bool:
-    """Accept `tenant`'s keys again. Return False if it was not suspended."""
-    updated = Tenant.objects.filter(pk=tenant.pk, is_active=False).update(
-        is_active=True, suspended_at=None, suspended_reason=""
+def _tenant_activity_set(
+    tenant: Tenant, *, active: bool, reason: str, actor, changes: dict
+) -> bool:
+    """Switch a tenant's keys on or off, with an audit row, unless they
+    already are; return whether anything changed."""
+    updated = Tenant.objects.filter(pk=tenant.pk, is_active=not active).update(
+        is_active=active, **changes
     )
     if updated:
-        tenant.refresh_from_db(fields=["is_active", "suspended_at", "suspended_reason"])
+        tenant.refresh_from_db(fields=["is_active", *changes])
+        verb = "resume" if active else "suspend"
         audit_record(
             actor=actor,
-            action="tenant.resume",
+            action=f"tenant.{verb}",
             tenant=tenant,
             target=f"tenant:{tenant.pk}",
-            summary=f"resumed {tenant}",
+            summary=f"{verb}d {tenant}",
             reason=reason,
         )
     return bool(updated)
