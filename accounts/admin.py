@@ -16,7 +16,7 @@ from accounts.services import (
     tenant_suspend,
 )
 from audit.services import audit_record
-from billing.admin import parse_usd
+from billing.forms import parse_usd
 from billing.models import Plan, Wallet
 from billing.money import format_usd
 from billing.staff import plan_assign, wallet_adjust

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from audit.services import audit_record
+from billing.forms import parse_usd
 from billing.models import (
-    USD_AMOUNT,
     Hold,
     LedgerEntry,
     ModelPrice,
@@ -24,7 +24,7 @@ from billing.models import (
     StripeEvent,
     Wallet,
 )
-from billing.money import NANO_PER_CENT, InexactPrice, format_usd, usd_to_nano
+from billing.money import NANO_PER_CENT, format_usd
 from billing.redemption import (
     MAX_BATCH,
     code_normalise,
@@ -95,25 +95,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def usd_cents(cents: int) -> str:
     return format_usd(cents * NANO_PER_CENT, places=2)
-
-
-def parse_usd(text: str, *, negative: bool = False) -> int:
-    """
-    Return a typed USD amount ("25", "0.50", "-3" if `negative`) in nano-USD,
-    or raise ValidationError saying what is wrong with it.
-    """
-    text = text.strip()
-    sign = 1
-    if negative and text.startswith(("-", "+")):
-        sign, text = (-1 if text[0] == "-" else 1), text[1:].strip()
-    text = text.removeprefix("$")
-    if not USD_AMOUNT.fullmatch(text):
-        example = '"25", "0.50" or "-10"' if negative else '"25" or "0.50"'
-        raise forms.ValidationError(f"Enter an amount in USD such as {example}.")
-    try:
-        return sign * usd_to_nano(text)
-    except InexactPrice as exc:  # unreachable with USD_AMOUNT's 9 decimals
-        raise forms.ValidationError(str(exc)) from exc
 
 
 def _csv_cell(value) -> str:

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 from django import forms
 
-from billing.models import USD_AMOUNT, Plan
-from billing.money import usd_to_nano
+from billing.forms import parse_usd
+from billing.models import Plan
 from console.filters import moment_parse
 from console.prices import DECIMAL, OPTIONAL_PRICES, PRICE_COLUMNS
 
@@ -50,12 +50,7 @@ class AdjustForm(ReasonForm):
         return cls(initial={"token": uuid.uuid4().hex})
 
     def clean_amount(self) -> int:
-        text = self.cleaned_data["amount"].strip().removeprefix("$")
-        if not USD_AMOUNT.fullmatch(text):
-            raise forms.ValidationError(
-                'Enter an amount in USD such as "25" or "0.50".'
-            )
-        nano = usd_to_nano(text)
+        nano = parse_usd(self.cleaned_data["amount"])
         if nano == 0:
             raise forms.ValidationError("An adjustment must change the balance.")
         return nano
