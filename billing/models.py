@@ -353,6 +353,12 @@ class ModelPrice(Prices):
     max_output_tokens = models.PositiveIntegerField(
         default=16_384, help_text="Worst case used to size holds without max_tokens."
     )
+    reasoning = models.BooleanField(
+        default=False,
+        help_text="The model reasons: reasoning settings (effort, thinking) "
+        "are passed on when a request is translated between formats; other "
+        "models never see them.",
+    )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 

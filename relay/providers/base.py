@@ -1,5 +1,6 @@
 """The small interface every provider adapter implements."""
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
@@ -10,14 +11,37 @@ from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
 
 
+@dataclass(frozen=True, slots=True)
+class ModelNames:
+    """The model a client asked for, and the channel's name for it."""
+
+    public: str
+    upstream: str
+
+    @property
+    def renamed(self) -> bool:
+        """Whether answers passed through must have their model renamed:
+        clients are answered with the name they asked for, never the
+        channel's mapping (an Azure deployment, a vendor's alias)."""
+        return self.public != self.upstream
+
+
 class StreamTranslator(Protocol):
     usage: TokenUsage | None
+    # The input the upstream reported before the stream ended (Anthropic's
+    # message_start): a cut stream is billed for it, its output estimated.
+    prompt_usage: TokenUsage | None
     done: bool
     text: list[str]
     # The stream's terminating event, sent after the request is settled.
     closing: bytes
     # The event sent instead when the upstream breaks off the stream.
     broken: bytes
+    # The upstream's message when it ended the stream with an error event,
+    # which has already been passed on: nothing more is sent after it.
+    error: str
+    # The Responses API id of the answer, once known ("" otherwise).
+    response_id: str
 
     def feed(self, data: bytes) -> bytes:
         """Take upstream bytes; return the client's SSE bytes."""
@@ -28,8 +52,11 @@ class StreamTranslator(Protocol):
 
 
 class Adapter(Protocol):
-    # Names of the endpoints (relay.endpoints) this provider serves.
+    # Names of the endpoints (relay.endpoints) this provider serves natively.
     endpoints: frozenset[str]
+
+    def serves(self, endpoint: Endpoint, channel: ChannelInfo) -> bool:
+        """Return whether `channel` serves `endpoint` in its own format."""
 
     def request(
         self,
@@ -44,11 +71,18 @@ class Adapter(Protocol):
         with the client `headers` the endpoint forwards."""
 
     def response(
-        self, endpoint: Endpoint, raw: bytes
+        self, endpoint: Endpoint, raw: bytes, model: ModelNames | None = None
     ) -> tuple[bytes, TokenUsage | None]:
-        """Return the OpenAI-format body for the client and the usage."""
+        """Return the endpoint-format body for the client, answering with
+        `model.public`, and the usage."""
 
-    def stream(self, endpoint: Endpoint, *, forward_usage: bool) -> StreamTranslator:
+    def stream(
+        self,
+        endpoint: Endpoint,
+        *,
+        forward_usage: bool,
+        model: ModelNames | None = None,
+    ) -> StreamTranslator:
         """Return a translator for one streamed response."""
 
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -64,6 +98,11 @@ class Adapter(Protocol):
 
 class BaseAdapter:
     """Defaults for providers whose errors are shaped {"error": {...}}."""
+
+    endpoints: frozenset[str] = frozenset()
+
+    def serves(self, endpoint: Endpoint, channel: ChannelInfo) -> bool:
+        return endpoint.name in self.endpoints
 
     def error_body(self, raw: bytes) -> dict:
         try:
@@ -98,9 +137,17 @@ class ChatAdapter(BaseAdapter):
         return self.chat_request(channel, payload, stream=stream)
 
     def response(
-        self, endpoint: Endpoint, raw: bytes
+        self, endpoint: Endpoint, raw: bytes, model: ModelNames | None = None
     ) -> tuple[bytes, TokenUsage | None]:
-        return self.chat_response(raw)
+        return self.chat_response(raw, model=model and model.public)
 
-    def stream(self, endpoint: Endpoint, *, forward_usage: bool) -> StreamTranslator:
-        return self.chat_stream(forward_usage=forward_usage)
+    def stream(
+        self,
+        endpoint: Endpoint,
+        *,
+        forward_usage: bool,
+        model: ModelNames | None = None,
+    ) -> StreamTranslator:
+        return self.chat_stream(
+            forward_usage=forward_usage, model=model and model.public
+        )

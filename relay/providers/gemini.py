@@ -27,8 +27,9 @@ import orjson
 from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
+from relay.formats.usage import openai_usage
 from relay.providers.base import ChatAdapter
-from relay.streaming import OpenAIOutput, event_data, openai_usage
+from relay.streaming import OpenAIOutput, event_data
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
@@ -57,6 +58,10 @@ ERROR_TYPES = {
 }
 
 TOOL_MODES = {"none": "NONE", "auto": "AUTO", "required": "ANY"}
+
+# OpenAI's reasoning_effort as thinking budgets, the figures Google's own
+# OpenAI-compatible endpoint uses.
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
 
 # Extensions mimetypes does not know everywhere (webp, heic) or at all.
 _IMAGE_TYPES = {
@@ -90,15 +95,13 @@ def usage_from_gemini(metadata: dict) -> TokenUsage:
         cached=int(metadata.get("cachedContentTokenCount") or 0),
         completion=int(metadata.get("candidatesTokenCount") or 0)
         + int(metadata.get("thoughtsTokenCount") or 0),
+        reasoning=int(metadata.get("thoughtsTokenCount") or 0),
     )
 
 
 def gemini_openai_usage(metadata: dict) -> dict:
     """Return Gemini's usageMetadata as OpenAI's usage object."""
-    return openai_usage(
-        usage_from_gemini(metadata),
-        reasoning=int(metadata.get("thoughtsTokenCount") or 0),
-    )
+    return openai_usage(usage_from_gemini(metadata))
 
 
 def openai_error(error) -> dict:
@@ -317,6 +320,9 @@ def _tools(payload: dict) -> tuple[list[dict], dict | None]:
 
 def _generation_config(payload: dict) -> dict:
     config = {}
+    effort = payload.get("reasoning_effort")
+    if isinstance(effort, str) and effort in THINKING_BUDGETS:
+        config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
     limit = payload.get("max_completion_tokens")
     if limit is None:
         limit = payload.get("max_tokens")
@@ -433,8 +439,9 @@ def _blocked_choice() -> dict:
     }
 
 
-def completion_from(body: dict) -> dict:
-    """Return the `chat.completion` object for a generateContent answer."""
+def completion_from(body: dict, model: str | None = None) -> dict:
+    """Return the `chat.completion` object for a generateContent answer,
+    naming `model` (Gemini's modelVersion when None)."""
     candidates = [c for c in body.get("candidates") or () if isinstance(c, dict)]
     choices = [_choice(candidate, i) for i, candidate in enumerate(candidates)]
     if not choices:
@@ -443,7 +450,7 @@ def completion_from(body: dict) -> dict:
         "id": f"chatcmpl-{body.get('responseId') or uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": body.get("modelVersion") or "",
+        "model": model or body.get("modelVersion") or "",
         "choices": choices,
     }
     if isinstance(body.get("usageMetadata"), dict):
@@ -470,8 +477,8 @@ class GeminiStream(OpenAIOutput):
     finish is completed by `end()` when the body ends.
     """
 
-    def __init__(self, *, forward_usage: bool):
-        super().__init__(forward_usage=forward_usage)
+    def __init__(self, *, forward_usage: bool, model: str | None = None):
+        super().__init__(forward_usage=forward_usage, model=model)
         self._id = ""
         self._created = int(time.time())
         self._model = ""
@@ -483,7 +490,7 @@ class GeminiStream(OpenAIOutput):
     def feed(self, data: bytes) -> bytes:
         out = []
         for event in self._buffer.feed(data):
-            if self.done:
+            if self.done or self.error:
                 break
             payload = event_data(event)
             if payload:
@@ -505,10 +512,12 @@ class GeminiStream(OpenAIOutput):
         if not isinstance(chunk, dict):
             return b""
         if "error" in chunk:
-            return _event({"error": openai_error(chunk["error"])})
+            error = openai_error(chunk["error"])
+            self.error = error["message"]
+            return _event({"error": error})
         if not self._id:
             self._id = f"chatcmpl-{chunk.get('responseId') or uuid.uuid4().hex}"
-        self._model = chunk.get("modelVersion") or self._model
+        self._model = self.model or chunk.get("modelVersion") or self._model
         out = []
         candidates = [c for c in chunk.get("candidates") or () if isinstance(c, dict)]
         for position, candidate in enumerate(candidates):
@@ -618,16 +627,20 @@ class GeminiAdapter(ChatAdapter):
             return f"{channel.base_url}/models/{model}:streamGenerateContent?alt=sse"
         return f"{channel.base_url}/models/{model}:generateContent"
 
-    def chat_response(self, raw: bytes) -> tuple[bytes, TokenUsage | None]:
+    def chat_response(
+        self, raw: bytes, model: str | None = None
+    ) -> tuple[bytes, TokenUsage | None]:
         body = orjson.loads(raw)
         if not isinstance(body, dict):
             raise ValueError("a generateContent answer is a JSON object")
         metadata = body.get("usageMetadata")
         usage = usage_from_gemini(metadata) if isinstance(metadata, dict) else None
-        return orjson.dumps(completion_from(body)), usage
+        return orjson.dumps(completion_from(body, model)), usage
 
-    def chat_stream(self, *, forward_usage: bool) -> GeminiStream:
-        return GeminiStream(forward_usage=forward_usage)
+    def chat_stream(
+        self, *, forward_usage: bool, model: str | None = None
+    ) -> GeminiStream:
+        return GeminiStream(forward_usage=forward_usage, model=model)
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return upstream.transport()

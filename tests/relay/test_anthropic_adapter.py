@@ -410,6 +410,7 @@ def test_a_text_answer_becomes_a_chat_completion():
         "completion_tokens": 5,
         "total_tokens": 15,
         "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
     }
     assert usage == TokenUsage(prompt=10, completion=5)
 
@@ -467,7 +468,9 @@ def test_cache_buckets_count_as_prompt_tokens():
         "prompt_tokens": 350,
         "completion_tokens": 5,
         "total_tokens": 355,
-        "prompt_tokens_details": {"cached_tokens": 300},
+        # Cache writes are shown, so the charge reconciles from the answer.
+        "prompt_tokens_details": {"cached_tokens": 300, "cache_write_tokens": 40},
+        "completion_tokens_details": {"reasoning_tokens": 0},
     }
 
 
@@ -584,7 +587,8 @@ def test_a_stream_becomes_chat_completion_chunks():
         "prompt_tokens": 35,
         "completion_tokens": 7,
         "total_tokens": 42,
-        "prompt_tokens_details": {"cached_tokens": 20},
+        "prompt_tokens_details": {"cached_tokens": 20, "cache_write_tokens": 5},
+        "completion_tokens_details": {"reasoning_tokens": 0},
     }
     assert stream.done
     assert stream.usage == STREAM_USAGE

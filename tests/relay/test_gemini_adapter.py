@@ -361,7 +361,7 @@ def test_an_answer_becomes_a_chat_completion_with_exact_usage():
         "completion_tokens_details": {"reasoning_tokens": 45},
     }
     # Thinking is billed as output; cached tokens are part of the prompt.
-    assert usage == TokenUsage(prompt=120, cached=100, completion=75, cache_write=0)
+    assert usage == TokenUsage(prompt=120, cached=100, completion=75, reasoning=45)
 
 
 def test_function_calls_become_tool_calls():
@@ -546,7 +546,9 @@ def test_a_stream_becomes_openai_chunks_then_usage():
     ]
     assert stream.done
     assert "".join(stream.text) == "Hello!"
-    assert stream.usage == TokenUsage(prompt=120, cached=100, completion=75)
+    assert stream.usage == TokenUsage(
+        prompt=120, cached=100, completion=75, reasoning=45
+    )
     assert stream.closing == b"data: [DONE]\n\n"
 
 
@@ -556,7 +558,9 @@ def test_the_usage_chunk_is_left_out_unless_asked_for():
     assert all(event["choices"] for event in found)
     assert found[-1]["choices"][0]["finish_reason"] == "stop"
     assert stream.done
-    assert stream.usage == TokenUsage(prompt=120, cached=100, completion=75)
+    assert stream.usage == TokenUsage(
+        prompt=120, cached=100, completion=75, reasoning=45
+    )
 
 
 # Cuts inside the event framing (between CR and LF) are the ones that break
@@ -706,7 +710,7 @@ def test_an_answer_from_the_fake_comes_back_translated(gemini):
     assert body["choices"][0]["message"]["content"] == DEFAULT_REPLY
     assert body["choices"][0]["finish_reason"] == "stop"
     assert usage == TokenUsage(
-        prompt=PROMPT_TOKENS, cached=4, completion=REPLY_WORDS + 11
+        prompt=PROMPT_TOKENS, cached=4, completion=REPLY_WORDS + 11, reasoning=11
     )
     seen = gemini.last_request
     assert seen.model == "gemini-2.5-flash"
@@ -735,7 +739,7 @@ def test_a_stream_from_the_fake_comes_back_translated(gemini):
     assert "".join(stream.text) == "Hello from the "
     assert found[-2]["choices"][0]["finish_reason"] == "length"
     assert found[-1]["usage"]["completion_tokens"] == 3 + 2
-    assert stream.usage == TokenUsage(prompt=PROMPT_TOKENS, completion=5)
+    assert stream.usage == TokenUsage(prompt=PROMPT_TOKENS, completion=5, reasoning=2)
 
 
 def test_a_tool_round_trip_through_the_fake_keeps_the_signature(gemini):

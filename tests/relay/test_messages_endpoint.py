@@ -94,13 +94,13 @@ def test_refusals_come_in_anthropics_error_shape(client, alice, channel):
         bad.messages.create(
             model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}]
         )
-    # gpt-4.1-mini is served, but by no channel that speaks Messages.
-    with pytest.raises(anthropic.NotFoundError):
+    with pytest.raises(anthropic.NotFoundError) as caught:
         client.messages.create(
-            model="gpt-4.1-mini",
+            model="claude-unknown",
             max_tokens=5,
             messages=[{"role": "user", "content": "hi"}],
         )
+    assert caught.value.body["error"]["type"] == "not_found_error"
     assert not LedgerEntry.objects.filter(kind="usage").exists()
     assert alice.wallet.held == 0
 

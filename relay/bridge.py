@@ -1,0 +1,231 @@
+"""
+How one request reaches one channel: in the endpoint's own format when the
+channel speaks it, or as a chat completion when it does not.
+
+Chat completions is what every provider adapter speaks, so an inbound format
+with a translation to it (relay.formats) reaches every channel: a Responses
+API request for a Claude model becomes a chat completion, which the
+Anthropic adapter turns into a Messages request; the answer comes back the
+same way. The relay core sees one Route per attempt and never asks which.
+"""
+
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from billing.pricing import TokenUsage
+from relay import endpoints
+from relay.catalog import ChannelInfo, ModelInfo
+from relay.endpoints import Endpoint
+from relay.formats import messages, responses
+from relay.providers import adapter_for
+from relay.providers.base import Adapter, ModelNames, StreamTranslator
+from relay.streaming import DONE, SSEBuffer, error_message, event_data
+
+
+def answer_id(prefix: str, request_id: str) -> str:
+    """Return the id of a translated answer: its request id, re-prefixed, so
+    the usage record and the answer name each other."""
+    return prefix + request_id.removeprefix("req_")
+
+
+class ResponsesBridge:
+    """The Responses API as chat completions (relay.formats.responses)."""
+
+    def to_chat(self, payload: dict, model: ModelInfo) -> dict:
+        return responses.to_chat(payload, reasoning=model.reasoning)
+
+    def from_chat(
+        self,
+        completion: dict,
+        usage: TokenUsage | None,
+        *,
+        payload: dict,
+        model: str,
+        request_id: str,
+    ) -> dict:
+        return responses.from_chat(
+            completion,
+            usage,
+            request=payload,
+            response_id=answer_id("resp_", request_id),
+            model=model,
+        )
+
+    def stream(self, *, payload: dict, model: str, request_id: str):
+        return responses.StreamFromChat(
+            request=payload, response_id=answer_id("resp_", request_id), model=model
+        )
+
+
+class MessagesBridge:
+    """Anthropic's Messages API as chat completions (relay.formats.messages)."""
+
+    def to_chat(self, payload: dict, model: ModelInfo) -> dict:
+        return messages.to_chat(payload, reasoning=model.reasoning)
+
+    def from_chat(
+        self,
+        completion: dict,
+        usage: TokenUsage | None,
+        *,
+        payload: dict,
+        model: str,
+        request_id: str,
+    ) -> dict:
+        return messages.from_chat(
+            completion, usage, model=model, message_id=answer_id("msg_", request_id)
+        )
+
+    def stream(self, *, payload: dict, model: str, request_id: str):
+        return messages.StreamFromChat(
+            model=model, message_id=answer_id("msg_", request_id)
+        )
+
+
+BRIDGES = {"responses": ResponsesBridge(), "messages": MessagesBridge()}
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the relay knows of the client's request, for the translations."""
+
+    request_id: str
+    payload: dict
+    model: ModelInfo
+    # The payload as a chat completion, for bridged routes (None otherwise).
+    chat_payload: dict | None
+    headers: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint on one kind of channel: native, or bridged over chat."""
+
+    adapter: Adapter
+    endpoint: Endpoint
+    bridged: bool
+
+    def request(
+        self, channel: ChannelInfo, request: Request, *, stream: bool
+    ) -> httpx.Request:
+        model = channel.upstream_model(request.model.name)
+        if self.bridged:
+            payload = {**request.chat_payload, "model": model}
+            return self.adapter.request(
+                endpoints.CHAT_COMPLETIONS, channel, payload, stream=stream
+            )
+        return self.adapter.request(
+            self.endpoint,
+            channel,
+            {**request.payload, "model": model},
+            stream=stream,
+            headers=request.headers,
+        )
+
+    def response(
+        self, raw: bytes, request: Request, names: ModelNames
+    ) -> tuple[bytes, TokenUsage | None]:
+        """Return the client's body for a whole upstream answer, and its usage."""
+        if not self.bridged:
+            return self.adapter.response(self.endpoint, raw, names)
+        chat, usage = self.adapter.response(endpoints.CHAT_COMPLETIONS, raw, names)
+        body = BRIDGES[self.endpoint.name].from_chat(
+            orjson.loads(chat),
+            usage,
+            payload=request.payload,
+            model=names.public,
+            request_id=request.request_id,
+        )
+        return orjson.dumps(body), usage
+
+    def stream(
+        self, request: Request, names: ModelNames, *, forward_usage: bool
+    ) -> StreamTranslator:
+        if not self.bridged:
+            return self.adapter.stream(
+                self.endpoint, forward_usage=forward_usage, model=names
+            )
+        chat = self.adapter.stream(
+            endpoints.CHAT_COMPLETIONS, forward_usage=False, model=names
+        )
+        outer = BRIDGES[self.endpoint.name].stream(
+            payload=request.payload,
+            model=names.public,
+            request_id=request.request_id,
+        )
+        return BridgedStream(chat, outer, request.request_id)
+
+
+def route(endpoint: Endpoint, channel: ChannelInfo) -> Route | None:
+    """Return how `endpoint` reaches `channel`, or None if it cannot."""
+    adapter = adapter_for(channel.kind)
+    if adapter.serves(endpoint, channel):
+        return Route(adapter, endpoint, bridged=False)
+    if endpoint.name in BRIDGES and adapter.serves(endpoints.CHAT_COMPLETIONS, channel):
+        return Route(adapter, endpoint, bridged=True)
+    return None
+
+
+class BridgedStream:
+    """
+    A provider's chat completion stream, rewritten into another format's
+    events on the way: the provider's translator reads the upstream's bytes
+    and keeps the usage; the format's writes what the client reads.
+    """
+
+    def __init__(self, chat: StreamTranslator, outer, request_id: str):
+        self.chat = chat
+        self.outer = outer
+        self.closing = b""
+        self.error = ""
+        self.response_id = (
+            answer_id("resp_", request_id)
+            if isinstance(outer, responses.StreamFromChat)
+            else ""
+        )
+        self._buffer = SSEBuffer()
+
+    @property
+    def usage(self) -> TokenUsage | None:
+        return self.chat.usage
+
+    @property
+    def prompt_usage(self) -> TokenUsage | None:
+        return self.chat.prompt_usage
+
+    @property
+    def text(self) -> list[str]:
+        return self.chat.text
+
+    @property
+    def done(self) -> bool:
+        return self.chat.done
+
+    @property
+    def broken(self) -> bytes:
+        return self.outer.broken()
+
+    def feed(self, data: bytes) -> bytes:
+        return self._rewrite(self.chat.feed(data))
+
+    def end(self) -> bytes:
+        return self._rewrite(self.chat.end())
+
+    def _rewrite(self, chat_events: bytes) -> bytes:
+        out = []
+        for event in self._buffer.feed(chat_events):
+            data = event_data(event)
+            if not data or data == DONE:
+                continue
+            chunk = orjson.loads(data)
+            if "error" in chunk:
+                self.error = error_message(chunk["error"])
+                out.append(self.outer.fail(chunk["error"]))
+                break
+            out.append(self.outer.feed(chunk))
+        if self.chat.done and not self.closing and not self.error:
+            # Held back like every stream's last event: sent once settled.
+            self.closing = self.outer.finish(self.chat.usage)
+        return b"".join(out)
