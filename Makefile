@@ -35,8 +35,22 @@ $(CHROMIUM):
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium
 
+# The client tests drive the real Codex CLI and Claude Code: npm packages that
+# carry their native binaries, pinned by tests/clients/package-lock.json. The
+# stamp keeps npm (and the network) out of a run when the lockfile has not
+# changed; `npm ci` starts from an empty node_modules, stamp included.
+CLIENTS := tests/clients
+
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@command -v npm >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "The client tests need Node.js and npm" >&2; exit 1; }; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq nodejs npm; }
+	cd $(CLIENTS) && npm ci --no-audit --no-fund --update-notifier=false --loglevel=error
+	touch $@
+
 # Debug mode supplies throwaway secret and encryption keys for the test run.
-test: $(VENV)/.dev $(CHROMIUM)
+test: $(VENV)/.dev $(CHROMIUM) $(CLIENTS)/node_modules/.installed
 	SWITCHBOARD_DEBUG=$${SWITCHBOARD_DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

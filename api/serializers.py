@@ -218,6 +218,7 @@ class UsageSerializer(serializers.ModelSerializer):
             "cached_tokens",
             "cache_write_tokens",
             "completion_tokens",
+            "reasoning_tokens",
             "image_input_tokens",
             "images",
             "usage_source",

@@ -522,9 +522,10 @@ class ModelPriceAdmin(AuditedEditsMixin, admin.ModelAdmin):
         "per_request_usd",
         "context_window",
         "max_output_tokens",
+        "reasoning",
         "is_active",
     ]
-    list_filter = ["is_active"]
+    list_filter = ["is_active", "reasoning"]
     search_fields = ["model"]
 
     # Edits here take effect at once; the console's prices page schedules

@@ -34,7 +34,7 @@ def breaker_states(names: list[str]) -> dict[str, str] | None:
     or "closed". None if the state cannot be read.
     """
 
-    async def read() -> tuple[set[str], set[str]]:
+    async def read() -> tuple[dict[str, float], set[str]]:
         if settings.REDIS_URL:
             # The relay's own store, on a client of this call's event loop
             # (its clients are bound to the loop that made them).
@@ -45,7 +45,7 @@ def breaker_states(names: list[str]) -> dict[str, str] | None:
                 await store.close()
         # Without Redis each event loop of this process keeps its own state
         # (the embedded default: one server process): merge them.
-        opened: set[str] = set()
+        opened: dict[str, float] = {}
         failing: set[str] = set()
         for breakers in list(health._breakers.values()):
             found_open, found_failing = await breakers.store.snapshot(names)

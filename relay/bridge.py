@@ -30,11 +30,24 @@ def answer_id(prefix: str, request_id: str) -> str:
     return prefix + request_id.removeprefix("req_")
 
 
+def _capped(chat: dict, model: ModelInfo) -> dict:
+    """
+    Keep the output limit within the model's: clients written for another
+    provider ask for what its models allow (Claude Code asks 32,000), which
+    a model with a smaller limit refuses. The hold is sized by the same cap.
+    """
+    for name in ("max_completion_tokens", "max_tokens"):
+        limit = chat.get(name)
+        if isinstance(limit, int) and limit > model.max_output_tokens > 0:
+            chat[name] = model.max_output_tokens
+    return chat
+
+
 class ResponsesBridge:
     """The Responses API as chat completions (relay.formats.responses)."""
 
     def to_chat(self, payload: dict, model: ModelInfo) -> dict:
-        return responses.to_chat(payload, reasoning=model.reasoning)
+        return _capped(responses.to_chat(payload, reasoning=model.reasoning), model)
 
     def from_chat(
         self,
@@ -63,7 +76,7 @@ class MessagesBridge:
     """Anthropic's Messages API as chat completions (relay.formats.messages)."""
 
     def to_chat(self, payload: dict, model: ModelInfo) -> dict:
-        return messages.to_chat(payload, reasoning=model.reasoning)
+        return _capped(messages.to_chat(payload, reasoning=model.reasoning), model)
 
     def from_chat(
         self,

@@ -26,6 +26,13 @@ def _choices(payload: dict) -> int:
     return _positive_int(payload, "n") or 1
 
 
+def _with_tools(system, payload: dict) -> str:
+    """Return the system prompt and the tools' definitions as one text."""
+    text = system if isinstance(system, str) else ""
+    tools = payload.get("tools")
+    return f"{text}\n{orjson.dumps(tools).decode()}" if tools else text
+
+
 def estimated_usage(prompt: int, text: str) -> TokenUsage:
     """Usage the upstream did not report: the prompt estimate, and the
     tokens of the text it produced."""
@@ -240,9 +247,8 @@ class Messages(Endpoint):
                 for block in system
                 if isinstance(block, dict)
             )
-        extra = [payload.get("tools") or [], system or ""]
         return tokens.estimate_turns(
-            payload["messages"], orjson.dumps(extra).decode(), count
+            payload["messages"], _with_tools(system, payload), count
         )
 
     def output_tokens(self, payload: dict, model: ModelInfo) -> int:
@@ -297,8 +303,9 @@ class Responses(Endpoint):
         items = (
             [{"role": "user", "content": value}] if isinstance(value, str) else value
         )
-        extra = [payload.get("tools") or [], payload.get("instructions") or ""]
-        return tokens.estimate_turns(items or [], orjson.dumps(extra).decode(), count)
+        return tokens.estimate_turns(
+            items or [], _with_tools(payload.get("instructions"), payload), count
+        )
 
     def output_tokens(self, payload: dict, model: ModelInfo) -> int:
         limit = _positive_int(payload, "max_output_tokens")

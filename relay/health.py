@@ -11,7 +11,9 @@ The state lives in Redis when REDIS_URL is set, so every process sees a
 breaker another one opened; without Redis (the embedded default) it lives in
 the process. The hot path never waits for Redis: it reads a local view that
 is refreshed in the background about once a second, and records failures and
-recoveries without awaiting them.
+recoveries without awaiting them. The view keeps when each open breaker's
+cool-down ends, so the first request after it probes at once, whenever the
+next refresh comes.
 """
 
 import asyncio
@@ -56,10 +58,16 @@ class LocalStore:
     async def success(self, name: str) -> None:
         self._failures.pop(name, None)
 
-    async def snapshot(self, names: list[str]) -> tuple[set[str], set[str]]:
+    async def snapshot(self, names: list[str]) -> tuple[dict[str, float], set[str]]:
         now = time.monotonic()
         window = settings.SWITCHBOARD_BREAKER_WINDOW_SECONDS
-        opened = {n for n in names if self._open_until.get(n, 0) > now}
+        # Until when each open breaker stays open, in wall-clock seconds.
+        wall = time.time() - now
+        opened = {
+            n: self._open_until[n] + wall
+            for n in names
+            if self._open_until.get(n, 0) > now
+        }
         failing = {
             n for n in names if any(t > now - window for t in self._failures.get(n, ()))
         }
@@ -67,7 +75,8 @@ class LocalStore:
 
 
 class RedisStore:
-    """Breaker state in Redis: `fail:<name>` counters, `open:<name>` flags."""
+    """Breaker state in Redis: `fail:<name>` counters, and `open:<name>`
+    holding the wall-clock second the breaker's cool-down ends."""
 
     def __init__(self, url: str):
         import redis.asyncio
@@ -83,19 +92,19 @@ class RedisStore:
             count, _ = await pipe.execute()
         if trip or count >= settings.SWITCHBOARD_BREAKER_FAILURES:
             cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
-            await self._redis.set(opened, 1, ex=cooldown)
+            await self._redis.set(opened, repr(time.time() + cooldown), ex=cooldown)
 
     async def success(self, name: str) -> None:
         await self._redis.delete(self._prefix + "fail:" + name)
 
-    async def snapshot(self, names: list[str]) -> tuple[set[str], set[str]]:
+    async def snapshot(self, names: list[str]) -> tuple[dict[str, float], set[str]]:
         if not names:
-            return set(), set()
+            return {}, set()
         keys = [self._prefix + "open:" + n for n in names]
         keys += [self._prefix + "fail:" + n for n in names]
         values = await self._redis.mget(keys)
         count = len(names)
-        opened = {n for n, v in zip(names, values[:count], strict=True) if v}
+        opened = {n: _until(v) for n, v in zip(names, values[:count], strict=True) if v}
         failing = {n for n, v in zip(names, values[count:], strict=True) if v}
         return opened, failing
 
@@ -103,19 +112,29 @@ class RedisStore:
         await self._redis.aclose()
 
 
+def _until(value: bytes) -> float:
+    """Return when an `open:` flag's cool-down ends (wall-clock seconds)."""
+    try:
+        return float(value)
+    except ValueError:  # written before the flag held its end: open a while
+        return time.time() + settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
+
+
 class Breakers:
     """The local view of every breaker, and the way to move them."""
 
     def __init__(self, store):
         self.store = store
-        self.opened: set[str] = set()
+        # Open breakers, and when each one's cool-down ends (monotonic).
+        self.opened: dict[str, float] = {}
         self.failing: set[str] = set()
         self._names: list[str] = []
         self._refreshed = 0.0
         self._refreshing: asyncio.Task | None = None
 
     def is_open(self, name: str) -> bool:
-        return name in self.opened
+        until = self.opened.get(name)
+        return until is not None and until > time.monotonic()
 
     def watch(self, names: list[str]) -> None:
         """Keep the view of `names` fresh; refresh it when it is stale."""
@@ -127,7 +146,8 @@ class Breakers:
     async def _refresh(self) -> None:
         self._refreshed = time.monotonic()
         try:
-            self.opened, self.failing = await self.store.snapshot(self._names)
+            opened, self.failing = await self.store.snapshot(self._names)
+            self.opened = _monotonic(opened)
         except Exception:
             logger.warning("could not read breaker state", exc_info=True)
 
@@ -135,24 +155,31 @@ class Breakers:
         """Record a failure (`trip`: open at once, e.g. a revoked key)."""
         self.failing.add(name)
         if trip:
-            self.opened.add(name)
+            cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
+            self.opened[name] = time.monotonic() + cooldown
         spawn(self._failure(name, trip))
 
     async def _failure(self, name: str, trip: bool) -> None:
         await self.store.failure(name, trip=trip)
         opened, _ = await self.store.snapshot([name])
-        self.opened |= opened
+        self.opened |= _monotonic(opened)
 
     def success(self, name: str) -> None:
         """Record a success; closes a half-open breaker."""
         if name in self.failing:
             self.failing.discard(name)
-            self.opened.discard(name)
+            self.opened.pop(name, None)
             spawn(self.store.success(name))
 
     async def close(self) -> None:
         if isinstance(self.store, RedisStore):
             await self.store.close()
+
+
+def _monotonic(opened: dict[str, float]) -> dict[str, float]:
+    """Return wall-clock ends of cool-downs on this process's monotonic clock."""
+    shift = time.monotonic() - time.time()
+    return {name: until + shift for name, until in opened.items()}
 
 
 _breakers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Breakers]" = (

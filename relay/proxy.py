@@ -328,7 +328,7 @@ async def relay_stream(call: Call, translator: StreamTranslator, response):
                     if call.first_byte is None:
                         call.first_byte = time.perf_counter()
                     yield out
-                if translator.done or translator.error:
+                if translator.done:
                     break
             else:
                 # The body ended cleanly: a translator whose format has no

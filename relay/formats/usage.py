@@ -67,12 +67,13 @@ def openai_usage(usage: TokenUsage) -> dict:
 
 def responses_usage(usage: TokenUsage) -> dict:
     """Return `usage` as a Responses API usage object."""
-    input_details = {"cached_tokens": usage.cached}
-    if usage.cache_write:
-        input_details["cache_write_tokens"] = usage.cache_write
     return {
         "input_tokens": usage.prompt,
-        "input_tokens_details": input_details,
+        # Both always present in OpenAI's answers: the SDK's type requires them.
+        "input_tokens_details": {
+            "cached_tokens": usage.cached,
+            "cache_write_tokens": usage.cache_write,
+        },
         "output_tokens": usage.completion,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
         "total_tokens": usage.prompt + usage.completion,

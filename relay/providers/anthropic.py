@@ -18,6 +18,7 @@ from billing.pricing import TokenUsage
 from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
+from relay.formats.messages import BROKEN_EVENT, tool_input
 from relay.formats.usage import openai_usage, usage_from_anthropic
 from relay.providers.base import ChatAdapter, ModelNames
 from relay.streaming import OpenAIOutput, SSEBuffer, error_message, event_data, sse
@@ -107,18 +108,6 @@ def _blocks(content) -> list[dict]:
     return [block for block in map(_block, parts) if block is not None]
 
 
-def _tool_input(arguments) -> dict:
-    if isinstance(arguments, dict):
-        return arguments
-    try:
-        parsed = orjson.loads(arguments or "{}")
-    except (orjson.JSONDecodeError, TypeError):
-        parsed = None
-    # Anthropic requires an object; arguments the model never finished
-    # writing have no better rendering than an empty one.
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def _tool_use_blocks(tool_calls) -> list[dict]:
     blocks = []
     for call in tool_calls if isinstance(tool_calls, list) else ():
@@ -130,7 +119,7 @@ def _tool_use_blocks(tool_calls) -> list[dict]:
                 "type": "tool_use",
                 "id": call.get("id") or "",
                 "name": function.get("name") or "",
-                "input": _tool_input(function.get("arguments")),
+                "input": tool_input(function.get("arguments")),
             }
         )
     return blocks
@@ -337,26 +326,6 @@ def translate_response(
 # -- stream --------------------------------------------------------------
 
 
-def _sse(payload: dict) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-
-BROKEN_MESSAGES_EVENT = (
-    b"event: error\ndata: "
-    + orjson.dumps(
-        {
-            "type": "error",
-            "error": {
-                "type": "api_error",
-                "message": "The upstream provider closed the stream before it "
-                "finished. You were charged for the tokens produced.",
-            },
-        }
-    )
-    + b"\n\n"
-)
-
-
 class MessagesPassthrough:
     """
     Follow a Messages API event stream on its way to an Anthropic-format
@@ -364,7 +333,7 @@ class MessagesPassthrough:
     message_stop is held back for the relay to send once it has settled.
     """
 
-    broken = BROKEN_MESSAGES_EVENT
+    broken = BROKEN_EVENT
 
     def __init__(self, model: str | None = None):
         # The public model name, when answers must be renamed to it.
@@ -461,7 +430,7 @@ class AnthropicStream(OpenAIOutput):
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _sse({**self._base, "choices": [choice]})
+        return sse({**self._base, "choices": [choice]})
 
     def _translate(self, event: dict) -> list[bytes]:
         kind = event.get("type")
@@ -490,13 +459,13 @@ class AnthropicStream(OpenAIOutput):
                 self.usage = usage_from_anthropic(self._usage)
             if self.forward_usage and self.usage is not None:
                 usage = openai_usage(self.usage)
-                return [_sse({**self._base, "choices": [], "usage": usage})]
+                return [sse({**self._base, "choices": [], "usage": usage})]
             return []
         if kind == "error":
             error = event.get("error") or {}
             self.error = error_message(error)
             return [
-                _sse(
+                sse(
                     {
                         "error": {
                             "message": str(error.get("message") or "Upstream error."),

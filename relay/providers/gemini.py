@@ -29,7 +29,7 @@ from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.formats.usage import openai_usage
 from relay.providers.base import ChatAdapter
-from relay.streaming import OpenAIOutput, event_data
+from relay.streaming import OpenAIOutput, event_data, sse
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
@@ -461,10 +461,6 @@ def completion_from(body: dict, model: str | None = None) -> dict:
 # -- stream --------------------------------------------------------------
 
 
-def _event(payload: dict) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
-
-
 class GeminiStream(OpenAIOutput):
     """
     Rewrite a streamGenerateContent?alt=sse body as OpenAI chunk events.
@@ -514,7 +510,7 @@ class GeminiStream(OpenAIOutput):
         if "error" in chunk:
             error = openai_error(chunk["error"])
             self.error = error["message"]
-            return _event({"error": error})
+            return sse({"error": error})
         if not self._id:
             self._id = f"chatcmpl-{chunk.get('responseId') or uuid.uuid4().hex}"
         self._model = self.model or chunk.get("modelVersion") or self._model
@@ -535,7 +531,7 @@ class GeminiStream(OpenAIOutput):
         return b"".join(out)
 
     def _chunk(self, index: int, delta: dict, finish: str | None = None) -> bytes:
-        return _event(
+        return sse(
             {
                 "id": self._id,
                 "object": "chat.completion.chunk",
@@ -589,7 +585,7 @@ class GeminiStream(OpenAIOutput):
     def _usage_event(self) -> bytes:
         if not self.forward_usage or self._usage_chunk is None:
             return b""
-        return _event(
+        return sse(
             {
                 "id": self._id,
                 "object": "chat.completion.chunk",

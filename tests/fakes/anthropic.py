@@ -3,10 +3,24 @@
 Speaks ``POST /v1/messages`` the way api.anthropic.com does: ``message``
 objects, the streamed event sequence (``message_start``, ``content_block_*``,
 ``ping``, ``message_delta``, ``message_stop``, ``error``) and errors shaped
-``{"type": "error", "error": {"type", "message"}}``. It refuses what the real
-API refuses (missing ``x-api-key``, ``anthropic-version`` or ``max_tokens``,
-unknown top-level fields, turns that do not alternate, orphan tool results),
-so a translation bug shows up as a 400, as it would in production.
+``{"type": "error", "error": {"type", "message"}}``; and ``POST
+/v1/messages/count_tokens``, answering ``{"input_tokens": N}`` with the count
+below (all input, cached or not). It refuses what the real API refuses
+(missing ``x-api-key``, ``anthropic-version`` or ``max_tokens``, top-level
+fields the API does not document, turns that do not alternate, orphan tool
+results), so a translation bug shows up as a 400, as it would in production.
+Every field the current Messages API documents (beta ones included, such as
+``context_management`` and ``output_config`` that Claude Code sends) is
+accepted without its beta header.
+
+Knobs (:class:`Knobs`): ``tool_use`` answers with a ``tool_use`` block for
+the first tool (or the one ``tool_choice``, else ``tool_name``, names; its
+input is ``tool_input``, else :data:`TOOL_INPUT`) until the last user turn
+carries a ``tool_result``, then with text, so a round trip completes;
+``error_after`` streams ``event: error`` (``overloaded_error``) after N
+content deltas and ends the body; ``drop_after`` closes the connection
+after N deltas (a request that does not stream is dropped at once). Both
+come after ``message_start``, whose usage already holds the input buckets.
 
 Usage is deterministic so tests can predict billed figures:
 
@@ -32,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from tests.fakes.upstream import split_reply
+from tests.fakes.upstream import drop_connection, split_reply
 from tests.servers import LoopbackFake, ThreadedServer
 
 DEFAULT_REPLY = "Hello! This is the fake Anthropic."
@@ -57,6 +71,42 @@ FIELDS = frozenset(
         "service_tier",
         "container",
         "mcp_servers",
+        "cache_control",
+        "context_management",
+        "output_config",
+        "output_format",
+        "inference_geo",
+        "speed",
+        "diagnostics",
+        "compaction",
+        "fallbacks",
+        "fallback_credit_token",
+        "billing_policy",
+        "thread",
+        "user_profile_id",
+        "workspace_id",
+    ]
+)
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+# What count_tokens takes: the prompt's fields, nothing about generation.
+COUNT_FIELDS = frozenset(
+    [
+        "model",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "cache_control",
+        "context_management",
+        "output_config",
+        "output_format",
+        "mcp_servers",
+        "speed",
+        "compaction",
+        "billing_policy",
+        "user_profile_id",
+        "workspace_id",
     ]
 )
 ERROR_TYPES = {
@@ -108,11 +158,14 @@ class Knobs:
 
     reply: str = DEFAULT_REPLY
     tool_use: bool = False  # answer with a tool_use block for the first tool
+    tool_name: str | None = None  # ...or for this declared tool
+    tool_input: dict[str, Any] | None = None  # ...with this input (TOOL_INPUT)
     cache_read: int = 0
     cache_creation: int = 0
     status: int | None = None  # answer every request with this error
     latency: float = 0.0
     error_after: int | None = None  # stream an `error` event after N deltas
+    drop_after: int | None = None  # close the connection after N deltas
     require_key: str | None = None
 
 
@@ -129,8 +182,13 @@ class RecordedRequest:
         return self.headers.get("x-api-key")
 
 
-def _invalid(headers: dict[str, str], body: Any, knobs: Knobs) -> tuple | None:
-    """Return (status, message) for what the real API would refuse."""
+def _invalid(
+    headers: dict[str, str], body: Any, knobs: Knobs, *, counting: bool = False
+) -> tuple | None:
+    """Return (status, message) for what the real API would refuse.
+
+    ``counting`` checks a count_tokens body, which has no generation fields.
+    """
     if not headers.get("x-api-key"):
         return 401, "x-api-key header is required"
     if knobs.require_key is not None and headers["x-api-key"] != knobs.require_key:
@@ -139,13 +197,17 @@ def _invalid(headers: dict[str, str], body: Any, knobs: Knobs) -> tuple | None:
         return 400, "anthropic-version: header is required"
     if not isinstance(body, dict):
         return 400, "There was an error parsing the body of your request."
+    fields = COUNT_FIELDS if counting else FIELDS
     for name in body:
-        if name not in FIELDS:
+        if name not in fields:
             return 400, f"{name}: Extra inputs are not permitted"
-    for name in ("model", "max_tokens", "messages"):
+    required = (
+        ("model", "messages") if counting else ("model", "max_tokens", "messages")
+    )
+    for name in required:
         if name not in body:
             return 400, f"{name}: Field required"
-    limit = body["max_tokens"]
+    limit = body.get("max_tokens", 1)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         return 400, "max_tokens: Input should be greater than or equal to 1"
     temperature = body.get("temperature")
@@ -204,6 +266,14 @@ def _invalid_messages(messages: Any) -> tuple | None:
     return None
 
 
+def _tool_answered(body: dict[str, Any]) -> bool:
+    """Return whether the last user turn hands back a tool's result."""
+    content = body["messages"][-1].get("content")
+    return isinstance(content, list) and any(
+        block.get("type") == "tool_result" for block in content
+    )
+
+
 def plan_reply(body: dict[str, Any], knobs: Knobs) -> dict[str, Any]:
     """Return the message the fake answers ``body`` with, usage included."""
     text, stop_reason, stop_sequence = knobs.reply, "end_turn", None
@@ -216,9 +286,10 @@ def plan_reply(body: dict[str, Any], knobs: Knobs) -> dict[str, Any]:
     if len(words) > body["max_tokens"]:
         words = words[: body["max_tokens"]]
         stop_reason, stop_sequence = "max_tokens", None
-    elif knobs.tool_use and body.get("tools"):
+    elif knobs.tool_use and body.get("tools") and not _tool_answered(body):
         choice = body.get("tool_choice") or {}
-        named = [t for t in body["tools"] if t["name"] == choice.get("name")]
+        wanted = choice.get("name") or knobs.tool_name
+        named = [t for t in body["tools"] if t["name"] == wanted]
         if choice.get("type") != "none":
             tool, stop_reason = (named or body["tools"])[0], "tool_use"
     content: list[dict[str, Any]] = []
@@ -231,7 +302,7 @@ def plan_reply(body: dict[str, Any], knobs: Knobs) -> dict[str, Any]:
                 "type": "tool_use",
                 "id": tool_id,
                 "name": tool["name"],
-                "input": TOOL_INPUT,
+                "input": TOOL_INPUT if knobs.tool_input is None else knobs.tool_input,
             }
         )
     total = input_tokens(body)
@@ -377,12 +448,14 @@ class FakeAnthropic(LoopbackFake):
         with self._lock:
             self._requests.append(recorded)
         knobs = self.knobs
-        if (scope["method"], scope["path"]) != ("POST", MESSAGES_PATH):
+        route = (scope["method"], scope["path"])
+        if route not in (("POST", MESSAGES_PATH), ("POST", COUNT_TOKENS_PATH)):
             await _send_json(send, 404, anthropic_error(404, "Not found"))
             return
         if knobs.latency:
             await asyncio.sleep(knobs.latency)
-        refused = _invalid(headers, body, knobs)
+        counting = route[1] == COUNT_TOKENS_PATH
+        refused = _invalid(headers, body, knobs, counting=counting)
         if refused is not None:
             await _send_json(send, refused[0], anthropic_error(*refused))
             return
@@ -390,13 +463,29 @@ class FakeAnthropic(LoopbackFake):
             message = f"Fake Anthropic error ({knobs.status})."
             await _send_json(send, knobs.status, anthropic_error(knobs.status, message))
             return
+        if counting:
+            await _send_json(send, 200, {"input_tokens": input_tokens(body)})
+            return
         message = plan_reply(body, knobs)
         if not body.get("stream"):
+            if knobs.drop_after is not None:
+                drop_connection(send)
+                return
             await _send_json(send, 200, message)
             return
         headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        deltas = 0
         for event in stream_events(message, knobs):
+            is_delta = event.startswith(b"event: content_block_delta\n")
+            # Past the content, the cut comes before the closing message_delta.
+            if knobs.drop_after is not None and (
+                (is_delta and deltas == knobs.drop_after)
+                or event.startswith(b"event: message_delta\n")
+            ):
+                drop_connection(send)
+                return
+            deltas += is_delta
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 

@@ -28,6 +28,15 @@ Replies and usage are deterministic so tests can predict billed figures:
   = ``min(cached_tokens, prompt)``, both left out when zero, as Google does.
 * ``totalTokenCount`` = prompt + candidates + thoughts. Every stream chunk
   carries usageMetadata with the counts so far; the last is authoritative.
+
+Knobs (:class:`Knobs`): ``function_call`` answers with a ``functionCall`` of
+the first declared function until the last turn carries a
+``functionResponse``, then with text, so a round trip completes;
+``error_after`` streams Google's error object (503 UNAVAILABLE) after N
+chunks and ends the body (as an SSE event, or as the JSON array's last
+element); ``drop_after`` closes the connection after N chunks (a
+generateContent request is dropped at once). Both leave generateContent's
+plain answers alone otherwise.
 """
 
 from __future__ import annotations
@@ -41,9 +50,11 @@ from typing import Any
 
 import orjson
 
+from tests.fakes.upstream import drop_connection
 from tests.servers import LoopbackFake, ThreadedServer
 
 DEFAULT_REPLY = "Hello from the fake Gemini."
+STREAM_ERROR = "The model is overloaded. Please try again later."
 MODEL_VERSION = "gemini-fake-001"
 FUNCTION_ARGS = {"query": "fake"}
 THOUGHT_SIGNATURE = "ZmFrZS1zaWduYXR1cmU="
@@ -181,6 +192,8 @@ class Knobs:
     status: int | None = None
     latency: float = 0.0
     api_key: str | None = None
+    error_after: int | None = None  # stream an error object after N chunks
+    drop_after: int | None = None  # close the connection after N chunks
 
 
 @dataclass(frozen=True)
@@ -264,14 +277,25 @@ class FakeGemini(LoopbackFake):
         action = _PATH.match(request.path).group(2)
         chunks = self._chunks(body, knobs)
         if action == "generateContent":
+            if knobs.drop_after is not None:
+                drop_connection(send)
+                return
             await _send(send, 200, chunks[-1] | {"candidates": _merged(chunks)})
-        elif query.get("alt") == "sse":
+            return
+        pieces: list[Any] = list(chunks)
+        if knobs.error_after is not None:
+            pieces = [*chunks[: knobs.error_after], google_error(503, STREAM_ERROR)]
+        if query.get("alt") == "sse":
             # Google frames its events with CRLF.
-            await _stream(
-                send, [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks]
-            )
+            events = [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in pieces]
+            await _stream(send, events, b"", knobs.drop_after, "text/event-stream")
         else:
-            await _send(send, 200, chunks)
+            # A JSON array whose elements arrive one by one.
+            first, *rest = (orjson.dumps(c) for c in pieces)
+            events = [b"[" + first, *(b",\r\n" + element for element in rest)]
+            await _stream(
+                send, events, b"]", knobs.drop_after, "application/json; charset=UTF-8"
+            )
 
     def _refusal(self, request: RecordedRequest, knobs: Knobs) -> dict | None:
         if request.method != "POST" or not _PATH.match(request.path):
@@ -308,7 +332,7 @@ class FakeGemini(LoopbackFake):
             for tool in body.get("tools") or ()
             for d in tool.get("functionDeclarations") or ()
         ]
-        if knobs.function_call and declarations:
+        if knobs.function_call and declarations and not _function_answered(body):
             call = {"name": declarations[0]["name"], "args": FUNCTION_ARGS}
             part = {"functionCall": call, "thoughtSignature": THOUGHT_SIGNATURE}
             pieces, finish, per_word = [[part]], "STOP", FUNCTION_REPLY_TOKENS
@@ -349,6 +373,11 @@ class FakeGemini(LoopbackFake):
         return chunks
 
 
+def _function_answered(body: dict[str, Any]) -> bool:
+    """Return whether the last turn hands back a function's result."""
+    return any("functionResponse" in part for part in body["contents"][-1]["parts"])
+
+
 def _merged(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Join streamed candidates into whole ones, as generateContent answers."""
     merged = [dict(candidate) for candidate in chunks[-1]["candidates"]]
@@ -376,9 +405,15 @@ async def _send(send, status: int, payload: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _stream(send, events: list[bytes]) -> None:
-    headers = [(b"content-type", b"text/event-stream")]
+async def _stream(
+    send, events: list[bytes], end: bytes, drop_after: int | None, content_type: str
+) -> None:
+    """Send one event per chunk, then ``end``; or drop after ``drop_after``."""
+    headers = [(b"content-type", content_type.encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    for event in events:
+    for event in events[:drop_after]:
         await send({"type": "http.response.body", "body": event, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+    if drop_after is not None:
+        drop_connection(send)
+        return
+    await send({"type": "http.response.body", "body": end})

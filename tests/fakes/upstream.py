@@ -16,9 +16,21 @@ Routes (``{prefix}`` is empty for the ``default`` scenario, or ``/s/<name>``)::
     POST {prefix}/v1/embeddings
     POST {prefix}/v1/images/generations
     GET  {prefix}/v1/models
+    POST   {prefix}/v1/responses
+    GET    {prefix}/v1/responses/<id>
+    DELETE {prefix}/v1/responses/<id>
+    POST   {prefix}/v1/responses/<id>/cancel
+    GET    {prefix}/v1/responses/<id>/input_items
     POST /openai/deployments/<deployment>/{chat/completions,completions,embeddings,
                                            images/generations}
-         (Azure OpenAI: ``?api-version=`` and an ``api-key`` header required)
+    POST /openai/responses, and GET/DELETE /openai/responses/<id>, POST
+         /openai/responses/<id>/cancel, GET /openai/responses/<id>/input_items
+         (Azure OpenAI: ``?api-version=`` and an ``api-key`` header required;
+         the ``/openai/v1/responses...`` form needs no api-version; the body's
+         ``model`` is the deployment, echoed as given)
+
+A scenario's ``require_key`` is matched against the bearer token, or Azure's
+``api-key`` header when there is none.
 
 Token accounting is deterministic so tests can predict billed figures.
 
@@ -32,6 +44,71 @@ Chat completions (:func:`expected_usage`):
   ``reasoning_tokens`` (reasoning counts as completion, as in the real API).
 * ``cached_tokens`` = the scenario's ``cached_tokens``, capped at
   ``prompt_tokens`` because the real API never reports more cached than sent.
+* A tool call (see below) replaces the text: ``completion_tokens`` =
+  :data:`TOOL_CALL_TOKENS` + ``reasoning_tokens``, whatever the token limit.
+
+Responses API (:func:`expected_responses_usage`):
+
+* ``input_tokens`` = 3 + the words of ``instructions`` (a string, or items
+  counted as below) + for every ``input`` item 3 + the words of its text (a
+  string ``input`` is one user message), + the ``input_tokens`` and
+  ``output_tokens`` of the ``previous_response_id`` response, which is how a
+  test sees that the stored context was used. An item's text is a message's
+  string content or the ``text`` of its parts, a ``function_call``'s
+  ``arguments``, a ``function_call_output``'s ``output`` (string or parts), a
+  ``custom_tool_call``'s ``input``, a reasoning item's summary texts; other
+  items have none. Tools are not counted (as in chat).
+* ``cached_tokens`` = the scenario's ``cached_tokens``, capped at
+  ``input_tokens``; ``cache_write_tokens`` is always 0.
+* ``output_tokens`` = reply words after ``max_output_tokens`` truncation (then
+  ``status`` is ``incomplete`` with reason ``max_output_tokens``), or
+  :data:`TOOL_CALL_TOKENS` for a tool call, + the scenario's
+  ``reasoning_tokens`` (``output_tokens_details.reasoning_tokens``). With
+  reasoning tokens a ``reasoning`` item precedes the answer, carrying
+  ``encrypted_content`` when ``include`` asks for
+  ``reasoning.encrypted_content``.
+* Responses whose ``store`` is not false are kept, owned by the API key that
+  created them (``Authorization: Bearer`` or Azure's ``api-key``): retrieve,
+  delete, cancel and input_items with another key get 404, and a
+  ``previous_response_id`` another key created (or an unknown or unstored
+  one) gets 400 ``previous_response_not_found``, as the real API answers.
+  ``background: true`` answers ``queued`` (always stored); the first
+  retrieve finds it completed, a cancel before that makes it ``cancelled``
+  (no usage). Cancelling a finished background response returns it as it
+  is; a foreground one gets 400 "Cannot cancel a synchronous response.".
+  Retrieve ignores its query (``stream`` and ``include`` included);
+  ``input_items`` pages with ``order`` (default ``desc``), ``limit`` (1-100,
+  default 20) and ``after``, listing this request's input (not the
+  instructions, nor the previous response's items).
+* Streams send the real event sequence with ``event:`` lines and
+  ``sequence_number``: ``response.created``, ``response.in_progress``, the
+  output items (``output_item.added``, ``content_part.added``, one
+  ``output_text.delta`` per word, ``output_text.done``,
+  ``content_part.done``, ``output_item.done``) and ``response.completed``
+  or ``response.incomplete``; no ``[DONE]``, as in the real API.
+
+Tool calls (opt-in, :func:`planned_tool_call`): with ``call_tools=True`` the
+fake calls the request's first function tool (in Responses, a function inside
+a ``namespace`` tool too) with :data:`TOOL_ARGUMENTS`; with
+``tool_call={"name": ..., "arguments": ...}`` it calls that tool whatever the
+request declares. ``tool_choice`` ``"none"`` gets text, a named function
+choice picks that function. Once the conversation ends with the tool's answer
+(a chat ``tool``/``function`` message, or a Responses
+``function_call_output``/``custom_tool_call_output`` last input item) the
+fake answers with text, so a round trip completes. Streams send the call's id
+and name first, then its arguments in 2 or more fragments (each counts as a
+content chunk for the stream knobs); chat finishes with ``tool_calls``.
+
+Stream knobs shared by chat, legacy completions and Responses (each counts
+content chunks: reply words, or argument fragments): ``chunk_delay``,
+``drop_after_chunks`` (the connection is closed after N; a request that does
+not stream is dropped at once), ``error_after_chunks`` (after N the
+provider's own error event is sent and the body ends cleanly: chat and
+completions ``data: {"error": {...}}`` without ``[DONE]``; Responses an
+``error`` event then ``response.failed`` with ``output: []`` and ``usage:
+null``, as in the API's documented example; requests that do not stream are
+unaffected), and ``split_utf8`` (every event holding a multi-byte UTF-8
+character goes out in two writes cut inside that character).
 
 Legacy completions (:func:`expected_completion_usage`):
 
@@ -102,6 +179,7 @@ import re
 import struct
 import threading
 import time
+import urllib.parse
 import zlib
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -124,14 +202,20 @@ __all__ = [
     "IMAGE_QUALITIES",
     "IMAGE_SIZES",
     "LEGACY_DEFAULT_MAX_TOKENS",
+    "RESPONSES_MIN_OUTPUT_TOKENS",
     "SYSTEM_FINGERPRINT",
+    "TOOL_ARGUMENTS",
+    "TOOL_CALL_TOKENS",
     "FakeUpstream",
     "RecordedRequest",
     "Scenario",
+    "ToolCall",
     "apply_token_limit",
+    "argument_fragments",
     "completion_limit",
     "completion_prompts",
     "decode_embedding",
+    "drop_connection",
     "embedding_inputs",
     "embedding_vector",
     "encode_embedding",
@@ -143,8 +227,12 @@ __all__ = [
     "expected_image_usage",
     "image_family",
     "expected_prompt_tokens",
+    "expected_responses_input_tokens",
+    "expected_responses_usage",
     "expected_usage",
     "openai_error",
+    "planned_tool_call",
+    "responses_input_items",
     "split_reply",
     "status_error",
     "token_limit",
@@ -173,12 +261,26 @@ COMPLETIONS_PATH = "/v1/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
 IMAGES_PATH = "/v1/images/generations"
 MODELS_PATH = "/v1/models"
+RESPONSES_PATH = "/v1/responses"
 SCENARIO_PREFIX = "/s/"
 
 _VALID_ROLES = frozenset(
     {"system", "developer", "user", "assistant", "tool", "function"}
 )
 _TOKEN_LIMIT_PARAMS = ("max_completion_tokens", "max_tokens")
+# What a tool call answers with unless the scenario names the arguments.
+TOOL_ARGUMENTS = '{"location": "Paris", "unit": "celsius"}'
+# Output tokens a tool call costs, whatever its arguments.
+TOOL_CALL_TOKENS = 10
+# The Responses API refuses a smaller max_output_tokens.
+RESPONSES_MIN_OUTPUT_TOKENS = 16
+_ENCRYPTED_REASONING = "reasoning.encrypted_content"
+_TOOL_ANSWER_ROLES = frozenset({"tool", "function"})
+_TOOL_ANSWER_ITEMS = frozenset({"function_call_output", "custom_tool_call_output"})
+_RESPONSE_ROLES = frozenset({"user", "assistant", "system", "developer"})
+# A pause between the two halves of a split character, so that they reach the
+# reader as separate reads rather than one coalesced segment.
+_SPLIT_PAUSE = 0.002
 _ENCODING_FORMATS = ("float", "base64")
 _WORD_RE = re.compile(r"\s*\S+\s*")
 _MODEL_CREATED = 1686935002
@@ -300,11 +402,16 @@ def expected_usage(
     max_tokens: int | None = None,
     cached_tokens: int = 0,
     reasoning_tokens: int = 0,
+    tool_call: bool = False,
 ) -> dict[str, Any]:
-    """Return the usage object the fake reports for a request and reply."""
+    """Return the usage object the fake reports for a request and reply.
+
+    ``tool_call=True`` when the fake answers with a tool call instead of text.
+    """
     prompt = expected_prompt_tokens(messages)
     chunks, _ = apply_token_limit(split_reply(reply), max_tokens)
-    completion = len(chunks) + reasoning_tokens
+    output = TOOL_CALL_TOKENS if tool_call else len(chunks)
+    completion = output + reasoning_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -534,6 +641,195 @@ def expected_image_usage(
     }
 
 
+# -- tool calls ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call the fake answers with instead of text."""
+
+    name: str
+    arguments: str = TOOL_ARGUMENTS
+    # The Responses API's `namespace` tool that groups the called function.
+    namespace: str | None = None
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{_ID_PREFIX}{next(_ids):012x}"
+
+
+def _functions(body: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """Return (name, namespace) of every function tool a request declares."""
+    found: list[tuple[str, str | None]] = []
+    for tool in body.get("tools") or ():
+        if not isinstance(tool, dict):
+            continue
+        # Chat nests the function; the Responses API does not.
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            function = tool
+        if tool.get("type") == "function" and isinstance(function.get("name"), str):
+            found.append((function["name"], None))
+        elif tool.get("type") == "namespace":
+            found.extend(
+                (inner["name"], tool.get("name"))
+                for inner in tool.get("tools") or ()
+                if isinstance(inner, dict)
+                and inner.get("type") == "function"
+                and isinstance(inner.get("name"), str)
+            )
+    return found
+
+
+def _chosen_function(choice: Any) -> str | None:
+    """Return the function a ``tool_choice`` names (chat or Responses form)."""
+    if not isinstance(choice, dict) or choice.get("type") != "function":
+        return None
+    function = choice.get("function")
+    return (function if isinstance(function, dict) else choice).get("name")
+
+
+def _tool_answered(body: Mapping[str, Any]) -> bool:
+    """Return whether the conversation ends with a tool's result."""
+    if "messages" in body:
+        turns, field, answers = body.get("messages"), "role", _TOOL_ANSWER_ROLES
+    else:
+        turns, field, answers = body.get("input"), "type", _TOOL_ANSWER_ITEMS
+    if not isinstance(turns, list) or not turns or not isinstance(turns[-1], dict):
+        return False
+    return turns[-1].get(field) in answers
+
+
+def _arguments_text(arguments: Any) -> str:
+    if arguments is None:
+        return TOOL_ARGUMENTS
+    return arguments if isinstance(arguments, str) else orjson.dumps(arguments).decode()
+
+
+def planned_tool_call(body: Mapping[str, Any], scenario: Scenario) -> ToolCall | None:
+    """Return the tool call the fake answers ``body`` with, or None for text.
+
+    ``body`` is a chat completions or a Responses request (told apart by its
+    ``messages``).
+    """
+    knob = scenario.tool_call
+    if knob is None and not scenario.call_tools:
+        return None
+    if body.get("tool_choice") == "none" or _tool_answered(body):
+        return None
+    if knob is not None:
+        return ToolCall(
+            knob["name"], _arguments_text(knob.get("arguments")), knob.get("namespace")
+        )
+    functions = _functions(body)
+    wanted = _chosen_function(body.get("tool_choice"))
+    chosen = [entry for entry in functions if entry[0] == wanted]
+    if not functions:
+        return None
+    name, namespace = (chosen or functions)[0]
+    return ToolCall(name, TOOL_ARGUMENTS, namespace)
+
+
+def argument_fragments(arguments: str) -> list[str]:
+    """Split tool-call arguments into the fragments a stream sends (2 or 3)."""
+    size = max(1, -(-len(arguments) // 3))
+    pieces = [arguments[at : at + size] for at in range(0, len(arguments), size)]
+    return pieces if len(pieces) >= 2 else [arguments[:1], arguments[1:]]
+
+
+# -- the Responses API: inputs and usage -----------------------------------
+
+
+def responses_input_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return a Responses request's ``input`` as items (a string: one user
+    message)."""
+    value = body.get("input")
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": value}]
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict)]
+
+
+def _text_words(content: Any) -> int:
+    """Count the words of a string, or of the ``text`` of every part."""
+    if isinstance(content, str):
+        return len(content.split())
+    if isinstance(content, list):
+        return sum(
+            len(part["text"].split())
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return 0
+
+
+_ITEM_TEXT = {
+    "message": "content",
+    "function_call": "arguments",
+    "function_call_output": "output",
+    "custom_tool_call": "input",
+    "custom_tool_call_output": "output",
+    "reasoning": "summary",
+}
+
+
+def _item_words(item: Mapping[str, Any]) -> int:
+    field = _ITEM_TEXT.get(item.get("type", "message"))
+    return _text_words(item.get(field)) if field else 0
+
+
+def expected_responses_input_tokens(
+    body: Mapping[str, Any], previous_usage: Mapping[str, Any] | None = None
+) -> int:
+    """Return the ``input_tokens`` the fake reports for a Responses request.
+
+    ``previous_usage`` is the usage of the ``previous_response_id`` response.
+    """
+    instructions = body.get("instructions")
+    if isinstance(instructions, list):
+        total = sum(3 + _item_words(i) for i in instructions if isinstance(i, dict))
+    else:
+        total = _text_words(instructions)
+    total += 3 + sum(3 + _item_words(item) for item in responses_input_items(body))
+    if previous_usage:
+        total += previous_usage["input_tokens"] + previous_usage["output_tokens"]
+    return total
+
+
+def _output_limit(body: Mapping[str, Any]) -> int | None:
+    value = body.get("max_output_tokens")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def expected_responses_usage(
+    body: Mapping[str, Any],
+    scenario: Scenario | None = None,
+    *,
+    previous_usage: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the usage the fake reports for a Responses request."""
+    scenario = scenario or Scenario()
+    input_tokens = expected_responses_input_tokens(body, previous_usage)
+    if planned_tool_call(body, scenario) is not None:
+        output = TOOL_CALL_TOKENS
+    else:
+        output = len(apply_token_limit(scenario.chunks, _output_limit(body))[0])
+    output += scenario.reasoning_tokens
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {
+            "cached_tokens": min(scenario.cached_tokens, input_tokens),
+            "cache_write_tokens": 0,
+        },
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": scenario.reasoning_tokens},
+        "total_tokens": input_tokens + output,
+    }
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Behaviour knobs for one named upstream personality.
@@ -558,9 +854,25 @@ class Scenario:
     require_key: str | None = None
     retry_after: int | None = 1
     models: tuple[str, ...] = DEFAULT_MODELS
+    # Answer with this tool call, {"name", "arguments" (string or JSON value),
+    # "namespace"}, or with a call of the request's first function tool.
+    tool_call: Mapping[str, Any] | None = None
+    call_tools: bool = False
+    # Send the provider's error event after N content chunks, then end.
+    error_after_chunks: int | None = None
+    # Cut every event holding a multi-byte character across two writes.
+    split_utf8: bool = False
 
     def __post_init__(self) -> None:
         """Reject knob values that would make a test silently meaningless."""
+        if self.tool_call is not None and not (
+            isinstance(self.tool_call, Mapping)
+            and isinstance(self.tool_call.get("name"), str)
+            and self.tool_call["name"]
+        ):
+            raise ValueError("tool_call must be a mapping with a non-empty name")
+        if self.error_after_chunks is not None and self.error_after_chunks < 0:
+            raise ValueError("error_after_chunks must be >= 0")
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError(f"status must be a 4xx/5xx code, got {self.status}")
         if self.latency < 0 or self.chunk_delay < 0:
@@ -596,18 +908,22 @@ class RecordedRequest:
 
     @property
     def api_key(self) -> str | None:
-        """Return the bearer token the client sent, if any."""
-        auth = self.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            return auth[7:]
-        return self.headers.get("api-key")
+        """Return the bearer token (or Azure ``api-key``) the client sent."""
+        return _api_key(self.headers)
+
+
+def _api_key(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:]
+    return headers.get("api-key")
 
 
 class _DropConnectionError(Exception):
     """Ask the server to kill the connection when the transport is hidden."""
 
 
-def _drop_connection(send: Send) -> None:
+def drop_connection(send: Send) -> None:
     """Close the client's TCP connection without finishing the HTTP response."""
     # ASGI has no "abort" message; uvicorn's send is a bound method of its
     # request cycle, which owns the transport. Marking the cycle disconnected
@@ -956,10 +1272,123 @@ def _validate_images(content_type: str, body: Any) -> dict[str, Any] | None:
     return None
 
 
+def _validate_response_input(body: dict[str, Any]) -> dict[str, Any] | None:
+    value = body.get("input")
+    if value is None:
+        if body.get("previous_response_id") is not None:
+            return None
+        return openai_error(
+            "Missing required parameter: 'input'.",
+            param="input",
+            code="missing_required_parameter",
+        )
+    if isinstance(value, str):
+        return None
+    if not isinstance(value, list):
+        return openai_error(
+            "Invalid type for 'input': expected one of a string or an array of "
+            "input items.",
+            param="input",
+            code="invalid_type",
+        )
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("type", ""), str):
+            return openai_error(
+                f"Invalid type for 'input[{index}]': expected an input item.",
+                param=f"input[{index}]",
+                code="invalid_type",
+            )
+        kind = item.get("type", "message")
+        if kind == "message" and item.get("role") not in _RESPONSE_ROLES:
+            return openai_error(
+                f"Invalid value: {item.get('role')!r}. Supported values are: "
+                "'assistant', 'system', 'developer', and 'user'.",
+                param=f"input[{index}].role",
+                code="invalid_value",
+            )
+        if kind in _TOOL_ANSWER_ITEMS and not isinstance(item.get("call_id"), str):
+            return openai_error(
+                f"Missing required parameter: 'input[{index}].call_id'.",
+                param=f"input[{index}].call_id",
+                code="missing_required_parameter",
+            )
+    return None
+
+
+def _validate_response_tools(body: dict[str, Any]) -> dict[str, Any] | None:
+    for index, tool in enumerate(body.get("tools") or ()):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            return openai_error(
+                f"Missing required parameter: 'tools[{index}].type'.",
+                param=f"tools[{index}].type",
+                code="missing_required_parameter",
+            )
+        # Chat's nested {"function": {...}} form is refused here, as it is
+        # by the real API: the name sits on the tool itself.
+        if tool["type"] == "function" and not isinstance(tool.get("name"), str):
+            return openai_error(
+                f"Missing required parameter: 'tools[{index}].name'.",
+                param=f"tools[{index}].name",
+                code="missing_required_parameter",
+            )
+    return None
+
+
+def _validate_responses(content_type: str, body: Any) -> dict[str, Any] | None:
+    """Validate a ``POST /v1/responses`` request like the real API."""
+    if not content_type.startswith("application/json") or not isinstance(body, dict):
+        return openai_error(_BAD_JSON_MESSAGE)
+    if body.get("model") is None:
+        return openai_error(
+            "Missing required parameter: 'model'.",
+            param="model",
+            code="missing_required_parameter",
+        )
+    checks = (
+        lambda: _validate_type(body, "model", str, "a string"),
+        lambda: _validate_response_input(body),
+        lambda: _validate_type(body, "stream", bool, "a boolean"),
+        lambda: _validate_type(body, "store", bool, "a boolean"),
+        lambda: _validate_type(body, "background", bool, "a boolean"),
+        lambda: _validate_type(body, "parallel_tool_calls", bool, "a boolean"),
+        lambda: _validate_type(body, "previous_response_id", str, "a string"),
+        lambda: _validate_type(body, "instructions", str | list, "a string"),
+        lambda: _validate_type(body, "include", list, "an array"),
+        lambda: _validate_type(body, "tools", list, "an array"),
+        lambda: _validate_type(body, "metadata", dict, "an object"),
+        lambda: _validate_type(body, "reasoning", dict, "an object"),
+        lambda: _validate_type(body, "text", dict, "an object"),
+        lambda: _validate_type(body, "temperature", int | float, "a number"),
+        lambda: _validate_type(body, "top_p", int | float, "a number"),
+        lambda: _validate_int(body, "max_output_tokens", RESPONSES_MIN_OUTPUT_TOKENS),
+        lambda: _validate_int(body, "max_tool_calls", 1),
+        lambda: _validate_int(body, "top_logprobs", 0, 20),
+        lambda: _validate_response_tools(body),
+    )
+    for check in checks:
+        invalid = check()
+        if invalid is not None:
+            return invalid
+    return None
+
+
 AZURE_ROUTE = re.compile(
     r"/openai/deployments/([^/]+)/"
     r"(chat/completions|completions|embeddings|images/generations)"
 )
+# Azure's Responses routes: `/openai/responses?api-version=...` or the v1 form.
+AZURE_RESPONSES_ROUTE = re.compile(
+    r"/openai(/v1)?/responses(/[^/]+(?:/cancel|/input_items)?)?"
+)
+RESPONSE_ROUTE = re.compile(r"/v1/responses(?:/([^/]+)(/cancel|/input_items)?)?")
+# (method, names a response, tail) -> what the request asks of the store.
+_RESPONSE_ACTIONS = {
+    ("POST", False, None): "create",
+    ("GET", True, None): "retrieve",
+    ("DELETE", True, None): "delete",
+    ("POST", True, "/cancel"): "cancel",
+    ("GET", True, "/input_items"): "input_items",
+}
 _ROUTES = frozenset(
     {
         ("POST", CHAT_PATH),
@@ -975,6 +1404,16 @@ _VALIDATORS: dict[str, Callable[[str, Any], dict[str, Any] | None]] = {
     EMBEDDINGS_PATH: _validate_embeddings,
     IMAGES_PATH: _validate_images,
 }
+
+
+def _responses_action(method: str, route: str) -> tuple[str, str | None] | None:
+    """Return (action, response id) for a Responses API route, else None."""
+    found = RESPONSE_ROUTE.fullmatch(route)
+    if found is None:
+        return None
+    response_id, tail = found.groups()
+    action = _RESPONSE_ACTIONS.get((method, response_id is not None, tail))
+    return None if action is None else (action, response_id)
 
 
 def _split_path(path: str) -> tuple[str | None, str]:
@@ -1010,6 +1449,280 @@ async def _send_json(
     await send({"type": "http.response.body", "body": body})
 
 
+# -- the Responses API: answers and the store --------------------------------
+
+_RESPONSE_FAILED = {
+    "code": "server_error",
+    "message": "The model failed to generate a response.",
+}
+_RESPONSE_STREAM_ERROR = {
+    "type": "error",
+    "code": "server_error",
+    "message": status_error(500)["error"]["message"],
+    "param": None,
+}
+_MAX_LISTED_ITEMS = 100
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+
+
+def _listed_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an input item as ``input_items`` lists it: typed, with an id."""
+    listed = dict(item)
+    kind = listed["type"] = item.get("type", "message")
+    if kind == "message":
+        content = item.get("content")
+        if isinstance(content, str):
+            part = "output_text" if item.get("role") == "assistant" else "input_text"
+            listed["content"] = [{"type": part, "text": content}]
+        listed.setdefault("status", "completed")
+    if not listed.get("id"):
+        listed["id"] = _new_id("msg" if kind == "message" else "item")
+    return listed
+
+
+class _ResponsePlan:
+    """One Responses answer, decided before anything is sent."""
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        scenario: Scenario,
+        previous_usage: Mapping[str, Any] | None,
+    ) -> None:
+        self.body = body
+        self.id = _new_id("resp")
+        self.created_at = int(time.time())
+        self.background = body.get("background") is True
+        # A background response must be kept to be polled at all.
+        self.stored = self.background or body.get("store") is not False
+        self.usage = expected_responses_usage(
+            body, scenario, previous_usage=previous_usage
+        )
+        self.input_items = [_listed_item(i) for i in responses_input_items(body)]
+        self.reasoning: dict[str, Any] | None = None
+        if scenario.reasoning_tokens:
+            self.reasoning = {"id": _new_id("rs"), "type": "reasoning", "summary": []}
+            if _ENCRYPTED_REASONING in (body.get("include") or ()):
+                sealed = f"fake-reasoning:{self.reasoning['id']}".encode()
+                self.reasoning["encrypted_content"] = base64.b64encode(sealed).decode()
+        call = planned_tool_call(body, scenario)
+        self.incomplete = False
+        if call is not None:
+            self.answer: dict[str, Any] = {
+                "id": _new_id("fc"),
+                "type": "function_call",
+                "status": "completed",
+                "arguments": call.arguments,
+                "call_id": _new_id("call"),
+                "name": call.name,
+            }
+            if call.namespace is not None:
+                self.answer["namespace"] = call.namespace
+            self.chunks = argument_fragments(call.arguments)
+        else:
+            chunks, finish = apply_token_limit(scenario.chunks, _output_limit(body))
+            self.incomplete = finish == "length"
+            self.answer = {
+                "id": _new_id("msg"),
+                "type": "message",
+                "status": "incomplete" if self.incomplete else "completed",
+                "role": "assistant",
+                "content": [_output_text("".join(chunks))],
+            }
+            self.chunks = chunks
+
+    @property
+    def output(self) -> list[dict[str, Any]]:
+        return [item for item in (self.reasoning, self.answer) if item is not None]
+
+    def response(
+        self,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: dict[str, Any] | None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Return the response object in ``status``, echoing the request."""
+        body = self.body
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": status,
+            "background": self.background,
+            "completed_at": int(time.time()) if status == "completed" else None,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "max_tool_calls": body.get("max_tool_calls"),
+            "model": body["model"],
+            "output": output,
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "previous_response_id": body.get("previous_response_id"),
+            "prompt_cache_key": body.get("prompt_cache_key"),
+            "reasoning": {
+                "effort": None,
+                "summary": None,
+                **(body.get("reasoning") or {}),
+            },
+            "safety_identifier": body.get("safety_identifier"),
+            "service_tier": "default",
+            "store": self.stored,
+            "temperature": body.get("temperature", 1.0),
+            "text": body.get("text")
+            or {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [],
+            "top_logprobs": body.get("top_logprobs", 0),
+            "top_p": body.get("top_p", 1.0),
+            "truncation": body.get("truncation", "disabled"),
+            "usage": usage,
+            "user": body.get("user"),
+            "metadata": body.get("metadata") or {},
+            **fields,
+        }
+
+    def final(self) -> dict[str, Any]:
+        """Return the finished response: completed, or cut by the limit."""
+        if self.incomplete:
+            return self.response(
+                "incomplete",
+                self.output,
+                self.usage,
+                incomplete_details={"reason": "max_output_tokens"},
+            )
+        return self.response("completed", self.output, self.usage)
+
+    def failed(self) -> dict[str, Any]:
+        """Return the response a mid-stream failure ends with."""
+        return self.response("failed", [], None, error=_RESPONSE_FAILED)
+
+    def stream(self) -> tuple[list[dict], list[dict], list[dict]]:
+        """Return the stream's head, content and tail events, unnumbered."""
+        started = self.response("in_progress", [], None)
+        head: list[dict[str, Any]] = [
+            {"type": "response.created", "response": started},
+            {"type": "response.in_progress", "response": started},
+        ]
+        if self.reasoning is not None:
+            for kind in ("added", "done"):
+                head.append(_item_event(kind, 0, self.reasoning))
+        index = len(self.output) - 1
+        if self.answer["type"] == "function_call":
+            opening, content, closing = self._call_events(index)
+        else:
+            opening, content, closing = self._text_events(index)
+        final = self.final()
+        tail = [
+            *closing,
+            _item_event("done", index, self.answer),
+            {"type": f"response.{final['status']}", "response": final},
+        ]
+        return [*head, *opening], content, tail
+
+    def _call_events(self, index: int) -> tuple[list[dict], list[dict], list[dict]]:
+        """Return a function call's opening, argument deltas and closing."""
+        call = self.answer
+        opened = {**call, "status": "in_progress", "arguments": ""}
+        where = {"item_id": call["id"], "output_index": index}
+        prefix = "response.function_call_arguments"
+        deltas = [
+            {"type": f"{prefix}.delta", **where, "delta": piece}
+            for piece in self.chunks
+        ]
+        done = {"type": f"{prefix}.done", **where, "arguments": call["arguments"]}
+        return [_item_event("added", index, opened)], deltas, [done]
+
+    def _text_events(self, index: int) -> tuple[list[dict], list[dict], list[dict]]:
+        """Return a message's opening, text deltas and closing."""
+        message = self.answer
+        text = message["content"][0]["text"]
+        opened = {**message, "status": "in_progress", "content": []}
+        where = {"item_id": message["id"], "output_index": index, "content_index": 0}
+        part = "response.content_part"
+        opening = [
+            _item_event("added", index, opened),
+            {"type": f"{part}.added", **where, "part": _output_text("")},
+        ]
+        deltas = [
+            {
+                "type": "response.output_text.delta",
+                **where,
+                "delta": piece,
+                "logprobs": [],
+            }
+            for piece in self.chunks
+        ]
+        closing = [
+            {
+                "type": "response.output_text.done",
+                **where,
+                "text": text,
+                "logprobs": [],
+            },
+            {"type": f"{part}.done", **where, "part": _output_text(text)},
+        ]
+        return opening, deltas, closing
+
+
+def _item_event(kind: str, index: int, item: dict[str, Any]) -> dict[str, Any]:
+    """Return an ``output_item.added`` or ``.done`` event."""
+    return {"type": f"response.output_item.{kind}", "output_index": index, "item": item}
+
+
+def _response_event(payload: dict[str, Any], number: int) -> bytes:
+    """Encode one Responses stream event, named and numbered."""
+    data = orjson.dumps({**payload, "sequence_number": number})
+    return b"event: " + payload["type"].encode() + b"\ndata: " + data + b"\n\n"
+
+
+def _list_items(items: list[dict[str, Any]], query: str) -> tuple[int, dict[str, Any]]:
+    """Page through a response's input items as ``input_items`` does."""
+    params = dict(urllib.parse.parse_qsl(query))
+    order = params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        return 400, openai_error(
+            f"Invalid value: {order!r}. Supported values are: 'asc' and 'desc'.",
+            param="order",
+            code="invalid_value",
+        )
+    limit = params.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= _MAX_LISTED_ITEMS:
+        return 400, openai_error(
+            f"Invalid 'limit': expected an integer between 1 and "
+            f"{_MAX_LISTED_ITEMS}, but got {limit!r} instead.",
+            param="limit",
+            code="invalid_value",
+        )
+    ordered = items if order == "asc" else items[::-1]
+    after = params.get("after")
+    if after is not None:
+        ids = [item["id"] for item in ordered]
+        ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+    page = ordered[: int(limit)]
+    return 200, {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(ordered) > len(page),
+    }
+
+
+@dataclass
+class _StoredResponse:
+    """A kept response: its owner's key, its state now, and what it will be."""
+
+    owner: str | None
+    response: dict[str, Any]
+    final: dict[str, Any]
+    input_items: list[dict[str, Any]]
+
+
 class FakeUpstream(LoopbackFake):
     """A fake OpenAI upstream: an ASGI app plus a uvicorn server thread.
 
@@ -1029,6 +1742,7 @@ class FakeUpstream(LoopbackFake):
         self._requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED)
         self._request_counts: Counter[str] = Counter()
         self._aborted_counts: Counter[str] = Counter()
+        self._responses: dict[str, _StoredResponse] = {}
         self._server: ThreadedServer | None = None
 
     # -- configuration -----------------------------------------------------
@@ -1055,6 +1769,7 @@ class FakeUpstream(LoopbackFake):
             self._requests.clear()
             self._request_counts.clear()
             self._aborted_counts.clear()
+            self._responses.clear()
 
     # -- inspection --------------------------------------------------------
 
@@ -1091,6 +1806,12 @@ class FakeUpstream(LoopbackFake):
         """Return a snapshot of abandoned-stream counts keyed by scenario."""
         with self._lock:
             return Counter(self._aborted_counts)
+
+    def stored_response(self, response_id: str) -> dict[str, Any] | None:
+        """Return a kept Responses object as it stands now, or None."""
+        with self._lock:
+            stored = self._responses.get(response_id)
+            return None if stored is None else dict(stored.response)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
         """Poll ``predicate`` until true or ``timeout``; return its last value."""
@@ -1164,11 +1885,14 @@ class FakeUpstream(LoopbackFake):
         )
 
         scenario = self._scenarios.get(name) if name else None
+        query = scope.get("query_string", b"").decode("latin-1")
         azure = AZURE_ROUTE.fullmatch(route)
-        if azure is not None and method == "POST":
+        azure_responses = AZURE_RESPONSES_ROUTE.fullmatch(route)
+        if (azure is not None and method == "POST") or azure_responses is not None:
             # Azure OpenAI: the deployment names the model, the key travels in
-            # `api-key`, and api-version is mandatory.
-            if "api-version=" not in scope.get("query_string", b"").decode():
+            # `api-key`, and api-version is mandatory (but in the v1 form).
+            versioned = azure_responses is not None and azure_responses.group(1)
+            if not versioned and "api-version=" not in query:
                 await _send_json(
                     send, 404, openai_error("Resource not found", code="404")
                 )
@@ -1176,10 +1900,14 @@ class FakeUpstream(LoopbackFake):
             if not headers.get("api-key"):
                 await _send_json(send, 401, status_error(401))
                 return
-            if isinstance(body, dict):
-                body.setdefault("model", azure.group(1))
-            route = f"/v1/{azure.group(2)}"
-        if (method, route) not in _ROUTES:
+            if azure_responses is not None:
+                route = RESPONSES_PATH + (azure_responses.group(2) or "")
+            else:
+                if isinstance(body, dict):
+                    body.setdefault("model", azure.group(1))
+                route = f"/v1/{azure.group(2)}"
+        responses = _responses_action(method, route)
+        if (method, route) not in _ROUTES and responses is None:
             await _send_json(
                 send,
                 404,
@@ -1201,10 +1929,15 @@ class FakeUpstream(LoopbackFake):
         if scenario.latency:
             await asyncio.sleep(scenario.latency)
         key = scenario.require_key
-        if key is not None and headers.get("authorization") != f"Bearer {key}":
+        if key is not None and _api_key(headers) != key:
             await _send_json(send, 401, status_error(401))
             return
 
+        if responses is not None:
+            await self._serve_responses(
+                name, scenario, responses, headers, query, body, receive, send
+            )
+            return
         if route == MODELS_PATH:
             if scenario.failing:
                 await self._send_failure(send, scenario)
@@ -1228,7 +1961,7 @@ class FakeUpstream(LoopbackFake):
                 await self._stream_text(name, scenario, body, receive, send)
             return
         if scenario.drop_after_chunks is not None:
-            _drop_connection(send)
+            drop_connection(send)
             return
         if route == CHAT_PATH:
             payload = self._completion_payload(scenario, body)
@@ -1239,6 +1972,158 @@ class FakeUpstream(LoopbackFake):
         else:
             payload = self._embeddings_payload(body)
         await _send_json(send, 200, payload)
+
+    # -- the Responses API -------------------------------------------------
+
+    async def _serve_responses(
+        self,
+        name: str,
+        scenario: Scenario,
+        action: tuple[str, str | None],
+        headers: dict[str, str],
+        query: str,
+        body: Any,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        kind, response_id = action
+        # The key stands for the OpenAI project that owns what it stores.
+        key = _api_key(headers)
+        if kind == "create":
+            invalid = _validate_responses(headers.get("content-type", ""), body)
+            if invalid is not None:
+                await _send_json(send, 400, invalid)
+                return
+        if scenario.failing:
+            await self._send_failure(send, scenario)
+            return
+        if kind == "create":
+            await self._create_response(name, scenario, body, key, receive, send)
+            return
+        with self._lock:
+            stored = self._responses.get(response_id or "")
+            if stored is None or stored.owner != key:
+                status, payload = (
+                    404,
+                    openai_error(f"Response with id '{response_id}' not found."),
+                )
+            else:
+                status, payload = self._act_on_stored(kind, stored, query)
+        await _send_json(send, status, payload)
+
+    def _act_on_stored(
+        self, kind: str, stored: _StoredResponse, query: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Retrieve, delete, cancel or list a kept response (lock held)."""
+        response = stored.response
+        if kind == "retrieve":
+            # A background response is done by the time anyone polls it.
+            if response["status"] == "queued":
+                stored.response = response = stored.final
+            return 200, response
+        if kind == "delete":
+            del self._responses[response["id"]]
+            return 200, {"id": response["id"], "object": "response", "deleted": True}
+        if kind == "cancel":
+            if not response["background"]:
+                return 400, openai_error("Cannot cancel a synchronous response.")
+            if response["status"] == "queued":
+                stored.response = response = {**response, "status": "cancelled"}
+            return 200, response
+        return _list_items(stored.input_items, query)
+
+    async def _create_response(
+        self,
+        name: str,
+        scenario: Scenario,
+        body: dict[str, Any],
+        key: str | None,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        previous_usage = None
+        previous_id = body.get("previous_response_id")
+        if previous_id is not None:
+            with self._lock:
+                previous = self._responses.get(previous_id)
+            if previous is None or previous.owner != key:
+                error = openai_error(
+                    f"Previous response with id '{previous_id}' not found.",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                )
+                await _send_json(send, 400, error)
+                return
+            previous_usage = previous.response.get("usage")
+        plan = _ResponsePlan(body, scenario, previous_usage)
+        if body.get("stream") is True:
+            await self._stream_response(name, scenario, plan, key, receive, send)
+            return
+        if scenario.drop_after_chunks is not None:
+            drop_connection(send)
+            return
+        final = plan.final()
+        answer = plan.response("queued", [], None) if plan.background else final
+        if plan.stored:
+            self._keep(plan, key, answer, final)
+        await _send_json(send, 200, answer)
+
+    def _keep(
+        self,
+        plan: _ResponsePlan,
+        key: str | None,
+        response: dict[str, Any],
+        final: dict[str, Any] | None = None,
+    ) -> None:
+        kept = _StoredResponse(key, response, final or response, plan.input_items)
+        with self._lock:
+            self._responses[plan.id] = kept
+
+    async def _stream_response(
+        self,
+        name: str,
+        scenario: Scenario,
+        plan: _ResponsePlan,
+        key: str | None,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        head, content, tail = plan.stream()
+        numbered = itertools.count()
+        # Numbers run on through the content actually sent, so a failure
+        # after N deltas continues the sequence without a gap.
+        head_bytes = [_response_event(e, next(numbered)) for e in head]
+        content_bytes = [_response_event(e, next(numbered)) for e in content]
+        tail_bytes = [_response_event(e, next(numbered)) for e in tail]
+
+        def failure(sent: int) -> list[bytes]:
+            failed = plan.failed()
+            if plan.stored:
+                self._keep(plan, key, failed)
+            number = len(head) + sent
+            return [
+                _response_event(_RESPONSE_STREAM_ERROR, number),
+                _response_event(
+                    {"type": "response.failed", "response": failed}, number + 1
+                ),
+            ]
+
+        def finish() -> None:
+            if plan.stored:
+                self._keep(plan, key, tail[-1]["response"])
+
+        await self._serve_sse(
+            name,
+            scenario,
+            receive,
+            send,
+            head=head_bytes,
+            content=content_bytes,
+            tail=tail_bytes,
+            error=failure,
+            done=False,
+            on_finish=finish,
+        )
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -1276,12 +2161,29 @@ class FakeUpstream(LoopbackFake):
             max_tokens=token_limit(body),
             cached_tokens=scenario.cached_tokens,
             reasoning_tokens=scenario.reasoning_tokens,
+            tool_call=planned_tool_call(body, scenario) is not None,
         )
 
     def _completion_payload(
         self, scenario: Scenario, body: dict[str, Any]
     ) -> dict[str, Any]:
         chunks, finish_reason = apply_token_limit(scenario.chunks, token_limit(body))
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(chunks),
+            "refusal": None,
+            "annotations": [],
+        }
+        call = planned_tool_call(body, scenario)
+        if call is not None:
+            finish_reason, message["content"] = "tool_calls", None
+            message["tool_calls"] = [
+                {
+                    "id": _new_id("call"),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ]
         return {
             "id": f"chatcmpl-{_ID_PREFIX}{next(_ids):012x}",
             "object": "chat.completion",
@@ -1290,12 +2192,7 @@ class FakeUpstream(LoopbackFake):
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": "".join(chunks),
-                        "refusal": None,
-                        "annotations": [],
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": finish_reason,
                 }
@@ -1349,6 +2246,25 @@ class FakeUpstream(LoopbackFake):
                 chunk["usage"] = None
             return _sse(chunk)
 
+        opener: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        content = [event({"content": text}) for text in chunks]
+        call = planned_tool_call(body, scenario)
+        if call is not None:
+            # The id and name come first, then the arguments in fragments.
+            finish_reason, opener["content"] = "tool_calls", None
+            function = {"name": call.name, "arguments": ""}
+            opener["tool_calls"] = [
+                {
+                    "index": 0,
+                    "id": _new_id("call"),
+                    "type": "function",
+                    "function": function,
+                }
+            ]
+            content = [
+                event({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                for piece in argument_fragments(call.arguments)
+            ]
         tail = [event({}, finish_reason)]
         if include_usage:
             tail.append(
@@ -1359,8 +2275,8 @@ class FakeUpstream(LoopbackFake):
             scenario,
             receive,
             send,
-            head=[event({"role": "assistant", "content": "", "refusal": None})],
-            content=[event({"content": text}) for text in chunks],
+            head=[event(opener)],
+            content=content,
             tail=tail,
         )
 
@@ -1530,46 +2446,84 @@ class FakeUpstream(LoopbackFake):
         head: list[bytes],
         content: list[bytes],
         tail: list[bytes],
+        error: Callable[[int], list[bytes]] | None = None,
+        done: bool = True,
+        on_finish: Callable[[], None] | None = None,
     ) -> None:
-        """Send ``head``, then ``content`` events (subject to ``chunk_delay`` and
-        ``drop_after_chunks``), then ``tail`` and ``data: [DONE]``."""
+        """Send ``head``, then ``content`` events (subject to ``chunk_delay``,
+        ``drop_after_chunks`` and ``error_after_chunks``), then ``tail`` and,
+        when ``done``, ``data: [DONE]``.
+
+        ``error(sent)`` gives the events that end a stream failing after
+        ``sent`` content events (chat's ``data: {"error": ...}`` by default);
+        ``on_finish`` runs once the stream is known to complete.
+        """
         # uvicorn's send() silently discards writes after the client leaves,
         # so a concurrent receive() is the only way to notice the disconnect.
         watcher = asyncio.create_task(_wait_disconnect(receive))
+        split = scenario.split_utf8
+        drop_at, error_at = scenario.drop_after_chunks, scenario.error_after_chunks
+        fail = error or (lambda _sent: [_sse(status_error(500))])
         try:
             await send(
                 {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS}
             )
             for data in head:
-                await self._send_event(send, data)
-            drop_at = scenario.drop_after_chunks
+                await self._send_event(send, data, split)
             for index, data in enumerate(content):
                 if index == drop_at:
-                    _drop_connection(send)
+                    drop_connection(send)
+                    return
+                if index == error_at:
+                    await self._send_last(send, fail(index), split)
                     return
                 if scenario.chunk_delay:
                     await asyncio.wait((watcher,), timeout=scenario.chunk_delay)
                 if watcher.done():
                     self._note_abort(name)
                     return
-                await self._send_event(send, data)
+                await self._send_event(send, data, split)
             if drop_at is not None:
-                _drop_connection(send)
+                drop_connection(send)
                 return
             if watcher.done():
                 self._note_abort(name)
                 return
-            for data in tail:
-                await self._send_event(send, data)
-            await send({"type": "http.response.body", "body": _DONE_EVENT})
+            if error_at is not None:
+                await self._send_last(send, fail(len(content)), split)
+                return
+            if on_finish is not None:
+                on_finish()
+            await self._send_last(send, [*tail, _DONE_EVENT] if done else tail, split)
         except OSError:
             # Servers other than uvicorn may raise on writes to a closed socket.
             self._note_abort(name)
         finally:
             watcher.cancel()
 
+    @classmethod
+    async def _send_last(cls, send: Send, events: list[bytes], split: bool) -> None:
+        """Send the closing ``events`` and end the body cleanly."""
+        *rest, last = events or [b""]
+        for data in rest:
+            await cls._send_event(send, data, split)
+        if split:
+            await cls._send_event(send, last, split)
+            last = b""
+        # Unsplit, the last event and the end of the body share one write.
+        await send({"type": "http.response.body", "body": last})
+
     @staticmethod
-    async def _send_event(send: Send, data: bytes) -> None:
+    async def _send_event(send: Send, data: bytes, split: bool = False) -> None:
+        if split:
+            # Cut just after the lead byte of the first multi-byte character.
+            lead = next((at for at, byte in enumerate(data) if byte >= 0xC0), None)
+            if lead is not None:
+                first, data = data[: lead + 1], data[lead + 1 :]
+                await send(
+                    {"type": "http.response.body", "body": first, "more_body": True}
+                )
+                await asyncio.sleep(_SPLIT_PAUSE)
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
     def _note_abort(self, name: str) -> None:

@@ -131,6 +131,7 @@ def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
         prompt_tokens=1000,
         cached_tokens=200,
         completion_tokens=50,
+        reasoning_tokens=20,
         cost=2_123_456_789,
         charged=2_000_000_001,
     )
@@ -153,6 +154,7 @@ def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
             "prompt_tokens",
             "cached_tokens",
             "completion_tokens",
+            "reasoning_tokens",
             "images",
             "cost_usd",
             "charged_usd",
@@ -169,6 +171,7 @@ def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
             "1000",
             "200",
             "50",
+            "20",
             "0",
             "2.123456789",
             "2.000000001",

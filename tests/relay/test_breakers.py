@@ -106,3 +106,22 @@ def test_a_key_the_upstream_refuses_is_disabled_with_the_reason(
         assert call(relay, alice).status_code == 200
     sent_after = sum(r.api_key == "sk-revoked-upstream" for r in fake.requests)
     assert sent_after == sent_before
+
+
+def test_the_first_request_after_the_cool_down_probes(
+    relay, alice, fake, primary, fast_breakers
+):
+    fake.scenario("primary", status=503)
+    for _ in range(3):
+        assert call(relay, alice).status_code == 200
+    wait_until(lambda: call(relay, alice) and fake.request_counts["primary"] == 3)
+    # Open: skipped, however many requests come.
+    for _ in range(3):
+        assert call(relay, alice).status_code == 200
+    assert fake.request_counts["primary"] == 3
+    fake.scenario("primary")
+    time.sleep(1.05)
+    # The view of the breakers is refreshed in the background about once a
+    # second; the cool-down's end is known without it.
+    assert call(relay, alice).status_code == 200
+    assert fake.request_counts["primary"] == 4

@@ -167,6 +167,7 @@ def test_csv_rows_carry_exact_costs_and_the_key(alice):
         prompt_tokens=1200,
         cached_tokens=200,
         completion_tokens=33,
+        reasoning_tokens=8,
         cost=123_456_789_012,
         charged=123_456_789_011,
         endpoint="chat.completions",
@@ -188,12 +189,13 @@ def test_csv_rows_carry_exact_costs_and_the_key(alice):
         1200,
         200,
         33,
+        8,
         0,
         "123.456789012",
         "123.456789011",
     ]
     assert rows[2][2:4] == ("", "")
-    assert rows[2][11:] == (2, "0.000000007", "0.000000000")
+    assert rows[2][12:] == (2, "0.000000007", "0.000000000")
 
 
 def test_csv_export_reads_keys_without_a_query_per_row(

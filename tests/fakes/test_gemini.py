@@ -1,0 +1,157 @@
+"""The fake Gemini API's function calls and broken streams, over httpx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.fakes.gemini import (
+    DEFAULT_REPLY,
+    FUNCTION_ARGS,
+    STREAM_ERROR,
+    FakeGemini,
+    prompt_tokens,
+)
+
+MODEL = "gemini-2.5-pro"
+KEY = {"x-goog-api-key": "g-key"}
+TOOLS = [{"functionDeclarations": [{"name": "get_weather", "parameters": {}}]}]
+QUESTION = {"role": "user", "parts": [{"text": "Weather in Paris?"}]}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server: FakeGemini) -> FakeGemini:
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+def url(fake: FakeGemini, action: str) -> str:
+    return f"{fake.url()}/models/{MODEL}:{action}"
+
+
+def sse(text: str) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(block.removeprefix("data: "))
+        for block in text.split("\r\n\r\n")
+        if block
+    ]
+
+
+def texts(chunks: list[dict[str, Any]]) -> list[str]:
+    return [
+        part["text"]
+        for chunk in chunks
+        if "candidates" in chunk
+        for part in chunk["candidates"][0]["content"]["parts"]
+    ]
+
+
+def test_a_function_call_round_trip_ends_in_text(
+    fake: FakeGemini, http: httpx.Client
+) -> None:
+    fake.configure(function_call=True)
+
+    first = http.post(
+        url(fake, "generateContent"),
+        json={"contents": [QUESTION], "tools": TOOLS},
+        headers=KEY,
+    ).json()
+    call = first["candidates"][0]["content"]["parts"][0]
+    answered = [
+        QUESTION,
+        {"role": "model", "parts": [call]},
+        {
+            "role": "user",
+            "parts": [
+                {"functionResponse": {"name": "get_weather", "response": {"t": 18}}}
+            ],
+        },
+    ]
+    second = http.post(
+        url(fake, "generateContent"),
+        json={"contents": answered, "tools": TOOLS},
+        headers=KEY,
+    ).json()
+
+    assert call["functionCall"] == {"name": "get_weather", "args": FUNCTION_ARGS}
+    [part] = second["candidates"][0]["content"]["parts"]
+    assert part == {"text": DEFAULT_REPLY}
+    usage = second["usageMetadata"]
+    assert usage["promptTokenCount"] == prompt_tokens({"contents": answered})
+
+
+def test_error_after_ends_an_sse_stream_with_google_error(
+    fake: FakeGemini, http: httpx.Client
+) -> None:
+    fake.configure(error_after=2)
+    body = {"contents": [QUESTION]}
+
+    response = http.post(
+        url(fake, "streamGenerateContent"),
+        params={"alt": "sse"},
+        json=body,
+        headers=KEY,
+    )
+
+    chunks = sse(response.text)
+    assert response.status_code == 200
+    assert texts(chunks) == ["Hello ", "from "]
+    assert chunks[1]["usageMetadata"]["promptTokenCount"] == prompt_tokens(body)
+    assert chunks[-1] == {
+        "error": {"code": 503, "message": STREAM_ERROR, "status": "UNAVAILABLE"}
+    }
+
+
+def test_the_array_stream_is_valid_json_also_with_an_error(
+    fake: FakeGemini, http: httpx.Client
+) -> None:
+    body = {"contents": [QUESTION]}
+    action = url(fake, "streamGenerateContent")
+
+    whole = http.post(action, json=body, headers=KEY).json()
+    fake.configure(error_after=1)
+    failed = http.post(action, json=body, headers=KEY).json()
+
+    assert "".join(texts(whole)) == DEFAULT_REPLY
+    assert texts(failed) == ["Hello "]
+    assert failed[-1]["error"]["status"] == "UNAVAILABLE"
+
+
+def test_drop_after_cuts_the_stream(fake: FakeGemini, http: httpx.Client) -> None:
+    fake.configure(drop_after=2)
+    body = {"contents": [QUESTION]}
+    received: list[bytes] = []
+
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        http.stream(
+            "POST",
+            url(fake, "streamGenerateContent"),
+            params={"alt": "sse"},
+            json=body,
+            headers=KEY,
+        ) as response,
+    ):
+        received.extend(response.iter_raw())
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post(url(fake, "generateContent"), json=body, headers=KEY)
+
+    chunks = sse(b"".join(received).decode())
+    assert texts(chunks) == ["Hello ", "from "]
+    assert all("finishReason" not in c["candidates"][0] for c in chunks)
