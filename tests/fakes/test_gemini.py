@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,22 +22,10 @@ TOOLS = [{"functionDeclarations": [{"name": "get_weather", "parameters": {}}]}]
 QUESTION = {"role": "user", "parts": [{"text": "Weather in Paris?"}]}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake(server: FakeGemini) -> FakeGemini:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
+def fake(fake_gemini: FakeGemini) -> FakeGemini:
+    """The suite's fake, reset around each test."""
+    return fake_gemini
 
 
 def url(fake: FakeGemini, action: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import array
 import base64
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -51,24 +50,6 @@ EMBEDDING_MODEL = "text-embedding-3-small"
 PROMPT = "Say hello to the test suite"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeUpstream) -> FakeUpstream:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as http:
-        yield http
-
-
 def chat_body(**extra: Any) -> dict[str, Any]:
     return {"model": "gpt-4o-mini", "messages": MESSAGES, **extra}
 
@@ -97,9 +78,9 @@ def test_prompt_token_helper_counts_words_and_overhead() -> None:
 
 
 def test_non_streaming_response_shape_and_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
-    response = client.post(fake.url() + CHAT, json=chat_body())
+    response = http.post(fake.url() + CHAT, json=chat_body())
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -125,11 +106,11 @@ def test_non_streaming_response_shape_and_usage(
 
 
 def test_cached_and_reasoning_tokens_are_reported(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("cache", cached_tokens=5, reasoning_tokens=7, reply="a b")
 
-    usage = client.post(fake.url("cache") + CHAT, json=chat_body()).json()["usage"]
+    usage = http.post(fake.url("cache") + CHAT, json=chat_body()).json()["usage"]
 
     assert usage["prompt_tokens_details"]["cached_tokens"] == 5
     assert usage["completion_tokens_details"]["reasoning_tokens"] == 7
@@ -138,9 +119,9 @@ def test_cached_and_reasoning_tokens_are_reported(
 
 
 def test_streaming_without_include_usage_sends_no_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
-    response = client.post(fake.url() + CHAT, json=chat_body(stream=True))
+    response = http.post(fake.url() + CHAT, json=chat_body(stream=True))
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -164,11 +145,11 @@ def test_streaming_without_include_usage_sends_no_usage(
 
 
 def test_streaming_with_include_usage_appends_usage_chunk(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = chat_body(stream=True, stream_options={"include_usage": True})
 
-    *chunks, usage_chunk, done = read_sse(client.post(fake.url() + CHAT, json=body))
+    *chunks, usage_chunk, done = read_sse(http.post(fake.url() + CHAT, json=body))
 
     assert done == "[DONE]"
     assert all(chunk["usage"] is None for chunk in chunks)
@@ -179,12 +160,12 @@ def test_streaming_with_include_usage_appends_usage_chunk(
 
 
 def test_usage_in_stream_knob_ignores_include_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("nousage", usage_in_stream=False)
     body = chat_body(stream=True, stream_options={"include_usage": True})
 
-    events = read_sse(client.post(fake.url("nousage") + CHAT, json=body))
+    events = read_sse(http.post(fake.url("nousage") + CHAT, json=body))
 
     assert events[-1] == "[DONE]"
     assert all("usage" not in event for event in events[:-1])
@@ -192,9 +173,9 @@ def test_usage_in_stream_knob_ignores_include_usage(
 
 @pytest.mark.parametrize("param", ["max_tokens", "max_completion_tokens"])
 def test_token_limit_truncates_reply(
-    fake: FakeUpstream, client: httpx.Client, param: str
+    fake: FakeUpstream, http: httpx.Client, param: str
 ) -> None:
-    data = client.post(fake.url() + CHAT, json=chat_body(**{param: 2})).json()
+    data = http.post(fake.url() + CHAT, json=chat_body(**{param: 2})).json()
 
     assert data["choices"][0]["message"]["content"] == "Hello! This "
     assert data["choices"][0]["finish_reason"] == "length"
@@ -202,7 +183,7 @@ def test_token_limit_truncates_reply(
     assert data["usage"] == expected_usage(MESSAGES, max_tokens=2)
 
     body = chat_body(stream=True, stream_options={"include_usage": True}, **{param: 2})
-    *chunks, usage_chunk, _ = read_sse(client.post(fake.url() + CHAT, json=body))
+    *chunks, usage_chunk, _ = read_sse(http.post(fake.url() + CHAT, json=body))
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert len(chunks) == 2 + 2
     assert usage_chunk["usage"]["completion_tokens"] == 2
@@ -213,11 +194,11 @@ def test_token_limit_truncates_reply(
     [(400, "invalid_request_error"), (429, "requests"), (500, "server_error")],
 )
 def test_status_knob_returns_openai_error(
-    fake: FakeUpstream, client: httpx.Client, status: int, error_type: str
+    fake: FakeUpstream, http: httpx.Client, status: int, error_type: str
 ) -> None:
     fake.scenario("broken", status=status)
 
-    response = client.post(fake.url("broken") + CHAT, json=chat_body(stream=True))
+    response = http.post(fake.url("broken") + CHAT, json=chat_body(stream=True))
 
     assert response.status_code == status
     error = response.json()["error"]
@@ -229,22 +210,22 @@ def test_status_knob_returns_openai_error(
 
 
 def test_error_body_knob_is_sent_verbatim(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = {"error": {"message": "nope", "type": "x", "param": None, "code": "y"}}
     fake.scenario("custom", status=503, error_body=body)
 
-    response = client.post(fake.url("custom") + CHAT, json=chat_body())
+    response = http.post(fake.url("custom") + CHAT, json=chat_body())
 
     assert response.status_code == 503
     assert response.json() == body
 
 
-def test_latency_knob_delays_response(fake: FakeUpstream, client: httpx.Client) -> None:
+def test_latency_knob_delays_response(fake: FakeUpstream, http: httpx.Client) -> None:
     fake.scenario("slow", latency=0.2)
 
     started = time.monotonic()
-    response = client.post(fake.url("slow") + CHAT, json=chat_body())
+    response = http.post(fake.url("slow") + CHAT, json=chat_body())
     elapsed = time.monotonic() - started
 
     assert response.status_code == 200
@@ -252,14 +233,14 @@ def test_latency_knob_delays_response(fake: FakeUpstream, client: httpx.Client) 
 
 
 def test_drop_after_chunks_closes_stream_without_done(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("crash", drop_after_chunks=2)
     body = chat_body(stream=True, stream_options={"include_usage": True})
     lines: list[str] = []
 
     def consume() -> None:
-        with client.stream("POST", fake.url("crash") + CHAT, json=body) as response:
+        with http.stream("POST", fake.url("crash") + CHAT, json=body) as response:
             assert response.status_code == 200
             lines.extend(line for line in response.iter_lines() if line)
 
@@ -274,25 +255,23 @@ def test_drop_after_chunks_closes_stream_without_done(
 
 
 def test_drop_after_chunks_without_stream_sends_nothing(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("crash", drop_after_chunks=0)
 
     with pytest.raises(httpx.RemoteProtocolError):
-        client.post(fake.url("crash") + CHAT, json=chat_body())
+        http.post(fake.url("crash") + CHAT, json=chat_body())
 
 
 def test_require_key_rejects_missing_or_wrong_key(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("auth", require_key="sk-good")
     url = fake.url("auth") + CHAT
 
-    missing = client.post(url, json=chat_body())
-    wrong = client.post(url, json=chat_body(), headers={"Authorization": "Bearer x"})
-    good = client.post(
-        url, json=chat_body(), headers={"Authorization": "Bearer sk-good"}
-    )
+    missing = http.post(url, json=chat_body())
+    wrong = http.post(url, json=chat_body(), headers={"Authorization": "Bearer x"})
+    good = http.post(url, json=chat_body(), headers={"Authorization": "Bearer sk-good"})
 
     for response in (missing, wrong):
         assert response.status_code == 401
@@ -312,22 +291,22 @@ def test_require_key_rejects_missing_or_wrong_key(
     ],
 )
 def test_invalid_requests_get_400_with_param(
-    fake: FakeUpstream, client: httpx.Client, body: dict[str, Any], param: str
+    fake: FakeUpstream, http: httpx.Client, body: dict[str, Any], param: str
 ) -> None:
-    response = client.post(fake.url() + CHAT, json=body)
+    response = http.post(fake.url() + CHAT, json=body)
 
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_non_json_body_is_rejected(fake: FakeUpstream, client: httpx.Client) -> None:
-    not_json = client.post(
+def test_non_json_body_is_rejected(fake: FakeUpstream, http: httpx.Client) -> None:
+    not_json = http.post(
         fake.url() + CHAT,
         content=b"{oops",
         headers={"content-type": "application/json"},
     )
-    wrong_type = client.post(
+    wrong_type = http.post(
         fake.url() + CHAT,
         content=orjson.dumps(chat_body()),
         headers={"content-type": "text/plain"},
@@ -337,12 +316,10 @@ def test_non_json_body_is_rejected(fake: FakeUpstream, client: httpx.Client) -> 
     assert wrong_type.status_code == 400
 
 
-def test_models_route_and_unknown_paths(
-    fake: FakeUpstream, client: httpx.Client
-) -> None:
-    models = client.get(fake.url() + "/models")
-    unknown_route = client.get(fake.url() + "/embeddings")
-    unknown_scenario = client.post(fake.url("nope") + CHAT, json=chat_body())
+def test_models_route_and_unknown_paths(fake: FakeUpstream, http: httpx.Client) -> None:
+    models = http.get(fake.url() + "/models")
+    unknown_route = http.get(fake.url() + "/embeddings")
+    unknown_scenario = http.post(fake.url("nope") + CHAT, json=chat_body())
 
     assert models.status_code == 200
     assert models.json()["object"] == "list"
@@ -352,17 +329,17 @@ def test_models_route_and_unknown_paths(
 
 
 def test_requests_are_recorded_and_counted(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("rec")
     body = chat_body(stream=True, stream_options={"include_usage": True})
 
-    client.post(
+    http.post(
         fake.url("rec") + CHAT,
         json=body,
         headers={"Authorization": "Bearer sk-upstream", "X-Trace": "abc"},
     )
-    client.post(fake.url() + CHAT, json=chat_body())
+    http.post(fake.url() + CHAT, json=chat_body())
 
     first, second = fake.requests
     assert first.method == "POST"
@@ -382,19 +359,19 @@ def test_requests_are_recorded_and_counted(
 
 
 def test_client_disconnect_mid_stream_is_counted(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("trickle", chunk_delay=0.05)
     body = chat_body(stream=True)
 
-    with client.stream("POST", fake.url("trickle") + CHAT, json=body) as response:
+    with http.stream("POST", fake.url("trickle") + CHAT, json=body) as response:
         first_line = next(response.iter_lines())
     assert first_line.startswith("data: ")
 
     assert fake.wait_for(lambda: fake.aborted_streams == 1)
     assert fake.aborted_counts == {"trickle": 1}
     # The server must keep serving after the aborted stream.
-    assert client.post(fake.url() + CHAT, json=chat_body()).status_code == 200
+    assert http.post(fake.url() + CHAT, json=chat_body()).status_code == 200
 
 
 # -- legacy completions ----------------------------------------------------
@@ -427,9 +404,9 @@ def test_completion_helpers_split_prompts_and_count_tokens() -> None:
 
 
 def test_completion_response_shape_and_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
-    response = client.post(fake.url() + COMPLETIONS, json=text_body())
+    response = http.post(fake.url() + COMPLETIONS, json=text_body())
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -451,38 +428,38 @@ def test_completion_response_shape_and_usage(
 
 
 def test_completion_max_tokens_defaults_to_16(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     reply = " ".join(f"w{i}" for i in range(20))
     fake.scenario("long", reply=reply)
     url = fake.url("long") + COMPLETIONS
 
     for body in (text_body(), text_body(max_tokens=None)):
-        data = client.post(url, json=body).json()
+        data = http.post(url, json=body).json()
         assert data["choices"][0]["text"] == "".join(split_reply(reply)[:16])
         assert data["choices"][0]["finish_reason"] == "length"
         assert data["usage"]["completion_tokens"] == 16
         assert data["usage"] == expected_completion_usage(PROMPT, reply)
 
-    data = client.post(url, json=text_body(max_tokens=20)).json()
+    data = http.post(url, json=text_body(max_tokens=20)).json()
     assert data["choices"][0] == {
         "text": reply,
         "index": 0,
         "logprobs": None,
         "finish_reason": "stop",
     }
-    data = client.post(url, json=text_body(max_tokens=2)).json()
+    data = http.post(url, json=text_body(max_tokens=2)).json()
     assert data["choices"][0]["text"] == "w0 w1 "
     assert data["usage"] == expected_completion_usage(PROMPT, reply, max_tokens=2)
 
 
 def test_completion_choices_per_prompt_n_and_best_of(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     prompts = ["one two", "three"]
     body = text_body(prompt=prompts, n=2, best_of=3, max_tokens=2, suffix="end")
 
-    data = client.post(fake.url() + COMPLETIONS, json=body).json()
+    data = http.post(fake.url() + COMPLETIONS, json=body).json()
 
     assert [c["index"] for c in data["choices"]] == [0, 1, 2, 3]
     assert {c["text"] for c in data["choices"]} == {"Hello! This "}
@@ -493,7 +470,7 @@ def test_completion_choices_per_prompt_n_and_best_of(
     assert data["usage"]["completion_tokens"] == 12
     assert data["usage"]["prompt_tokens"] == 5
 
-    tokens = client.post(
+    tokens = http.post(
         fake.url() + COMPLETIONS, json=text_body(prompt=[[1, 2], [3]])
     ).json()
     assert len(tokens["choices"]) == 2
@@ -501,13 +478,13 @@ def test_completion_choices_per_prompt_n_and_best_of(
 
 
 def test_completion_echo_prepends_string_prompts(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     url = fake.url() + COMPLETIONS
     body = text_body(prompt=["Once upon", "A"], echo=True, max_tokens=1)
 
-    data = client.post(url, json=body).json()
-    tokens = client.post(url, json=text_body(prompt=[1, 2], echo=True)).json()
+    data = http.post(url, json=body).json()
+    tokens = http.post(url, json=text_body(prompt=[1, 2], echo=True)).json()
 
     assert [c["text"] for c in data["choices"]] == ["Once uponHello! ", "AHello! "]
     # Echoed prompt text is not output.
@@ -516,23 +493,19 @@ def test_completion_echo_prepends_string_prompts(
     assert tokens["choices"][0]["text"] == DEFAULT_REPLY
 
 
-def test_completion_cached_tokens_knob(
-    fake: FakeUpstream, client: httpx.Client
-) -> None:
+def test_completion_cached_tokens_knob(fake: FakeUpstream, http: httpx.Client) -> None:
     fake.scenario("cache", cached_tokens=4)
 
-    usage = client.post(fake.url("cache") + COMPLETIONS, json=text_body()).json()[
-        "usage"
-    ]
+    usage = http.post(fake.url("cache") + COMPLETIONS, json=text_body()).json()["usage"]
 
     assert usage["prompt_tokens_details"] == {"cached_tokens": 4, "audio_tokens": 0}
     assert usage == expected_completion_usage(PROMPT, cached_tokens=4)
 
 
 def test_completion_stream_without_include_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
-    response = client.post(fake.url() + COMPLETIONS, json=text_body(stream=True))
+    response = http.post(fake.url() + COMPLETIONS, json=text_body(stream=True))
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -555,12 +528,12 @@ def test_completion_stream_without_include_usage(
 
 
 def test_completion_stream_with_include_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = text_body(stream=True, stream_options={"include_usage": True}, max_tokens=3)
 
     *chunks, usage_chunk, done = read_sse(
-        client.post(fake.url() + COMPLETIONS, json=body)
+        http.post(fake.url() + COMPLETIONS, json=body)
     )
 
     assert done == "[DONE]"
@@ -574,11 +547,11 @@ def test_completion_stream_with_include_usage(
 
 
 def test_completion_stream_interleaves_choices(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = text_body(stream=True, n=2, max_tokens=2)
 
-    *chunks, _ = read_sse(client.post(fake.url() + COMPLETIONS, json=body))
+    *chunks, _ = read_sse(http.post(fake.url() + COMPLETIONS, json=body))
 
     indexes = [chunk["choices"][0]["index"] for chunk in chunks]
     assert indexes == [0, 1, 0, 1, 0, 1]
@@ -588,19 +561,19 @@ def test_completion_stream_interleaves_choices(
         assert mine[-1]["finish_reason"] == "length"
 
 
-def test_completion_stream_knobs(fake: FakeUpstream, client: httpx.Client) -> None:
+def test_completion_stream_knobs(fake: FakeUpstream, http: httpx.Client) -> None:
     fake.scenario("nousage", usage_in_stream=False)
     fake.scenario("crash", drop_after_chunks=2)
     body = text_body(stream=True, stream_options={"include_usage": True})
 
-    events = read_sse(client.post(fake.url("nousage") + COMPLETIONS, json=body))
+    events = read_sse(http.post(fake.url("nousage") + COMPLETIONS, json=body))
     assert events[-1] == "[DONE]"
     assert all("usage" not in event for event in events[:-1])
 
     lines: list[str] = []
     with (
         pytest.raises(httpx.RemoteProtocolError),
-        client.stream("POST", fake.url("crash") + COMPLETIONS, json=body) as response,
+        http.stream("POST", fake.url("crash") + COMPLETIONS, json=body) as response,
     ):
         lines.extend(line for line in response.iter_lines() if line)
     texts = [orjson.loads(line[6:])["choices"][0]["text"] for line in lines]
@@ -608,11 +581,11 @@ def test_completion_stream_knobs(fake: FakeUpstream, client: httpx.Client) -> No
 
 
 def test_completion_client_disconnect_is_counted(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("trickle", chunk_delay=0.05)
 
-    with client.stream(
+    with http.stream(
         "POST", fake.url("trickle") + COMPLETIONS, json=text_body(stream=True)
     ) as response:
         assert next(response.iter_lines()).startswith("data: ")
@@ -643,9 +616,9 @@ def test_completion_client_disconnect_is_counted(
     ],
 )
 def test_invalid_completion_requests_get_400_with_param(
-    fake: FakeUpstream, client: httpx.Client, body: dict[str, Any], param: str
+    fake: FakeUpstream, http: httpx.Client, body: dict[str, Any], param: str
 ) -> None:
-    response = client.post(fake.url() + COMPLETIONS, json=body)
+    response = http.post(fake.url() + COMPLETIONS, json=body)
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -691,11 +664,11 @@ def test_embedding_helpers_are_deterministic_and_exact() -> None:
 
 
 def test_embeddings_float_response_shape(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = embedding_body()
 
-    response = client.post(fake.url() + EMBEDDINGS, json=body)
+    response = http.post(fake.url() + EMBEDDINGS, json=body)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -709,18 +682,18 @@ def test_embeddings_float_response_shape(
         for index, vector in enumerate(vectors)
     ]
     assert data["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
-    explicit = client.post(
+    explicit = http.post(
         fake.url() + EMBEDDINGS, json=embedding_body(encoding_format="float")
     )
     assert explicit.json() == data
 
 
 def test_embeddings_base64_is_little_endian_float32(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = embedding_body(encoding_format="base64")
 
-    data = client.post(fake.url() + EMBEDDINGS, json=body).json()
+    data = http.post(fake.url() + EMBEDDINGS, json=body).json()
 
     vectors = expected_embeddings(body["input"], EMBEDDING_MODEL)
     for item, vector in zip(data["data"], vectors, strict=True):
@@ -745,12 +718,12 @@ def test_embeddings_base64_is_little_endian_float32(
 )
 def test_embeddings_accept_every_input_form(
     fake: FakeUpstream,
-    client: httpx.Client,
+    http: httpx.Client,
     value: Any,
     vectors: int,
     tokens: int,
 ) -> None:
-    data = client.post(
+    data = http.post(
         fake.url() + EMBEDDINGS, json=embedding_body(input=value, dimensions=3)
     ).json()
 
@@ -762,8 +735,8 @@ def test_embeddings_accept_every_input_form(
     assert data["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
 
 
-def test_embeddings_ignore_stream(fake: FakeUpstream, client: httpx.Client) -> None:
-    response = client.post(fake.url() + EMBEDDINGS, json=embedding_body(stream=True))
+def test_embeddings_ignore_stream(fake: FakeUpstream, http: httpx.Client) -> None:
+    response = http.post(fake.url() + EMBEDDINGS, json=embedding_body(stream=True))
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -795,9 +768,9 @@ def test_embeddings_ignore_stream(fake: FakeUpstream, client: httpx.Client) -> N
     ],
 )
 def test_invalid_embedding_requests_get_400_with_param(
-    fake: FakeUpstream, client: httpx.Client, body: dict[str, Any], param: str
+    fake: FakeUpstream, http: httpx.Client, body: dict[str, Any], param: str
 ) -> None:
-    response = client.post(fake.url() + EMBEDDINGS, json=body)
+    response = http.post(fake.url() + EMBEDDINGS, json=body)
 
     assert response.status_code == 400
     error = response.json()["error"]
@@ -814,42 +787,42 @@ def test_invalid_embedding_requests_get_400_with_param(
     [(COMPLETIONS, text_body()), (EMBEDDINGS, embedding_body())],
 )
 def test_knobs_apply_to_every_post_route(
-    fake: FakeUpstream, client: httpx.Client, route: str, body: dict[str, Any]
+    fake: FakeUpstream, http: httpx.Client, route: str, body: dict[str, Any]
 ) -> None:
     fake.scenario("broken", status=429)
     fake.scenario("auth", require_key="sk-good")
     fake.scenario("slow", latency=0.2)
     fake.scenario("crash", drop_after_chunks=0)
 
-    broken = client.post(fake.url("broken") + route, json=body)
+    broken = http.post(fake.url("broken") + route, json=body)
     assert broken.status_code == 429
     assert broken.json()["error"]["code"] == "rate_limit_exceeded"
     assert broken.headers["retry-after"] == "1"
 
-    assert client.post(fake.url("auth") + route, json=body).status_code == 401
-    good = client.post(
+    assert http.post(fake.url("auth") + route, json=body).status_code == 401
+    good = http.post(
         fake.url("auth") + route, json=body, headers={"Authorization": "Bearer sk-good"}
     )
     assert good.status_code == 200
 
     started = time.monotonic()
-    assert client.post(fake.url("slow") + route, json=body).status_code == 200
+    assert http.post(fake.url("slow") + route, json=body).status_code == 200
     assert time.monotonic() - started >= 0.2
 
     with pytest.raises(httpx.RemoteProtocolError):
-        client.post(fake.url("crash") + route, json=body)
+        http.post(fake.url("crash") + route, json=body)
 
     # A 400 is the fake's own verdict, given before any failure knob applies.
-    assert client.post(fake.url("broken") + route, json={}).status_code == 400
+    assert http.post(fake.url("broken") + route, json={}).status_code == 400
     assert [r.path for r in fake.requests_for("broken")] == [f"/s/broken/v1{route}"] * 2
 
 
 def test_new_routes_are_post_only_and_recorded(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
-    assert client.get(fake.url() + COMPLETIONS).status_code == 404
-    assert client.get(fake.url() + EMBEDDINGS).status_code == 404
-    client.post(fake.url() + EMBEDDINGS, json=embedding_body(encoding_format="base64"))
+    assert http.get(fake.url() + COMPLETIONS).status_code == 404
+    assert http.get(fake.url() + EMBEDDINGS).status_code == 404
+    http.post(fake.url() + EMBEDDINGS, json=embedding_body(encoding_format="base64"))
 
     sent = fake.last_request
     assert sent.path == "/v1/embeddings"
@@ -866,18 +839,18 @@ def test_new_routes_are_post_only_and_recorded(
 )
 def test_azure_deployment_routes(
     fake: FakeUpstream,
-    client: httpx.Client,
+    http: httpx.Client,
     route: str,
     body: dict[str, Any],
     kind: str,
 ) -> None:
     url = f"{fake.base_url}/openai/deployments/prod-model/{route}"
 
-    ok = client.post(
+    ok = http.post(
         url, params={"api-version": "2024-10-21"}, json=body, headers={"api-key": "k"}
     )
-    no_version = client.post(url, json=body, headers={"api-key": "k"})
-    no_key = client.post(url, params={"api-version": "2024-10-21"}, json=body)
+    no_version = http.post(url, json=body, headers={"api-key": "k"})
+    no_key = http.post(url, params={"api-version": "2024-10-21"}, json=body)
 
     assert ok.status_code == 200
     assert ok.json()["object"] == kind
@@ -896,11 +869,11 @@ def image_body(**extra: Any) -> dict[str, Any]:
 
 
 def test_gpt_image_answers_b64_png_with_token_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = image_body(n=2, quality="high", size="1024x1536")
 
-    response = client.post(fake.url() + IMAGES, json=body)
+    response = http.post(fake.url() + IMAGES, json=body)
 
     assert response.status_code == 200, response.text
     data = response.json()
@@ -953,13 +926,13 @@ def test_gpt_image_output_tokens_follow_the_published_table(
 
 
 def test_image_input_tokens_and_missing_usage_are_knobs(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     fake.scenario("edit", image_input_tokens=323)
     fake.scenario("vendor", image_usage=False)
 
-    usage = client.post(fake.url("edit") + IMAGES, json=image_body()).json()["usage"]
-    bare = client.post(fake.url("vendor") + IMAGES, json=image_body()).json()
+    usage = http.post(fake.url("edit") + IMAGES, json=image_body()).json()["usage"]
+    bare = http.post(fake.url("vendor") + IMAGES, json=image_body()).json()
 
     assert usage["input_tokens_details"] == {"text_tokens": 4, "image_tokens": 323}
     assert usage["input_tokens"] == 327
@@ -969,12 +942,12 @@ def test_image_input_tokens_and_missing_usage_are_knobs(
 
 
 def test_dall_e_3_answers_a_url_and_revised_prompt_without_usage(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = image_body(model="dall-e-3", quality="hd", size="1792x1024")
 
-    as_url = client.post(fake.url() + IMAGES, json=body).json()
-    as_b64 = client.post(
+    as_url = http.post(fake.url() + IMAGES, json=body).json()
+    as_b64 = http.post(
         fake.url() + IMAGES, json={**body, "response_format": "b64_json"}
     ).json()
 
@@ -989,11 +962,11 @@ def test_dall_e_3_answers_a_url_and_revised_prompt_without_usage(
 
 
 def test_dall_e_2_makes_n_images_without_revising_the_prompt(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     body = {"prompt": "A cat", "n": 3, "size": "256x256"}
 
-    data = client.post(fake.url() + IMAGES, json=body).json()
+    data = http.post(fake.url() + IMAGES, json=body).json()
 
     # No model is the API's old default, DALL·E 2.
     assert len(data["data"]) == 3
@@ -1026,12 +999,12 @@ def test_dall_e_2_makes_n_images_without_revising_the_prompt(
 )
 def test_image_requests_are_validated_per_model_family(
     fake: FakeUpstream,
-    client: httpx.Client,
+    http: httpx.Client,
     body: dict[str, Any],
     param: str,
     code: str | None,
 ) -> None:
-    response = client.post(fake.url() + IMAGES, json=body)
+    response = http.post(fake.url() + IMAGES, json=body)
 
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -1041,7 +1014,7 @@ def test_image_requests_are_validated_per_model_family(
 
 
 def test_valid_image_sizes_and_qualities_per_family(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     for family, model in [
         ("gpt-image", "gpt-image-1"),
@@ -1051,16 +1024,16 @@ def test_valid_image_sizes_and_qualities_per_family(
         for size in (*IMAGE_SIZES[family], "auto"):
             for quality in (*IMAGE_QUALITIES[family], "auto"):
                 body = image_body(model=model, size=size, quality=quality)
-                response = client.post(fake.url() + IMAGES, json=body)
+                response = http.post(fake.url() + IMAGES, json=body)
                 assert response.status_code == 200, (body, response.text)
 
 
 def test_azure_deployment_generates_images(
-    fake: FakeUpstream, client: httpx.Client
+    fake: FakeUpstream, http: httpx.Client
 ) -> None:
     url = f"{fake.base_url}/openai/deployments/images-prod/images/generations"
 
-    response = client.post(
+    response = http.post(
         url,
         params={"api-version": "2025-04-01-preview"},
         json={"prompt": "A fox", "model": "images-prod", "quality": "low"},

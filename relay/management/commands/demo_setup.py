@@ -1,4 +1,5 @@
 import os
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -14,10 +15,120 @@ from accounts.services import (
 from billing.models import ModelPrice
 from billing.money import format_usd
 from relay.models import Channel
+from relay.providers.demo import image_family, is_embedding_model
 
 DEMO_ADMIN = "admin@example.com"
 DEMO_TENANT = "Demo tenant"
 DEMO_MODEL = "gpt-4.1-mini"
+# What the printed examples use when the catalog serves them.
+DEMO_EMBEDDING_MODEL = "text-embedding-3-small"
+DEMO_IMAGE_MODEL = "gpt-image-1"
+
+
+@dataclass(frozen=True)
+class DemoModels:
+    """The models the printed examples use, all served by the demo channel."""
+
+    chat: str
+    # The cheapest chat model: Claude Code's small, fast model.
+    fast: str
+    embedding: str | None
+    image: str | None
+
+
+def _preferred(wanted: str, names: list[str]) -> str | None:
+    return wanted if wanted in names else next(iter(names), None)
+
+
+def demo_models(prices: list[ModelPrice]) -> DemoModels:
+    """Pick the example models among the active `prices`, all served by the
+    demo channel."""
+    images = [p.model for p in prices if p.image_prices or p.image_output_tokens]
+    embeddings = [p.model for p in prices if is_embedding_model(p.model)]
+    chat = [p for p in prices if p.model not in images and p.model not in embeddings]
+    if not chat:
+        raise CommandError("The price catalog has no active chat model to serve.")
+    cheapest = min(chat, key=lambda p: (p.input_per_mtok + p.output_per_mtok, p.model))
+    return DemoModels(
+        chat=_preferred(DEMO_MODEL, [p.model for p in chat]),
+        fast=cheapest.model,
+        embedding=_preferred(DEMO_EMBEDDING_MODEL, embeddings),
+        image=_preferred(DEMO_IMAGE_MODEL, images),
+    )
+
+
+def _curl(base_url: str, secret: str, path: str, body: str) -> str:
+    return f"""
+curl {base_url}/v1/{path} \\
+  -H "Authorization: Bearer {secret}" \\
+  -H "Content-Type: application/json" \\
+  -d '{body}'
+"""
+
+
+def codex_config(base_url: str, model: str) -> str:
+    """Return the ~/.codex/config.toml that points Codex CLI at Switchboard."""
+    return f"""model = "{model}"
+model_provider = "switchboard"
+
+[model_providers.switchboard]
+name = "Switchboard"
+base_url = "{base_url}/v1"
+env_key = "SWITCHBOARD_API_KEY"
+wire_api = "responses"
+"""
+
+
+def banner(base_url: str, secret: str, models: DemoModels) -> str:
+    """Return the examples printed for the demo key: each works as printed."""
+    chat_body = (
+        f'{{"model": "{models.chat}",\n'
+        '       "messages": [{"role": "user", "content": "Hello!"}]}'
+    )
+    parts = ["\nTry it:\n", _curl(base_url, secret, "chat/completions", chat_body)]
+    if models.embedding:
+        body = f'{{"model": "{models.embedding}", "input": "Hello!", "dimensions": 8}}'
+        parts.append(_curl(base_url, secret, "embeddings", body))
+    if models.image:
+        # The cheapest quality the model offers: the demo credit is $1.
+        quality = "low" if image_family(models.image) == "gpt-image" else "standard"
+        body = (
+            f'{{"model": "{models.image}", "prompt": "A lighthouse at dusk", '
+            f'"quality": "{quality}", "size": "1024x1024"}}'
+        )
+        parts.append(_curl(base_url, secret, "images/generations", body))
+    parts.append(
+        f"""
+python3 - <<'PY'
+from openai import OpenAI
+client = OpenAI(base_url="{base_url}/v1", api_key="{secret}")
+reply = client.chat.completions.create(
+    model="{models.chat}", messages=[{{"role": "user", "content": "Hello!"}}]
+)
+print(reply.choices[0].message.content, reply.usage)
+PY
+
+Codex CLI: put this in ~/.codex/config.toml (top-level keys above any [table]):
+
+{codex_config(base_url, models.chat)}
+then run:
+
+export SWITCHBOARD_API_KEY={secret}
+codex exec --skip-git-repo-check "Say hello from Switchboard"
+
+Claude Code:
+
+unset ANTHROPIC_API_KEY  # a key of your own would be sent instead
+export ANTHROPIC_BASE_URL={base_url}
+export ANTHROPIC_AUTH_TOKEN={secret}
+export ANTHROPIC_MODEL={models.chat}
+export ANTHROPIC_DEFAULT_HAIKU_MODEL={models.fast}
+export ANTHROPIC_SMALL_FAST_MODEL={models.fast}
+export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+claude -p "Say hello from Switchboard"
+"""
+    )
+    return "".join(parts)
 
 
 class Command(BaseCommand):
@@ -50,16 +161,12 @@ class Command(BaseCommand):
             channel, _ = Channel.objects.get_or_create(
                 name="demo", defaults={"kind": Channel.Kind.DEMO}
             )
-            channel.model_names = list(
-                # Chat models only: the demo answers chat, nothing else.
-                ModelPrice.objects.filter(
-                    is_active=True,
-                    output_per_mtok__gt=0,
-                    image_prices={},
-                    image_output_tokens={},
-                ).values_list("model", flat=True)
-            )
+            # Every active model: the demo answers chat, legacy completions,
+            # embeddings and images, each for the models that fit.
+            prices = list(ModelPrice.objects.filter(is_active=True).order_by("model"))
+            channel.model_names = [price.model for price in prices]
             channel.save()
+            models = demo_models(prices)
             # The secret of an earlier demo key cannot be shown again: replace it.
             for key in ApiKey.objects.filter(
                 tenant=tenant, name="demo", revoked_at=None
@@ -75,22 +182,7 @@ Switchboard demo is ready at {base_url}
   admin console: {base_url}/admin/  ({DEMO_ADMIN} / {shown_password})
   demo tenant balance: {balance}
   demo API key: {secret}
-
-Try it:
-
-curl {base_url}/v1/chat/completions \\
-  -H "Authorization: Bearer {secret}" \\
-  -H "Content-Type: application/json" \\
-  -d '{{"model": "{DEMO_MODEL}",
-       "messages": [{{"role": "user", "content": "Hello!"}}]}}'
-
-python3 - <<'PY'
-from openai import OpenAI
-client = OpenAI(base_url="{base_url}/v1", api_key="{secret}")
-reply = client.chat.completions.create(
-    model="{DEMO_MODEL}", messages=[{{"role": "user", "content": "Hello!"}}]
-)
-print(reply.choices[0].message.content, reply.usage)
-PY
+  demo channel: answers locally for {len(prices)} models (chat, embeddings, images)
 """
         )
+        self.stdout.write(banner(base_url, secret, models))
