@@ -55,12 +55,18 @@ class Endpoint:
 
     def serves(self, model: ModelInfo) -> bool:
         """Return whether this endpoint bills `model`."""
-        # An image model's token prices say nothing of text (DALL·E's are 0).
-        return not model.generates_images
+        # An image model's token prices say nothing of text (DALL·E's are 0);
+        # a model that may write no output tokens is an embedding model.
+        return not model.generates_images and model.max_output_tokens > 0
 
-    def unsupported(self, model: str) -> errors.RelayError:
+    def unsupported(self, model: ModelInfo) -> errors.RelayError:
+        if model.generates_images:
+            return errors.model_not_supported(
+                f"The model `{model.name}` generates images: use POST "
+                "/v1/images/generations."
+            )
         return errors.model_not_supported(
-            f"The model `{model}` generates images: use POST /v1/images/generations."
+            f"The model `{model.name}` does not generate text: use POST /v1/embeddings."
         )
 
     def validate(self, payload: dict) -> None:
@@ -192,6 +198,9 @@ class Embeddings(Endpoint):
     name = "embeddings"
     path = "/embeddings"
     streams = False
+
+    def serves(self, model: ModelInfo) -> bool:
+        return not model.generates_images
 
     def validate(self, payload: dict) -> None:
         value = payload.get("input")
@@ -351,9 +360,9 @@ class ImagesGenerations(Endpoint):
     def serves(self, model: ModelInfo) -> bool:
         return model.generates_images
 
-    def unsupported(self, model: str) -> errors.RelayError:
+    def unsupported(self, model: ModelInfo) -> errors.RelayError:
         return errors.model_not_supported(
-            f"The model `{model}` does not generate images."
+            f"The model `{model.name}` does not generate images."
         )
 
     def validate(self, payload: dict) -> None:

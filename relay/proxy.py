@@ -117,7 +117,7 @@ def priced_model(
     if model is not None:
         model = model.current()
     if model is not None and not endpoint.serves(model):
-        raise endpoint.unsupported(name)
+        raise endpoint.unsupported(model)
     served = snapshot.channels.get(name, ())
     if model is None or not served:
         raise errors.model_not_found(name)

@@ -463,10 +463,13 @@ def test_images_in_the_question_are_noticed(client):
 
 
 def test_an_embedding_model_is_refused_on_chat(client):
-    with pytest.raises(openai.BadRequestError):
+    # The relay knows it from the catalog (no output tokens): before any hold.
+    with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(
             model="text-embedding-3-small", messages=[{"role": "user", "content": "x"}]
         )
+    assert caught.value.code == "model_not_supported"
+    assert "/v1/embeddings" in caught.value.message
     assert balance() == START
 
 

@@ -182,7 +182,8 @@ Switchboard demo is ready at {base_url}
   admin console: {base_url}/admin/  ({DEMO_ADMIN} / {shown_password})
   demo tenant balance: {balance}
   demo API key: {secret}
-  demo channel: answers locally for {len(prices)} models (chat, embeddings, images)
+  demo channel: answers locally for {len(prices)} models: chat, completions,
+    embeddings, images, and the Responses API and Messages (translated)
 """
         )
         self.stdout.write(banner(base_url, secret, models))
