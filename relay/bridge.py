@@ -9,6 +9,7 @@ Anthropic adapter turns into a Messages request; the answer comes back the
 same way. The relay core sees one Route per attempt and never asks which.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -137,13 +138,24 @@ class Route:
             headers=request.headers,
         )
 
-    def response(
-        self, raw: bytes, request: Request, names: ModelNames
-    ) -> tuple[bytes, TokenUsage | None]:
-        """Return the client's body for a whole upstream answer, and its usage."""
+    def answer(
+        self, raw: bytes, request: Request, names: ModelNames, prompt: Callable
+    ) -> tuple[bytes, TokenUsage, bool]:
+        """
+        Return the client's body for a whole upstream answer, what it used
+        and whether that is an estimate (the upstream reported no usage:
+        `prompt()` counts the prompt, the answer's text the output).
+        """
         if not self.bridged:
-            return self.adapter.response(self.endpoint, raw, names)
-        chat, usage = self.adapter.response(endpoints.CHAT_COMPLETIONS, raw, names)
+            body, reported = self.adapter.response(self.endpoint, raw, names)
+            usage, estimated = self.endpoint.answer_usage(
+                request.payload, request.model, prompt, body, reported
+            )
+            return body, usage, estimated
+        chat, reported = self.adapter.response(endpoints.CHAT_COMPLETIONS, raw, names)
+        usage, estimated = endpoints.CHAT_COMPLETIONS.answer_usage(
+            request.chat_payload, request.model, prompt, chat, reported
+        )
         body = BRIDGES[self.endpoint.name].from_chat(
             orjson.loads(chat),
             usage,
@@ -151,7 +163,7 @@ class Route:
             model=names.public,
             request_id=request.request_id,
         )
-        return orjson.dumps(body), usage
+        return orjson.dumps(body), usage, estimated
 
     def stream(
         self, request: Request, names: ModelNames, *, forward_usage: bool
@@ -191,7 +203,6 @@ class BridgedStream:
     def __init__(self, chat: StreamTranslator, outer, request_id: str):
         self.chat = chat
         self.outer = outer
-        self.closing = b""
         self.error = ""
         self.response_id = (
             answer_id("resp_", request_id)
@@ -238,7 +249,9 @@ class BridgedStream:
                 out.append(self.outer.fail(chunk["error"]))
                 break
             out.append(self.outer.feed(chunk))
-        if self.chat.done and not self.closing and not self.error:
-            # Held back like every stream's last event: sent once settled.
-            self.closing = self.outer.finish(self.chat.usage)
         return b"".join(out)
+
+    def close(self, usage: TokenUsage) -> bytes:
+        # Written once settled, so that it shows what was charged even when
+        # the upstream reported nothing and the usage is an estimate.
+        return self.outer.finish(usage)

@@ -5,6 +5,7 @@ may use and at what prices, and what an answer without usage used.
 Everything else (auth, holds, failover, streaming, settlement) is shared.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import orjson
@@ -93,14 +94,16 @@ class Endpoint:
         self,
         payload: dict,
         model: ModelInfo,
-        prompt: int,
+        prompt: Callable[[], int],
         body: bytes,
         reported: TokenUsage | None,
     ) -> tuple[TokenUsage, bool]:
-        """Return what a whole answer used, and whether that is an estimate."""
+        """Return what a whole answer used, and whether that is an estimate
+        (then `prompt()` counts the prompt)."""
         if reported is not None:
             return reported, False
-        return estimated_usage(prompt, self.output_text(orjson.loads(body))), True
+        text = self.output_text(orjson.loads(body))
+        return estimated_usage(prompt(), text), True
 
     def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
         """Estimate the request's input tokens, counting text with `count`
@@ -446,7 +449,7 @@ class ImagesGenerations(Endpoint):
         self,
         payload: dict,
         model: ModelInfo,
-        prompt: int,
+        prompt: Callable[[], int],
         body: bytes,
         reported: TokenUsage | None,
     ) -> tuple[TokenUsage, bool]:
@@ -459,7 +462,7 @@ class ImagesGenerations(Endpoint):
         # Billed by tokens the upstream did not report: each image returned
         # at the most the quality and size asked may take.
         completion = images * self._output_tokens(payload, model)
-        return TokenUsage(prompt=prompt, completion=completion, images=images), True
+        return TokenUsage(prompt=prompt(), completion=completion, images=images), True
 
 
 CHAT_COMPLETIONS = ChatCompletions()

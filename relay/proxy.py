@@ -279,10 +279,8 @@ async def complete(
     finally:
         await response.aclose()
     try:
-        body, reported = found.response(raw, request, _names(call))
-        prompt = call.prompt_estimate if reported is not None else call.exact_prompt()
-        usage, estimated = endpoint.answer_usage(
-            request.payload, call.model, prompt, body, reported
+        body, usage, estimated = found.answer(
+            raw, request, _names(call), call.exact_prompt
         )
         if endpoint.name == "responses":
             call.response_id = endpoint.answer_id(body)
@@ -357,7 +355,7 @@ async def relay_stream(call: Call, translator: StreamTranslator, response):
             error=error,
         )
     if translator.done:
-        yield translator.closing
+        yield translator.close(usage)
     elif not translator.error:
         yield translator.broken
 

@@ -68,7 +68,19 @@ def event_data(event: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-class OpenAIOutput:
+class HeldBack:
+    """
+    A stream whose terminating event, as the upstream sent it (or a fixed
+    one), is held back in `closing` until the request is settled.
+    """
+
+    closing: bytes
+
+    def close(self, usage: TokenUsage) -> bytes:
+        return self.closing
+
+
+class OpenAIOutput(HeldBack):
     """
     What every translator to OpenAI's stream format starts with. `model`:
     the public model name to answer with (None keeps the upstream's).

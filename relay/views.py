@@ -9,7 +9,17 @@ import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from relay import catalog, endpoints, errors, proxy, stored, tokens, upstream
+from relay import (
+    bridge,
+    catalog,
+    endpoints,
+    errors,
+    limits,
+    proxy,
+    stored,
+    tokens,
+    upstream,
+)
 from relay.metering import new_request_id
 from relay.providers import adapter_for
 
@@ -108,6 +118,8 @@ async def count_tokens(request, request_id):
     snapshot = await catalog.current()
     model, routes = proxy.priced_model(identity, payload, endpoints.MESSAGES, snapshot)
     endpoints.MESSAGES.validate({"max_tokens": 1, **payload})
+    # A count is a request like any other for the key's per-minute limit.
+    await limits.admit(identity, 0)
     native = [
         channel
         for channel in snapshot.channels[model.name]
@@ -117,6 +129,8 @@ async def count_tokens(request, request_id):
         counted = await _count_upstream(request, channel, payload)
         if counted is not None:
             return counted
+    # What the translation refuses, /v1/messages would refuse: so here.
+    bridge.BRIDGES["messages"].to_chat({"max_tokens": 1, **payload}, model)
     counted = endpoints.MESSAGES.prompt_tokens(payload, tokens.count)
     return HttpResponse(
         orjson.dumps({"input_tokens": counted}), content_type="application/json"

@@ -56,7 +56,7 @@ import orjson
 from billing.pricing import TokenUsage
 from relay import errors
 from relay.formats.usage import responses_usage, usage_from_openai
-from relay.streaming import SSEBuffer, event_data, sse
+from relay.streaming import HeldBack, SSEBuffer, event_data, sse
 
 # OpenAI's limit on chat function names; Gemini's is the same.
 NAME_LIMIT = 64
@@ -1228,7 +1228,7 @@ def _reframed(event: bytes, payload: dict) -> bytes:
     return b"\n".join(lines) + b"\n\n"
 
 
-class ResponsesPassthrough:
+class ResponsesPassthrough(HeldBack):
     """
     Follow an upstream Responses API event stream on its way to the client:
     events pass unchanged except that, given `rename=(upstream, public)`,

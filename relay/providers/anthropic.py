@@ -21,7 +21,14 @@ from relay.endpoints import Endpoint
 from relay.formats.messages import BROKEN_EVENT, tool_input
 from relay.formats.usage import openai_usage, usage_from_anthropic
 from relay.providers.base import ChatAdapter, ModelNames
-from relay.streaming import OpenAIOutput, SSEBuffer, error_message, event_data, sse
+from relay.streaming import (
+    HeldBack,
+    OpenAIOutput,
+    SSEBuffer,
+    error_message,
+    event_data,
+    sse,
+)
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; OpenAI clients usually leave it out. Every
@@ -326,7 +333,17 @@ def translate_response(
 # -- stream --------------------------------------------------------------
 
 
-class MessagesPassthrough:
+def _counts(usage) -> dict:
+    """
+    Return a message_delta's usage counts: cumulative, they replace
+    message_start's, but a bucket it leaves null keeps what that said.
+    """
+    if not isinstance(usage, dict):
+        return {}
+    return {name: count for name, count in usage.items() if count is not None}
+
+
+class MessagesPassthrough(HeldBack):
     """
     Follow a Messages API event stream on its way to an Anthropic-format
     client: events pass unchanged, usage and text are kept, and the final
@@ -372,7 +389,7 @@ class MessagesPassthrough:
             elif kind == "error":
                 self.error = error_message(message.get("error"))
             elif kind == "message_delta":
-                self._usage.update(message.get("usage") or {})
+                self._usage.update(_counts(message.get("usage")))
                 self.usage = usage_from_anthropic(self._usage)
             elif kind == "content_block_delta":
                 delta = message.get("delta") or {}
@@ -446,10 +463,7 @@ class AnthropicStream(OpenAIOutput):
         if kind == "content_block_delta":
             return self._block_delta(event.get("index"), event.get("delta") or {})
         if kind == "message_delta":
-            # Counts here are cumulative: they replace message_start's.
-            self._usage.update(
-                {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
-            )
+            self._usage.update(_counts(event.get("usage")))
             self.usage = usage_from_anthropic(self._usage)
             stop = (event.get("delta") or {}).get("stop_reason")
             return [self._chunk({}, finish_reason(stop) or "stop")]

@@ -33,8 +33,6 @@ class StreamTranslator(Protocol):
     prompt_usage: TokenUsage | None
     done: bool
     text: list[str]
-    # The stream's terminating event, sent after the request is settled.
-    closing: bytes
     # The event sent instead when the upstream breaks off the stream.
     broken: bytes
     # The upstream's message when it ended the stream with an error event,
@@ -49,6 +47,10 @@ class StreamTranslator(Protocol):
     def end(self) -> bytes:
         """The upstream body ended cleanly: return any last events, and set
         `done` if the stream is complete after all."""
+
+    def close(self, usage: TokenUsage) -> bytes:
+        """Return the stream's terminating event, sent once the request is
+        settled for `usage` (shown in it where the format does)."""
 
 
 class Adapter(Protocol):
