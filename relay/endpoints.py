@@ -309,6 +309,13 @@ class Responses(Endpoint):
         for name in ("instructions", "previous_response_id"):
             if not isinstance(payload.get(name), str | None):
                 raise errors.bad_request(f"'{name}' must be a string.", param=name)
+        if payload.get("background"):
+            # Its answer is made after this request ends: there would be no
+            # usage to settle it by.
+            raise errors.bad_request(
+                "Background responses are not supported: leave out 'background'.",
+                param="background",
+            )
 
     def prompt_tokens(self, payload: dict, count=tokens.estimate) -> int:
         value = payload.get("input")

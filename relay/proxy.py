@@ -38,9 +38,9 @@ Status = UsageRecord.Status
 MAX_MODEL_NAME = 256
 
 # Statuses that say "cannot serve now", not "this request is wrong": another
-# key or channel may succeed. A 401/403/404 from an upstream means a key or a
-# model mapping is broken, never the customer's request.
-KEY_STATUSES = frozenset({401, 403, 429})
+# key or channel may succeed. A 404 from an upstream means a model mapping is
+# broken, never the customer's request (upstream.KEY_STATUSES: a key is).
+KEY_STATUSES = upstream.KEY_STATUSES
 CHANNEL_STATUSES = frozenset({404, 408, 409})
 
 
@@ -414,9 +414,16 @@ async def relay(
     )
     chat_payload = None
     if any(routes[channel.id].bridged for channel in channels):
-        chat_payload = bridge.BRIDGES[endpoint.name].to_chat(payload, model)
-        if stream:
-            chat_payload["stream_options"] = {"include_usage": True}
+        try:
+            chat_payload = bridge.BRIDGES[endpoint.name].to_chat(payload, model)
+        except errors.RelayError:
+            # What chat cannot express, a native channel may still serve.
+            channels = tuple(c for c in channels if not routes[c.id].bridged)
+            if not channels:
+                raise
+        else:
+            if stream:
+                chat_payload["stream_options"] = {"include_usage": True}
     call = Call(
         request_id=request_id,
         identity=identity,

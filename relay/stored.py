@@ -6,6 +6,7 @@ upstream keeps it for that account only. The usage record of the request
 that made it says which, and whose: a tenant reaches only its own.
 """
 
+import logging
 from dataclasses import dataclass, replace
 
 import httpx
@@ -18,6 +19,8 @@ from relay import bridge, catalog, endpoints, errors, upstream
 from relay.catalog import ChannelInfo
 from relay.models import UsageRecord
 from relay.providers import adapter_for
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,8 @@ async def holder(
 # The stored-response operations: (method, path suffix) -> query parameters
 # passed on.
 OPERATIONS = {
-    ("GET", ""): ("include", "include[]", "stream", "starting_after"),
+    # `stream` is not passed on: a stored answer is returned whole.
+    ("GET", ""): ("include", "include[]"),
     ("DELETE", ""): (),
     ("POST", "/cancel"): (),
     ("GET", "/input_items"): (
@@ -140,7 +144,13 @@ async def stored_response(
         await response.aclose()
     except httpx.HTTPError:
         raise errors.upstream_unavailable() from None
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code in upstream.KEY_STATUSES:
+        # The upstream refused the channel's key, not the customer's.
+        logger.warning(
+            "channel %s answered %s for a stored response",
+            channel.name,
+            response.status_code,
+        )
         raise errors.upstream_unavailable()
     if response.status_code >= 400:
         raise errors.from_upstream(response.status_code, adapter.error_body(raw))

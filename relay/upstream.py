@@ -15,6 +15,10 @@ import httpx
 from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
 
+# Statuses by which an upstream refuses the channel's key (revoked, not
+# allowed, over its rate limit), never the customer's request or key.
+KEY_STATUSES = frozenset({401, 403, 429})
+
 _transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = (
     weakref.WeakKeyDictionary()
 )

@@ -159,7 +159,7 @@ async def _count_upstream(request, channel, payload: dict) -> HttpResponse | Non
     except httpx.HTTPError:
         logger.warning("count_tokens failed on channel %s", channel.name)
         return None
-    if response.status_code >= 500 or response.status_code in proxy.KEY_STATUSES:
+    if response.status_code >= 500 or response.status_code in upstream.KEY_STATUSES:
         return None
     if response.status_code >= 400:
         raise errors.from_upstream(response.status_code, adapter.error_body(raw))

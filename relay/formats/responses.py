@@ -1306,7 +1306,8 @@ class ResponsesPassthrough(HeldBack):
         if kind == "response.failed":
             error = response.get("error")
             message = _str(error.get("message")) if isinstance(error, dict) else None
-            self.error = message or "The upstream provider failed."
+            # An `error` event before it said more than its summary does.
+            self.error = self.error or message or "The upstream provider failed."
         self.done, self.closing = True, event
         return b""
 
