@@ -183,8 +183,21 @@ class Route:
         return BridgedStream(chat, outer, request.request_id)
 
 
+# Routes by what decides them, found once rather than on every request.
+_routes: dict[tuple[str, str, bool], Route | None] = {}
+
+
 def route(endpoint: Endpoint, channel: ChannelInfo) -> Route | None:
     """Return how `endpoint` reaches `channel`, or None if it cannot."""
+    key = (endpoint.name, channel.kind, channel.responses_api)
+    try:
+        return _routes[key]
+    except KeyError:
+        found = _routes[key] = _find_route(endpoint, channel)
+        return found
+
+
+def _find_route(endpoint: Endpoint, channel: ChannelInfo) -> Route | None:
     adapter = adapter_for(channel.kind)
     if adapter.serves(endpoint, channel):
         return Route(adapter, endpoint, bridged=False)

@@ -181,8 +181,16 @@ class UsageRecord(models.Model):
     channel = models.ForeignKey(Channel, null=True, on_delete=models.SET_NULL)
     # The channel's key that served the request: a stored Responses API
     # answer is reachable only through the upstream account that made it.
+    # Not enforced by the database: every insert would check and share-lock
+    # the key's row, and a key deleted since leaves no one to route to anyway.
     upstream_key = models.ForeignKey(
-        UpstreamKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        UpstreamKey,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     endpoint = models.CharField(max_length=64, default="chat.completions")
     # The Responses API id of the answer (`resp_...`), for previous_response_id

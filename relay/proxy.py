@@ -362,15 +362,12 @@ async def relay_stream(call: Call, translator: StreamTranslator, response):
 
 async def _sticky(
     identity: KeyIdentity, payload: dict, routes: dict[int, Route]
-) -> tuple[ChannelInfo, ...] | None:
+) -> tuple[ChannelInfo, ...]:
     """
     Return the one channel, with the one key, that may serve a follow-up of
-    a stored Responses API answer (previous_response_id); None for a request
-    that is not one.
+    a stored Responses API answer (previous_response_id).
     """
-    previous = payload.get("previous_response_id")
-    if not previous:
-        return None
+    previous = payload["previous_response_id"]
     found = await stored.holder(identity, previous, param="previous_response_id")
     if found.translated:
         raise errors.bad_request(
@@ -408,7 +405,9 @@ async def relay(
         forward_usage = options.get("include_usage") is True
         # Always ask for usage: it is what the customer is charged for.
         payload["stream_options"] = {**options, "include_usage": True}
-    pinned = await _sticky(identity, payload, routes)
+    pinned = None
+    if endpoint.name == "responses" and payload.get("previous_response_id"):
+        pinned = await _sticky(identity, payload, routes)
     channels = pinned or tuple(
         channel for channel in snapshot.channels[model.name] if channel.id in routes
     )
