@@ -17,17 +17,19 @@ from relay.providers.openai import OpenAIAdapter
 class AzureAdapter(OpenAIAdapter):
     def url(self, channel: ChannelInfo, endpoint: Endpoint, payload: dict) -> httpx.URL:
         if endpoint.name == "responses":
-            return self.resource_url(channel, "/responses", {})
+            return self.resource_url(channel, "/responses", [])
         deployment = quote(str(payload.get("model", "")), safe="")
         return httpx.URL(
             f"{channel.base_url}/openai/deployments/{deployment}{endpoint.path}",
             params={"api-version": channel.api_version},
         )
 
-    def resource_url(self, channel: ChannelInfo, path: str, params: dict) -> httpx.URL:
+    def resource_url(
+        self, channel: ChannelInfo, path: str, params: list[tuple[str, str]]
+    ) -> httpx.URL:
         return httpx.URL(
             f"{channel.base_url}/openai{path}",
-            params={**params, "api-version": channel.api_version},
+            params=[*params, ("api-version", channel.api_version)],
         )
 
     def auth_headers(self, channel: ChannelInfo) -> dict:
