@@ -180,6 +180,29 @@ def test_the_breakdown_multiplies_each_bucket_by_its_snapshot_price(
     assert 'id="breakdown-upstream">$0.0002<' in text
 
 
+def test_reasoning_is_shown_apart_at_the_output_price(support_client, alice):
+    record = usage_record(
+        alice,
+        prompt_tokens=10,
+        completion_tokens=50,
+        reasoning_tokens=30,
+        input_price=400,
+        output_price=1600,
+        cost=84_000,
+        charged=84_000,
+    )
+    response = support_client.get(
+        reverse("console:usage_detail", args=[record.request_id])
+    )
+    breakdown = response.context["breakdown"]
+    assert [(line.bucket, line.quantity, line.amount) for line in breakdown.lines] == [
+        ("input", 10, 4_000),
+        ("output", 20, 32_000),
+        ("reasoning (output)", 30, 48_000),
+    ]
+    assert breakdown.consistent
+
+
 def test_an_unknown_request_is_not_found(support_client, db):
     response = support_client.get(reverse("console:usage_detail", args=["req_nope"]))
     assert response.status_code == 404

@@ -220,3 +220,9 @@ def test_the_usage_page_takes_as_many_queries_for_40_rows_as_for_3(
         assert len(rows(response)) == total
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_the_detail_page_shows_the_reasoning_part_of_the_output(signed_in, alice):
+    record = usage_record(alice, completion_tokens=120, reasoning_tokens=80)
+    response = signed_in.get(reverse("usage_detail", args=[record.request_id]))
+    assert "120 (80 reasoning)" in response.content.decode()
