@@ -11,6 +11,7 @@ same way. The relay core sees one Route per attempt and never asks which.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import httpx
 import orjson
@@ -23,12 +24,6 @@ from relay.formats import messages, responses
 from relay.providers import adapter_for
 from relay.providers.base import Adapter, ModelNames, StreamTranslator
 from relay.streaming import DONE, SSEBuffer, error_message, event_data
-
-
-def answer_id(prefix: str, request_id: str) -> str:
-    """Return the id of a translated answer: its request id, re-prefixed, so
-    the usage record and the answer name each other."""
-    return prefix + request_id.removeprefix("req_")
 
 
 def _capped(chat: dict, model: ModelInfo) -> dict:
@@ -44,11 +39,25 @@ def _capped(chat: dict, model: ModelInfo) -> dict:
     return chat
 
 
-class ResponsesBridge:
-    """The Responses API as chat completions (relay.formats.responses)."""
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    """
+    One wire format as chat completions: `translations` is its package in
+    relay.formats (to_chat, from_chat and StreamFromChat, called alike in
+    every one), `id_prefix` starts the ids of its answers.
+    """
+
+    translations: ModuleType
+    id_prefix: str
+
+    def answer_id(self, request_id: str) -> str:
+        """Return the id of a translated answer: its request id, re-prefixed,
+        so the usage record and the answer name each other."""
+        return self.id_prefix + request_id.removeprefix("req_")
 
     def to_chat(self, payload: dict, model: ModelInfo) -> dict:
-        return _capped(responses.to_chat(payload, reasoning=model.reasoning), model)
+        chat = self.translations.to_chat(payload, reasoning=model.reasoning)
+        return _capped(chat, model)
 
     def from_chat(
         self,
@@ -59,46 +68,24 @@ class ResponsesBridge:
         model: str,
         request_id: str,
     ) -> dict:
-        return responses.from_chat(
+        return self.translations.from_chat(
             completion,
             usage,
             request=payload,
-            response_id=answer_id("resp_", request_id),
+            answer_id=self.answer_id(request_id),
             model=model,
         )
 
     def stream(self, *, payload: dict, model: str, request_id: str):
-        return responses.StreamFromChat(
-            request=payload, response_id=answer_id("resp_", request_id), model=model
+        return self.translations.StreamFromChat(
+            request=payload, answer_id=self.answer_id(request_id), model=model
         )
 
 
-class MessagesBridge:
-    """Anthropic's Messages API as chat completions (relay.formats.messages)."""
-
-    def to_chat(self, payload: dict, model: ModelInfo) -> dict:
-        return _capped(messages.to_chat(payload, reasoning=model.reasoning), model)
-
-    def from_chat(
-        self,
-        completion: dict,
-        usage: TokenUsage | None,
-        *,
-        payload: dict,
-        model: str,
-        request_id: str,
-    ) -> dict:
-        return messages.from_chat(
-            completion, usage, model=model, message_id=answer_id("msg_", request_id)
-        )
-
-    def stream(self, *, payload: dict, model: str, request_id: str):
-        return messages.StreamFromChat(
-            model=model, message_id=answer_id("msg_", request_id)
-        )
-
-
-BRIDGES = {"responses": ResponsesBridge(), "messages": MessagesBridge()}
+BRIDGES = {
+    "responses": Bridge(responses, id_prefix="resp_"),
+    "messages": Bridge(messages, id_prefix="msg_"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +162,19 @@ class Route:
         chat = self.adapter.stream(
             endpoints.CHAT_COMPLETIONS, forward_usage=False, model=names
         )
-        outer = BRIDGES[self.endpoint.name].stream(
+        bridge = BRIDGES[self.endpoint.name]
+        outer = bridge.stream(
             payload=request.payload,
             model=names.public,
             request_id=request.request_id,
         )
-        return BridgedStream(chat, outer, request.request_id)
+        # Only a Responses API answer's id is recorded (previous_response_id).
+        response_id = (
+            bridge.answer_id(request.request_id)
+            if self.endpoint.name == "responses"
+            else ""
+        )
+        return BridgedStream(chat, outer, response_id=response_id)
 
 
 # Routes by what decides them, found once rather than on every request.
@@ -213,15 +207,11 @@ class BridgedStream:
     and keeps the usage; the format's writes what the client reads.
     """
 
-    def __init__(self, chat: StreamTranslator, outer, request_id: str):
+    def __init__(self, chat: StreamTranslator, outer, *, response_id: str):
         self.chat = chat
         self.outer = outer
         self.error = ""
-        self.response_id = (
-            answer_id("resp_", request_id)
-            if isinstance(outer, responses.StreamFromChat)
-            else ""
-        )
+        self.response_id = response_id
         self._buffer = SSEBuffer()
 
     @property

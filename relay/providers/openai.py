@@ -52,7 +52,11 @@ class OpenAIAdapter(BaseAdapter):
         )
 
     def resource_request(
-        self, channel: ChannelInfo, method: str, path: str, params: dict
+        self,
+        channel: ChannelInfo,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]],
     ) -> httpx.Request:
         """Build a request for a stored resource, e.g. GET /responses/{id}."""
         headers = {"accept-encoding": "identity", **self.auth_headers(channel)}
@@ -63,7 +67,9 @@ class OpenAIAdapter(BaseAdapter):
     def url(self, channel: ChannelInfo, endpoint: Endpoint, payload: dict) -> httpx.URL:
         return httpx.URL(f"{channel.base_url}{endpoint.path}")
 
-    def resource_url(self, channel: ChannelInfo, path: str, params: dict) -> httpx.URL:
+    def resource_url(
+        self, channel: ChannelInfo, path: str, params: list[tuple[str, str]]
+    ) -> httpx.URL:
         return httpx.URL(f"{channel.base_url}{path}", params=params)
 
     def auth_headers(self, channel: ChannelInfo) -> dict:

@@ -746,7 +746,7 @@ def answered(message: dict, finish_reason="stop", usage=USAGE, **fields) -> Mess
         completion(message, finish_reason, **fields),
         usage,
         model="claude-sonnet-4-5",
-        message_id="msg_sb1",
+        answer_id="msg_sb1",
     )
     return Message.model_validate(body, strict=False)
 
@@ -853,7 +853,7 @@ def test_without_usage_given_the_completions_own_is_used():
         completion({"role": "assistant", "content": "x"}, usage=usage),
         None,
         model="m",
-        message_id="msg_1",
+        answer_id="msg_1",
     )
     assert body["usage"] == ANTHROPIC_USAGE
 
@@ -929,7 +929,7 @@ def final_message(raw: bytes):
 
 
 def streamed(*chunks, usage=USAGE) -> bytes:
-    translator = StreamFromChat(model="claude-sonnet-4-5", message_id="msg_sb1")
+    translator = StreamFromChat(model="claude-sonnet-4-5", answer_id="msg_sb1")
     return b"".join(translator.feed(c) for c in chunks) + translator.finish(usage)
 
 
@@ -951,7 +951,7 @@ def test_any_chunks_give_a_well_formed_stream_and_message(chunks):
     raw = streamed(*chunks)
     assert decoded(raw)[-1] == {"type": "message_stop"}
     for body in chunks:
-        Message.model_validate(from_chat(body, USAGE, model="m", message_id="msg_1"))
+        Message.model_validate(from_chat(body, USAGE, model="m", answer_id="msg_1"))
 
 
 def test_a_text_stream_becomes_messages_events():
@@ -982,13 +982,13 @@ def test_a_text_stream_becomes_messages_events():
 
 
 def test_the_first_chunk_starts_the_message_even_when_it_carries_usage_only():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     assert kinds(translator.feed(chunk(choices=False))) == ["message_start"]
     assert translator.feed(chunk(choices=False)) == b""
 
 
 def test_two_tool_calls_stream_one_block_after_the_other():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     sent = [
         translator.feed(piece)
         for piece in (
@@ -1041,7 +1041,7 @@ def test_interleaved_tool_calls_are_released_in_order():
 
 
 def test_whole_tool_calls_in_one_delta_pass_at_once():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     both = chunk(
         {
             "tool_calls": [
@@ -1095,7 +1095,7 @@ def test_text_then_a_tool_call():
 
 
 def test_a_late_fragment_for_a_closed_call_is_dropped():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     translator.feed(call(0, "call_1", "get_weather", '{"city": "Oslo"}'))
     translator.feed(call(1, "call_2", "get_weather", '{"city": '))
     # Whitespace after the first call's complete JSON: its block is closed.
@@ -1127,7 +1127,7 @@ def test_text_after_a_tool_call_waits_for_the_call_to_be_whole():
 
 
 def test_a_tool_call_opens_once_its_name_is_known():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     first = translator.feed(
         chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function"}]})
     )
@@ -1169,7 +1169,7 @@ def test_a_stream_ends_with_the_stop_reason(finish_reason, stop_reason):
 
 
 def test_finish_without_any_chunk_is_a_whole_empty_message():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     raw = translator.finish(USAGE)
     assert kinds(raw) == [
         "message_start",
@@ -1192,7 +1192,7 @@ def test_finish_without_usage_reports_zeros():
 
 
 def test_an_upstream_error_mid_stream_is_one_error_event():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     raw = translator.feed(text("Hel"))
     error = translator.fail(
         {
@@ -1216,7 +1216,7 @@ def test_an_upstream_error_mid_stream_is_one_error_event():
 
 
 def test_an_error_before_any_chunk_needs_no_message_start():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     error = decoded(translator.fail({"message": "Bad.", "type": "server_error"}))
     assert error == [
         {"type": "error", "error": {"type": "api_error", "message": "Bad."}}
@@ -1224,7 +1224,7 @@ def test_an_error_before_any_chunk_needs_no_message_start():
 
 
 def test_a_broken_stream_says_what_was_charged():
-    translator = StreamFromChat(model="m", message_id="msg_1")
+    translator = StreamFromChat(model="m", answer_id="msg_1")
     raw = translator.feed(text("Hel"))
     broken = translator.broken()
     (event,) = decoded(broken)

@@ -705,7 +705,7 @@ def test_flat_names_are_unique_short_and_map_back_to_their_tools():
     assert names[3].startswith(long_namespace) and len(names[3]) == NAME_LIMIT
 
     response = from_chat(
-        calling(*names), USAGE, request=request, response_id="resp_1", model="m"
+        calling(*names), USAGE, request=request, answer_id="resp_1", model="m"
     )
     origins = [(item.get("namespace"), item["name"]) for item in response["output"]]
     assert origins == [
@@ -724,7 +724,7 @@ def test_namespace_and_custom_tools_round_trip():
     completion["choices"][0]["message"]["tool_calls"][1]["function"]["arguments"] = (
         '{"input":"*** Begin Patch\\n*** End Patch"}'
     )
-    response = from_chat(completion, USAGE, request=CODEX, response_id="r", model="m")
+    response = from_chat(completion, USAGE, request=CODEX, answer_id="r", model="m")
     issue, patch, shell = response["output"]
     assert (issue["type"], issue["namespace"], issue["name"]) == (
         "function_call",
@@ -789,7 +789,7 @@ def test_from_chat_answers_a_response_the_sdk_accepts():
         completion({"content": "Hello!"}),
         USAGE,
         request=REQUEST,
-        response_id="resp_1",
+        answer_id="resp_1",
         model="public-model",
     )
     response = Response.model_validate(body)
@@ -817,7 +817,7 @@ def test_from_chat_answers_a_response_the_sdk_accepts():
 def test_from_chat_turns_tool_calls_into_call_items():
     message = calling("shell", "mcp__github__create_issue", "apply_patch")
     message["choices"][0]["message"]["content"] = "On it."
-    body = from_chat(message, USAGE, request=CODEX, response_id="r", model="m")
+    body = from_chat(message, USAGE, request=CODEX, answer_id="r", model="m")
     response = Response.model_validate(body)
     kinds = [item.type for item in response.output]
     assert kinds == ["message", "function_call", "function_call", "custom_tool_call"]
@@ -837,7 +837,7 @@ def test_from_chat_shows_a_refusal():
         completion({"content": None, "refusal": "I can't help with that."}),
         USAGE,
         request={"model": "m", "input": "Hi"},
-        response_id="r",
+        answer_id="r",
         model="m",
     )
     response = Response.model_validate(body)
@@ -855,7 +855,7 @@ def test_from_chat_reports_a_cut_answer_as_incomplete(finish, reason):
         completion({"content": "Once upon"}, finish=finish),
         USAGE,
         request={"model": "m", "input": "Hi"},
-        response_id="r",
+        answer_id="r",
         model="m",
     )
     response = Response.model_validate(body)
@@ -870,7 +870,7 @@ def test_from_chat_shows_reasoning_content_as_a_reasoning_item():
         completion({"content": "4", "reasoning_content": "2+2 is 4."}),
         USAGE,
         request={"model": "m", "input": "2+2?"},
-        response_id="r",
+        answer_id="r",
         model="m",
     )
     response = Response.model_validate(body)
@@ -883,9 +883,9 @@ def test_from_chat_takes_the_completions_usage_unless_given_one():
     usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     answer = completion({"content": "Hi"}, usage=usage)
     request = {"model": "m", "input": "Hi"}
-    own = from_chat(answer, None, request=request, response_id="r", model="m")
+    own = from_chat(answer, None, request=request, answer_id="r", model="m")
     assert own["usage"]["input_tokens"] == 3
-    given_usage = from_chat(answer, USAGE, request=request, response_id="r", model="m")
+    given_usage = from_chat(answer, USAGE, request=request, answer_id="r", model="m")
     assert given_usage["usage"]["input_tokens"] == 20
 
 
@@ -980,7 +980,7 @@ def call(index: int, *, id=None, name=None, arguments=None) -> dict:
 
 
 def streamed(request: dict, chunks: list[dict], usage=USAGE, model="public-model"):
-    stream = StreamFromChat(request=request, response_id="resp_1", model=model)
+    stream = StreamFromChat(request=request, answer_id="resp_1", model=model)
     return b"".join(stream.feed(c) for c in chunks) + stream.finish(usage)
 
 
@@ -1198,13 +1198,13 @@ def test_a_stream_cut_by_the_token_limit_ends_incomplete(sdk):
 
 def test_usage_only_chunks_send_nothing_and_the_relays_usage_wins():
     usage_chunk = {**chunk(), "choices": [], "usage": {"prompt_tokens": 1}}
-    stream = StreamFromChat(request=CODEX, response_id="r", model="m")
+    stream = StreamFromChat(request=CODEX, answer_id="r", model="m")
     data = stream.feed(TEXT_CHUNKS[1])
     assert stream.feed(usage_chunk) == b""
     completed = frames(data + stream.finish(USAGE))[-1]
     assert completed["response"]["usage"]["input_tokens"] == 20
 
-    fallback = StreamFromChat(request=CODEX, response_id="r", model="m")
+    fallback = StreamFromChat(request=CODEX, answer_id="r", model="m")
     data = fallback.feed(usage_chunk)
     assert kinds(frames(data)) == ["created", "in_progress"]
     completed = frames(data + fallback.finish(None))[-1]
@@ -1213,7 +1213,7 @@ def test_usage_only_chunks_send_nothing_and_the_relays_usage_wins():
 
 @pytest.mark.parametrize("end", ["finish", "fail", "broken"])
 def test_each_ending_starts_the_response_when_nothing_was_fed(end):
-    stream = StreamFromChat(request=CODEX, response_id="resp_9", model="m")
+    stream = StreamFromChat(request=CODEX, answer_id="resp_9", model="m")
     ending = {
         "finish": lambda: stream.finish(None),
         "fail": lambda: stream.fail({"message": "Overloaded.", "code": "server_error"}),
@@ -1227,7 +1227,7 @@ def test_each_ending_starts_the_response_when_nothing_was_fed(end):
 
 @pytest.mark.parametrize("first", ["finish", "fail", "broken"])
 def test_there_is_only_ever_one_terminal_event(first):
-    stream = StreamFromChat(request=CODEX, response_id="r", model="m")
+    stream = StreamFromChat(request=CODEX, answer_id="r", model="m")
     endings = {
         "finish": lambda: stream.finish(USAGE),
         "fail": lambda: stream.fail({"message": "Boom."}),
@@ -1243,7 +1243,7 @@ def test_there_is_only_ever_one_terminal_event(first):
 
 
 def test_fail_passes_the_upstreams_error_on(sdk):
-    stream = StreamFromChat(request=CODEX, response_id="r", model="m")
+    stream = StreamFromChat(request=CODEX, answer_id="r", model="m")
     data = stream.feed(TEXT_CHUNKS[1]) + stream.fail(
         {
             "message": "This model's maximum context length is 8192 tokens.",
@@ -1262,7 +1262,7 @@ def test_fail_passes_the_upstreams_error_on(sdk):
 
 
 def test_broken_fails_the_response_keeping_what_was_produced():
-    stream = StreamFromChat(request=CODEX, response_id="r", model="m")
+    stream = StreamFromChat(request=CODEX, answer_id="r", model="m")
     data = b"".join(stream.feed(c) for c in TEXT_CHUNKS[:3])
     data += stream.feed(
         chunk(tool_calls=[call(0, id="c1", name="shell", arguments="{")])

@@ -1,5 +1,5 @@
 """
-Anthropic's Messages API in front of a chat completions upstream.
+A Messages API request as a chat completions payload (to_chat).
 
 Requests are rebuilt field by field rather than copied: the chat payload
 holds only what chat completions can say, so nothing Messages-only
@@ -26,22 +26,13 @@ documented rule:
   `stop_sequences` are kept (OpenAI refuses more); a `metadata.user_id`
   longer than OpenAI-compatible upstreams take becomes its SHA-256.
 - `output_config.format` (structured output) becomes `response_format`.
-
-Answers and streams go the other way: a `chat.completion` becomes a
-`message`, `chat.completion.chunk`s become Messages stream events.
 """
 
 import hashlib
-import re
-import uuid
-from dataclasses import dataclass, field
 
 import orjson
 
-from billing.pricing import TokenUsage
 from relay import errors
-from relay.formats.usage import anthropic_usage, usage_from_openai
-from relay.streaming import sse
 
 BILLING_HEADER = "x-anthropic-billing-header:"
 # OpenAI refuses more stop sequences than this; the first ones are kept.
@@ -76,47 +67,18 @@ _PROVIDER_STATE = frozenset(
 # and browser tools.
 _TOOL_RESULT_STATE = frozenset({"tool_reference", "browser_state"})
 
-BROKEN_EVENT = sse(
-    {
-        "type": "error",
-        "error": {
-            "type": "api_error",
-            "message": "The upstream provider closed the stream before it "
-            "finished. You were charged for the tokens produced.",
-        },
-    },
-    event="error",
-)
-
-# OpenAI error types (or codes) as Anthropic names them.
-_ERROR_TYPES = {
-    "invalid_request_error": "invalid_request_error",
-    "authentication_error": "authentication_error",
-    "permission_error": "permission_error",
-    "not_found_error": "not_found_error",
-    "rate_limit_error": "rate_limit_error",
-    "rate_limit_exceeded": "rate_limit_error",
-    "requests": "rate_limit_error",
-    "tokens": "rate_limit_error",
-    "overloaded_error": "overloaded_error",
-    "timeout_error": "timeout_error",
-}
-
 
 def _invalid(path: str, message: str) -> errors.RelayError:
     return errors.bad_request(f"{path}: {message}", param=path.split(".")[0])
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_server_tool_result(kind: str) -> bool:
     # web_search_tool_result, code_execution_tool_result and the ones to come.
     return kind.endswith("_tool_result")
-
-
-# -- request -------------------------------------------------------------
 
 
 def _without_billing_header(text: str) -> str:
@@ -469,7 +431,7 @@ def _reasoning_effort(thinking, output_config) -> str | None:
     kind = thinking.get("type")
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
-        if not _is_int(budget) or budget < 1:
+        if not is_int(budget) or budget < 1:
             raise _invalid("thinking.budget_tokens", "must be a positive integer")
         if budget < LOW_BUDGET:
             return "low"
@@ -545,7 +507,7 @@ def to_chat(payload: dict, *, reasoning: bool) -> dict:
     if stream:
         chat["stream"] = True
     limit = payload.get("max_tokens")
-    if not _is_int(limit) or limit < 1:
+    if not is_int(limit) or limit < 1:
         raise _invalid("max_tokens", "a positive integer is required")
     chat["max_completion_tokens" if reasoning else "max_tokens"] = limit
     for name in ("temperature", "top_p"):
@@ -576,377 +538,3 @@ def to_chat(payload: dict, *, reasoning: bool) -> dict:
     if user := _user(payload.get("metadata")):
         chat["user"] = user
     return chat
-
-
-# -- response ------------------------------------------------------------
-
-
-def _tool_id(call_id) -> str:
-    """Return a tool_use id Anthropic would accept back in the history."""
-    if isinstance(call_id, str) and call_id:
-        # Some vendors' ids hold `.` or `:` (e.g. `functions.read:0`), which
-        # Anthropic refuses in a history. The client replays the rewritten
-        # id in both tool_use and tool_result, so the pair still matches.
-        return re.sub(r"[^A-Za-z0-9_-]", "_", call_id)
-    return f"toolu_{uuid.uuid4().hex[:24]}"
-
-
-def tool_input(arguments) -> dict:
-    """Return chat tool-call arguments as Anthropic's `input` object."""
-    if isinstance(arguments, dict):
-        return arguments
-    try:
-        parsed = orjson.loads(arguments or "{}")
-    except (orjson.JSONDecodeError, TypeError):
-        return {}
-    # Anthropic's `input` is an object; arguments a model never finished
-    # writing have no better rendering than an empty one.
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _stop_reason(finish, *, tool_calls: bool, refused: bool) -> str:
-    if finish == "length":
-        return "max_tokens"
-    if finish == "content_filter":
-        return "refusal"
-    # Some upstreams end a turn of tool calls with "stop".
-    if tool_calls or finish in ("tool_calls", "function_call"):
-        return "tool_use"
-    return "refusal" if refused else "end_turn"
-
-
-def _first_choice(body: dict) -> dict | None:
-    choices = body.get("choices") if isinstance(body, dict) else None
-    if not isinstance(choices, list):
-        return None
-    for choice in choices:
-        if isinstance(choice, dict) and choice.get("index", 0) == 0:
-            return choice
-    return None
-
-
-def _message_text(message: dict) -> tuple[str, bool]:
-    """Return an answer's text, and whether it is a refusal."""
-    content = message.get("content")
-    if isinstance(content, list):
-        content = "".join(
-            part["text"]
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    text = content if isinstance(content, str) else ""
-    refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal:
-        return text + refusal, True
-    return text, False
-
-
-def _message_calls(message: dict) -> list[dict]:
-    tool_calls = message.get("tool_calls")
-    calls = [
-        call
-        for call in (tool_calls if isinstance(tool_calls, list) else ())
-        if isinstance(call, dict) and isinstance(call.get("function"), dict)
-    ]
-    if isinstance(message.get("function_call"), dict):  # before tool_calls
-        calls.append({"function": message["function_call"]})
-    return calls
-
-
-def from_chat(
-    completion: dict, usage: TokenUsage | None, *, model: str, message_id: str
-) -> dict:
-    """
-    Return the Messages API `message` object for a `chat.completion` (first
-    choice). `model` is the public model name to answer with; `usage` is
-    authoritative when given, else the completion's own usage is used.
-    """
-    choice = _first_choice(completion) or {}
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    text, refused = _message_text(message)
-    calls = _message_calls(message)
-    content = [] if not text and calls else [{"type": "text", "text": text}]
-    for call in calls:
-        function = call["function"]
-        content.append(
-            {
-                "type": "tool_use",
-                "id": _tool_id(call.get("id")),
-                "name": str(function.get("name") or ""),
-                "input": tool_input(function.get("arguments")),
-            }
-        )
-    if usage is None:
-        reported = completion.get("usage")
-        usage = usage_from_openai(reported) if isinstance(reported, dict) else None
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": _stop_reason(
-            choice.get("finish_reason"), tool_calls=bool(calls), refused=refused
-        ),
-        "stop_sequence": None,
-        "usage": anthropic_usage(usage or TokenUsage()),
-    }
-
-
-# -- stream --------------------------------------------------------------
-
-
-@dataclass
-class _Block:
-    """One content block of the answer, opened when its turn comes."""
-
-    kind: str  # "text" or "tool_use"
-    pending: list[str] = field(default_factory=list)
-    opened: bool = False
-    closed: bool = False
-    id: str | None = None
-    name: str = ""
-    arguments: str = ""
-    _complete_at: int = -1  # len(arguments) last found to be whole JSON
-
-    def complete(self) -> bool:
-        """Return whether nothing more can be added to this block: text
-        always, a tool call once its arguments are a whole JSON value."""
-        if self.kind == "text":
-            return True
-        if self._complete_at == len(self.arguments):
-            return True
-        try:
-            orjson.loads(self.arguments)
-        except orjson.JSONDecodeError:
-            return False
-        self._complete_at = len(self.arguments)
-        return True
-
-
-class StreamFromChat:
-    """
-    Turn parsed `chat.completion.chunk` dicts into Messages API stream
-    events (SSE bytes with `event:` lines, as Anthropic sends them).
-
-    Blocks come in the order their first fragment arrives: the text, then
-    each tool call. Anthropic's blocks cannot interleave, so exactly one is
-    open at a time and fragments for the others wait in their own buffer.
-    The open block is closed, and the next one opened with everything it
-    buffered, once something follows it and nothing more can belong to it:
-    text at once, a tool call when its arguments parse as a whole JSON
-    value (tool calls streamed one after the other, OpenAI's way, thus
-    stream live; Gemini's, whole in one delta, pass at once; interleaved
-    ones are released in order). A fragment for a tool call already closed
-    could only follow complete JSON and is dropped. Whatever is still
-    buffered is released in order by finish().
-
-    `reasoning_content` (DeepSeek style) is not shown: a thinking block
-    needs a signature that Anthropic clients replay, and there is none. Its
-    tokens are still in the usage.
-    """
-
-    def __init__(self, *, model: str, message_id: str):
-        self.model = model
-        self.message_id = message_id
-        self._started = False
-        self._ended = False
-        self._blocks: list[_Block] = []
-        self._open = 0  # position of the first block not yet closed
-        self._calls: dict[object, _Block] = {}
-        self._finish_reason: str | None = None
-        self._refused = False
-
-    def feed(self, chunk: dict) -> bytes:
-        """Return the events for one chunk; the first call also starts the
-        message. Chunks without choices (usage only) add nothing else."""
-        if self._ended:
-            return b""
-        out = [self._start()]
-        choice = _first_choice(chunk)
-        if choice is not None:
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                self._take(delta)
-            if isinstance(choice.get("finish_reason"), str):
-                self._finish_reason = choice["finish_reason"]
-            out += self._advance(finishing=False)
-        return b"".join(out)
-
-    def finish(self, usage: TokenUsage | None) -> bytes:
-        """Return the end of a stream the upstream finished: open and
-        buffered blocks, the stop reason and `usage`, message_stop."""
-        if self._ended:
-            return b""
-        out = [self._start()]
-        if not self._blocks:
-            self._blocks.append(_Block("text"))
-        out += self._advance(finishing=True)
-        self._ended = True
-        calls = any(block.kind == "tool_use" for block in self._blocks)
-        stop_reason = _stop_reason(
-            self._finish_reason, tool_calls=calls, refused=self._refused
-        )
-        out.append(
-            sse(
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                    "usage": anthropic_usage(usage or TokenUsage()),
-                },
-                event="message_delta",
-            )
-        )
-        out.append(sse({"type": "message_stop"}, event="message_stop"))
-        return b"".join(out)
-
-    def fail(self, error: dict) -> bytes:
-        """Return the event for an error the upstream sent mid-stream (an
-        OpenAI error object) in Anthropic's shape."""
-        if self._ended:
-            return b""
-        self._ended = True
-        error = error if isinstance(error, dict) else {}
-        kind = next(
-            (
-                _ERROR_TYPES[value]
-                for value in (error.get("type"), error.get("code"))
-                if isinstance(value, str) and value in _ERROR_TYPES
-            ),
-            "api_error",
-        )
-        message = error.get("message")
-        if not isinstance(message, str) or not message:
-            message = "The upstream provider failed."
-        return sse(
-            {"type": "error", "error": {"type": kind, "message": message}},
-            event="error",
-        )
-
-    def broken(self) -> bytes:
-        """Return the event for a stream the upstream broke off."""
-        if self._ended:
-            return b""
-        self._ended = True
-        return BROKEN_EVENT
-
-    # -- internals --
-
-    def _start(self) -> bytes:
-        if self._started:
-            return b""
-        self._started = True
-        message = {
-            "id": self.message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        return sse({"type": "message_start", "message": message}, "message_start")
-
-    def _take(self, delta: dict) -> None:
-        text = delta.get("content")
-        if isinstance(text, str) and text:
-            self._text(text)
-        refusal = delta.get("refusal")
-        if isinstance(refusal, str) and refusal:
-            self._refused = True
-            self._text(refusal)
-        calls = delta.get("tool_calls")
-        for position, call in enumerate(calls if isinstance(calls, list) else ()):
-            if isinstance(call, dict):
-                self._tool_call(call, position)
-        if isinstance(delta.get("function_call"), dict):  # before tool_calls
-            self._tool_call({"function": delta["function_call"]}, "function_call")
-
-    def _text(self, text: str) -> None:
-        last = self._blocks[-1] if self._blocks else None
-        if last is None or last.kind != "text":
-            last = _Block("text")
-            self._blocks.append(last)
-        last.pending.append(text)
-
-    def _tool_call(self, call: dict, position) -> None:
-        key = call.get("index")
-        if not _is_int(key):
-            # Without an index: a call is known by its id, or is the last one.
-            call_id = call.get("id")
-            if isinstance(call_id, str) and call_id:
-                key = ("id", call_id)
-            elif self._calls:
-                key = next(reversed(self._calls))
-            else:
-                key = position
-        block = self._calls.get(key)
-        if block is None:
-            block = self._calls[key] = _Block("tool_use")
-            self._blocks.append(block)
-        if isinstance(call.get("id"), str) and call["id"] and block.id is None:
-            block.id = call["id"]
-        function = call.get("function")
-        if not isinstance(function, dict):
-            return
-        if isinstance(function.get("name"), str) and not block.name:
-            block.name = function["name"]
-        arguments = function.get("arguments")
-        if isinstance(arguments, dict):
-            arguments = orjson.dumps(arguments).decode()
-        if isinstance(arguments, str) and arguments and not block.closed:
-            block.pending.append(arguments)
-            block.arguments += arguments
-
-    def _advance(self, *, finishing: bool) -> list[bytes]:
-        out = []
-        while self._open < len(self._blocks):
-            index, block = self._open, self._blocks[self._open]
-            if not block.opened:
-                if block.kind == "tool_use" and not block.name and not finishing:
-                    break  # content_block_start needs the name
-                out.append(self._block_start(index, block))
-            if block.pending:
-                out.append(self._block_delta(index, block))
-            followed = index + 1 < len(self._blocks)
-            if not (finishing or (followed and block.complete())):
-                break
-            block.closed = True
-            self._open += 1
-            out.append(
-                sse(
-                    {"type": "content_block_stop", "index": index},
-                    event="content_block_stop",
-                )
-            )
-        return out
-
-    def _block_start(self, index: int, block: _Block) -> bytes:
-        block.opened = True
-        if block.kind == "text":
-            content = {"type": "text", "text": ""}
-        else:
-            block.id = _tool_id(block.id)
-            content = {
-                "type": "tool_use",
-                "id": block.id,
-                "name": block.name,
-                "input": {},
-            }
-        return sse(
-            {"type": "content_block_start", "index": index, "content_block": content},
-            event="content_block_start",
-        )
-
-    def _block_delta(self, index: int, block: _Block) -> bytes:
-        piece = "".join(block.pending)
-        block.pending.clear()
-        if block.kind == "text":
-            delta = {"type": "text_delta", "text": piece}
-        else:
-            delta = {"type": "input_json_delta", "partial_json": piece}
-        return sse(
-            {"type": "content_block_delta", "index": index, "delta": delta},
-            event="content_block_delta",
-        )
