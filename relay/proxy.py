@@ -77,6 +77,15 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
     return identity
 
 
+def forwarded_headers(request: HttpRequest, endpoint: Endpoint) -> dict:
+    """Return the client's headers that `endpoint` passes to its upstream."""
+    return {
+        name: request.headers[name]
+        for name in endpoint.forwarded_headers
+        if name in request.headers
+    }
+
+
 def json_body(request: HttpRequest) -> dict:
     try:
         payload = orjson.loads(request.body)
@@ -447,11 +456,7 @@ async def relay(
         payload=payload,
         model=model,
         chat_payload=chat_payload,
-        headers={
-            name: request.headers[name]
-            for name in endpoint.forwarded_headers
-            if name in request.headers
-        },
+        headers=forwarded_headers(request, endpoint),
     )
     try:
         found, response = await open_upstream(

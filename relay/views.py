@@ -1,27 +1,14 @@
 """The OpenAI-compatible /v1 endpoints."""
 
 import logging
-from dataclasses import replace
 from functools import wraps
 
-import httpx
 import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from relay import (
-    bridge,
-    catalog,
-    endpoints,
-    errors,
-    limits,
-    proxy,
-    stored,
-    tokens,
-    upstream,
-)
+from relay import catalog, counting, endpoints, errors, proxy, stored
 from relay.metering import new_request_id
-from relay.providers import adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -109,61 +96,11 @@ async def response_resource(request, request_id, response_id, suffix=""):
 
 @openai_endpoint("POST", anthropic=True)
 async def count_tokens(request, request_id):
-    """
-    Anthropic's token counting, never charged: passed to an Anthropic
-    channel serving the model, counted with the local tokenizer otherwise.
-    """
     identity = await proxy.authenticate(request)
     payload = proxy.json_body(request)
-    snapshot = await catalog.current()
-    model, routes = proxy.priced_model(identity, payload, endpoints.MESSAGES, snapshot)
-    endpoints.MESSAGES.validate({"max_tokens": 1, **payload})
-    # A count is a request like any other for the key's per-minute limit.
-    await limits.admit(identity, 0)
-    native = [
-        channel
-        for channel in snapshot.channels[model.name]
-        if channel.id in routes and not routes[channel.id].bridged
-    ]
-    for channel in native:
-        counted = await _count_upstream(request, channel, payload)
-        if counted is not None:
-            return counted
-    # What the translation refuses, /v1/messages would refuse: so here.
-    bridge.BRIDGES["messages"].to_chat({"max_tokens": 1, **payload}, model)
-    counted = endpoints.MESSAGES.prompt_tokens(payload, tokens.count)
-    return HttpResponse(
-        orjson.dumps({"input_tokens": counted}), content_type="application/json"
-    )
-
-
-async def _count_upstream(request, channel, payload: dict) -> HttpResponse | None:
-    """Return the upstream's count, or None when it cannot give one."""
-    adapter = adapter_for(channel.kind)
-    key_id, secret = channel.api_keys[0]
-    headers = {
-        name: request.headers[name]
-        for name in endpoints.MESSAGES.forwarded_headers
-        if name in request.headers
-    }
-    attempt = replace(channel, api_key=secret, key_id=key_id)
-    body = {**payload, "model": channel.upstream_model(payload["model"])}
-    try:
-        response = await upstream.send(
-            adapter.count_tokens_request(attempt, body, headers),
-            adapter.transport(),
-            upstream.timeout(channel.connect_timeout, channel.read_timeout),
-        )
-        raw = await response.aread()
-        await response.aclose()
-    except httpx.HTTPError:
-        logger.warning("count_tokens failed on channel %s", channel.name)
-        return None
-    if response.status_code >= 500 or response.status_code in upstream.KEY_STATUSES:
-        return None
-    if response.status_code >= 400:
-        raise errors.from_upstream(response.status_code, adapter.error_body(raw))
-    return HttpResponse(raw, content_type="application/json")
+    headers = proxy.forwarded_headers(request, endpoints.MESSAGES)
+    counted = await counting.message_tokens(identity, payload, headers)
+    return HttpResponse(counted, content_type="application/json")
 
 
 @openai_endpoint("GET")
