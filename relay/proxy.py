@@ -38,9 +38,8 @@ Status = UsageRecord.Status
 MAX_MODEL_NAME = 256
 
 # Statuses that say "cannot serve now", not "this request is wrong": another
-# key or channel may succeed. A 404 from an upstream means a model mapping is
-# broken, never the customer's request (upstream.KEY_STATUSES: a key is).
-KEY_STATUSES = upstream.KEY_STATUSES
+# channel may succeed (upstream.KEY_STATUSES: another key). A 404 from an
+# upstream means a model mapping is broken, never the customer's request.
 CHANNEL_STATUSES = frozenset({404, 408, 409})
 
 
@@ -217,7 +216,7 @@ async def open_upstream(
                 )
                 break
             status = response.status_code
-            refused_key = status in KEY_STATUSES
+            refused_key = status in upstream.KEY_STATUSES
             if refused_key or status in channel_statuses or status >= 500:
                 raw = await response.aread()
                 await response.aclose()
