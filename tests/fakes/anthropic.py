@@ -21,6 +21,12 @@ carries a ``tool_result``, then with text, so a round trip completes;
 content deltas and ends the body; ``drop_after`` closes the connection
 after N deltas (a request that does not stream is dropped at once). Both
 come after ``message_start``, whose usage already holds the input buckets.
+``chunk_delay`` pauses that many seconds before each content delta of a
+stream, and ``split_utf8`` sends every streamed event holding a multi-byte
+UTF-8 character in two writes, cut inside that character, a moment apart.
+A stream the client leaves before its last event is counted in
+:attr:`FakeAnthropic.aborted_streams`, and the deltas it had sent by then
+in :attr:`FakeAnthropic.aborted_after`.
 
 Usage is deterministic so tests can predict billed figures:
 
@@ -46,6 +52,7 @@ from typing import Any
 
 import orjson
 
+from tests.fakes.asgi import read_body, wait_disconnect, write_event
 from tests.fakes.upstream import drop_connection, split_reply
 from tests.servers import LoopbackFake, ThreadedServer
 
@@ -87,6 +94,8 @@ FIELDS = frozenset(
         "workspace_id",
     ]
 )
+# A pause between the two halves of a split character, so that they reach the
+# reader as separate reads rather than one coalesced segment.
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 # What count_tokens takes: the prompt's fields, nothing about generation.
 COUNT_FIELDS = frozenset(
@@ -167,6 +176,8 @@ class Knobs:
     error_after: int | None = None  # stream an `error` event after N deltas
     drop_after: int | None = None  # close the connection after N deltas
     require_key: str | None = None
+    chunk_delay: float = 0.0  # seconds before each streamed content delta
+    split_utf8: bool = False  # cut multi-byte characters across two writes
 
 
 @dataclass(frozen=True)
@@ -381,15 +392,6 @@ def stream_events(message: dict[str, Any], knobs: Knobs) -> list[bytes]:
     return events
 
 
-async def _read_body(receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _send_json(send, status: int, payload: Any) -> None:
     body = orjson.dumps(payload)
     headers = [(b"content-type", b"application/json")]
@@ -406,6 +408,7 @@ class FakeAnthropic(LoopbackFake):
         self.knobs = Knobs()
         self._lock = threading.Lock()
         self._requests: deque[RecordedRequest] = deque(maxlen=1000)
+        self._aborted: list[int] = []
         self._server: ThreadedServer | None = None
 
     def configure(self, **knobs: Any) -> Knobs:
@@ -417,11 +420,24 @@ class FakeAnthropic(LoopbackFake):
         self.knobs = Knobs()
         with self._lock:
             self._requests.clear()
+            self._aborted.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def aborted_streams(self) -> int:
+        """Return how many streams the client left before their last event."""
+        with self._lock:
+            return len(self._aborted)
+
+    @property
+    def aborted_after(self) -> list[int]:
+        """Return the content deltas each abandoned stream had sent, in order."""
+        with self._lock:
+            return list(self._aborted)
 
     @property
     def last_request(self) -> RecordedRequest | None:
@@ -438,7 +454,9 @@ class FakeAnthropic(LoopbackFake):
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
-        raw = await _read_body(receive)
+        raw = await read_body(receive)
+        if raw is None:
+            return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         try:
             body = orjson.loads(raw) if raw else None
@@ -473,21 +491,36 @@ class FakeAnthropic(LoopbackFake):
                 return
             await _send_json(send, 200, message)
             return
+        await self._stream(receive, send, message, knobs)
+
+    async def _stream(self, receive, send, message: dict[str, Any], knobs: Knobs):
         headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        deltas = 0
-        for event in stream_events(message, knobs):
-            is_delta = event.startswith(b"event: content_block_delta\n")
-            # Past the content, the cut comes before the closing message_delta.
-            if knobs.drop_after is not None and (
-                (is_delta and deltas == knobs.drop_after)
-                or event.startswith(b"event: message_delta\n")
-            ):
-                drop_connection(send)
-                return
-            deltas += is_delta
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        # uvicorn silently discards writes once the client has gone, so only
+        # a concurrent receive() notices it leave.
+        watcher = asyncio.create_task(wait_disconnect(receive))
+        try:
+            deltas = 0
+            for event in stream_events(message, knobs):
+                is_delta = event.startswith(b"event: content_block_delta\n")
+                # Past the content, the cut comes before the closing message_delta.
+                if knobs.drop_after is not None and (
+                    (is_delta and deltas == knobs.drop_after)
+                    or event.startswith(b"event: message_delta\n")
+                ):
+                    drop_connection(send)
+                    return
+                if is_delta and knobs.chunk_delay:
+                    await asyncio.wait((watcher,), timeout=knobs.chunk_delay)
+                if watcher.done():
+                    with self._lock:
+                        self._aborted.append(deltas)
+                    return
+                deltas += is_delta
+                await write_event(send, event, knobs.split_utf8)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            watcher.cancel()
 
 
 if __name__ == "__main__":

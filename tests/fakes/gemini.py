@@ -36,7 +36,12 @@ the first declared function until the last turn carries a
 chunks and ends the body (as an SSE event, or as the JSON array's last
 element); ``drop_after`` closes the connection after N chunks (a
 generateContent request is dropped at once). Both leave generateContent's
-plain answers alone otherwise.
+plain answers alone otherwise. ``chunk_delay`` pauses that many seconds
+before each streamed chunk, and ``split_utf8`` sends every streamed chunk
+holding a multi-byte UTF-8 character in two writes, cut inside that
+character, a moment apart. A stream the client leaves before its last chunk
+is counted in :attr:`FakeGemini.aborted_streams`, and the chunks it had sent
+by then in :attr:`FakeGemini.aborted_after`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from typing import Any
 
 import orjson
 
+from tests.fakes.asgi import wait_disconnect, write_event
 from tests.fakes.upstream import drop_connection
 from tests.servers import LoopbackFake, ThreadedServer
 
@@ -61,6 +67,8 @@ THOUGHT_SIGNATURE = "ZmFrZS1zaWduYXR1cmU="
 IMAGE_TOKENS = 258
 FUNCTION_PART_TOKENS = 8
 FUNCTION_REPLY_TOKENS = 5
+# A pause between the two halves of a split character, so that they reach the
+# reader as separate reads rather than one coalesced segment.
 
 _PATH = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)$")
 _STATUS_NAMES = {
@@ -194,6 +202,8 @@ class Knobs:
     api_key: str | None = None
     error_after: int | None = None  # stream an error object after N chunks
     drop_after: int | None = None  # close the connection after N chunks
+    chunk_delay: float = 0.0  # seconds before each streamed chunk
+    split_utf8: bool = False  # cut multi-byte characters across two writes
 
 
 @dataclass(frozen=True)
@@ -218,6 +228,7 @@ class FakeGemini(LoopbackFake):
         self.host, self.port = host, port
         self.knobs = Knobs(**knobs)
         self._requests: list[RecordedRequest] = []
+        self._aborted: list[int] = []
         self._lock = threading.Lock()
         self._server: ThreadedServer | None = None
 
@@ -230,11 +241,24 @@ class FakeGemini(LoopbackFake):
         self.configure()
         with self._lock:
             self._requests.clear()
+            self._aborted.clear()
 
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def aborted_streams(self) -> int:
+        """Return how many streams the client left before their last chunk."""
+        with self._lock:
+            return len(self._aborted)
+
+    @property
+    def aborted_after(self) -> list[int]:
+        """Return the chunks each abandoned stream had sent, in order."""
+        with self._lock:
+            return list(self._aborted)
 
     @property
     def last_request(self) -> RecordedRequest | None:
@@ -288,14 +312,44 @@ class FakeGemini(LoopbackFake):
         if query.get("alt") == "sse":
             # Google frames its events with CRLF.
             events = [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in pieces]
-            await _stream(send, events, b"", knobs.drop_after, "text/event-stream")
+            end, content_type = b"", "text/event-stream"
         else:
             # A JSON array whose elements arrive one by one.
             first, *rest = (orjson.dumps(c) for c in pieces)
             events = [b"[" + first, *(b",\r\n" + element for element in rest)]
-            await _stream(
-                send, events, b"]", knobs.drop_after, "application/json; charset=UTF-8"
-            )
+            end, content_type = b"]", "application/json; charset=UTF-8"
+        await self._stream(receive, send, events, end, knobs, content_type)
+
+    async def _stream(
+        self,
+        receive,
+        send,
+        events: list[bytes],
+        end: bytes,
+        knobs: Knobs,
+        content_type: str,
+    ) -> None:
+        """Send one event per chunk, then ``end``; or drop after ``drop_after``."""
+        headers = [(b"content-type", content_type.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        # uvicorn silently discards writes once the client has gone, so only
+        # a concurrent receive() notices it leave.
+        watcher = asyncio.create_task(wait_disconnect(receive))
+        try:
+            for sent, event in enumerate(events[: knobs.drop_after]):
+                if knobs.chunk_delay:
+                    await asyncio.wait((watcher,), timeout=knobs.chunk_delay)
+                if watcher.done():
+                    with self._lock:
+                        self._aborted.append(sent)
+                    return
+                await write_event(send, event, knobs.split_utf8)
+            if knobs.drop_after is not None:
+                drop_connection(send)
+                return
+            await send({"type": "http.response.body", "body": end})
+        finally:
+            watcher.cancel()
 
     def _refusal(self, request: RecordedRequest, knobs: Knobs) -> dict | None:
         if request.method != "POST" or not _PATH.match(request.path):
@@ -403,17 +457,3 @@ async def _send(send, status: int, payload: Any) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _stream(
-    send, events: list[bytes], end: bytes, drop_after: int | None, content_type: str
-) -> None:
-    """Send one event per chunk, then ``end``; or drop after ``drop_after``."""
-    headers = [(b"content-type", content_type.encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    for event in events[:drop_after]:
-        await send({"type": "http.response.body", "body": event, "more_body": True})
-    if drop_after is not None:
-        drop_connection(send)
-        return
-    await send({"type": "http.response.body", "body": end})

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl
 import orjson
 import pytest
 
+from tests.fakes.asgi import read_body
 from tests.servers import LoopbackFake, ThreadedServer
 
 API_KEY = "sk_test_switchboard_fake"
@@ -375,7 +376,9 @@ class FakeStripe(LoopbackFake):
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
-        raw = await _read_body(receive)
+        raw = await read_body(receive)
+        if raw is None:
+            return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode()
@@ -462,15 +465,6 @@ class FakeStripe(LoopbackFake):
             "has_more": len(matching) > limit,
             "url": SESSIONS_PATH,
         }
-
-
-async def _read_body(receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 async def _send_json(send, status: int, payload: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -62,6 +64,14 @@ def client(fake: FakeAnthropic) -> anthropic.Anthropic:
         default_headers={"X-Api-Key": "sk-ant"},
         max_retries=0,
     )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+    """Poll ``predicate``: the fake notices a client leaving on its own time."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return predicate()
 
 
 def user(text: str) -> dict[str, Any]:
@@ -324,3 +334,85 @@ def test_tool_name_and_input_pick_a_declared_tool(
 
     call = answer.content[-1]
     assert (call.name, call.input) == ("Bash", {"command": "ls"})
+
+
+# -- stream knobs ------------------------------------------------------------
+
+
+def stream_body(text: str = "Hi") -> dict[str, Any]:
+    return {"model": MODEL, "max_tokens": 100, "messages": [user(text)], "stream": True}
+
+
+def decodes(piece: bytes) -> bool:
+    try:
+        piece.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_chunk_delay_paces_each_content_delta(fake: FakeAnthropic, http: httpx.Client):
+    fake.configure(reply="one two three", chunk_delay=0.05)
+    pieces: list[bytes] = []
+
+    started = time.monotonic()
+    with http.stream(
+        "POST", fake.base_url + "/v1/messages", json=stream_body(), headers=HEADERS
+    ) as response:
+        pieces.extend(response.iter_raw())
+    elapsed = time.monotonic() - started
+
+    found = events(b"".join(pieces).decode())
+    deltas = [e["delta"]["text"] for e in found if e["type"] == "content_block_delta"]
+    assert deltas == ["one ", "two ", "three"]
+    assert found[-1]["type"] == "message_stop"
+    # Each delta waits its own pause, so they arrive in reads of their own.
+    assert elapsed >= 3 * 0.05
+    delta = b"event: content_block_delta"
+    assert [piece.count(delta) for piece in pieces].count(1) == 3
+
+
+def test_a_client_leaving_mid_stream_is_counted(
+    fake: FakeAnthropic, http: httpx.Client
+):
+    fake.configure(reply="one two three four", chunk_delay=0.2)
+
+    with http.stream(
+        "POST", fake.base_url + "/v1/messages", json=stream_body(), headers=HEADERS
+    ) as response:
+        lines = response.iter_lines()
+        assert next(line for line in lines if "content_block_delta" in line)
+
+    assert wait_for(lambda: fake.aborted_streams == 1)
+    assert fake.aborted_after == [1]
+    # A stream read to its end is not abandoned, and the fake serves on.
+    fake.configure()
+    finished = http.post(
+        fake.base_url + "/v1/messages", json=stream_body(), headers=HEADERS
+    )
+    assert events(finished.text)[-1]["type"] == "message_stop"
+    assert fake.aborted_streams == 1
+    fake.reset()
+    assert (fake.aborted_streams, fake.aborted_after) == (0, [])
+
+
+def test_split_utf8_cuts_each_multibyte_event_inside_a_character(
+    fake: FakeAnthropic, http: httpx.Client
+):
+    reply = "Café 日本 ok 😀"
+    fake.configure(reply=reply, split_utf8=True)
+
+    with http.stream(
+        "POST", fake.base_url + "/v1/messages", json=stream_body(), headers=HEADERS
+    ) as response:
+        pieces = list(response.iter_raw())
+
+    assert not all(map(decodes, pieces))
+    # A cut falls just after a character's lead byte: the rest comes next.
+    cuts = [at for at, piece in enumerate(pieces) if piece[-1] >= 0xC0]
+    assert cuts
+    assert all(0x80 <= pieces[at + 1][0] < 0xC0 for at in cuts)
+    found = events(b"".join(pieces).decode())
+    deltas = [e["delta"]["text"] for e in found if e["type"] == "content_block_delta"]
+    assert deltas == ["Café ", "日本 ", "ok ", "😀"]
+    assert found[-1]["type"] == "message_stop"

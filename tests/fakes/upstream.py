@@ -190,6 +190,7 @@ from typing import Any
 import orjson
 import uvicorn
 
+from tests.fakes.asgi import read_body, wait_disconnect, write_event
 from tests.servers import LoopbackFake, ThreadedServer
 
 __all__ = [
@@ -280,7 +281,6 @@ _TOOL_ANSWER_ITEMS = frozenset({"function_call_output", "custom_tool_call_output
 _RESPONSE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 # A pause between the two halves of a split character, so that they reach the
 # reader as separate reads rather than one coalesced segment.
-_SPLIT_PAUSE = 0.002
 _ENCODING_FORMATS = ("float", "base64")
 _WORD_RE = re.compile(r"\s*\S+\s*")
 _MODEL_CREATED = 1686935002
@@ -934,22 +934,6 @@ def drop_connection(send: Send) -> None:
         raise _DropConnectionError
     transport.close()
     cycle.disconnected = True
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 def _validate_common(content_type: str, body: Any) -> dict[str, Any] | None:
@@ -1858,7 +1842,7 @@ class FakeUpstream(LoopbackFake):
         """Handle one ASGI HTTP request."""
         if scope["type"] != "http":
             return
-        raw_body = await _read_body(receive)
+        raw_body = await read_body(receive)
         if raw_body is None:
             return
         name, route = _split_path(scope["path"])
@@ -2460,7 +2444,7 @@ class FakeUpstream(LoopbackFake):
         """
         # uvicorn's send() silently discards writes after the client leaves,
         # so a concurrent receive() is the only way to notice the disconnect.
-        watcher = asyncio.create_task(_wait_disconnect(receive))
+        watcher = asyncio.create_task(wait_disconnect(receive))
         split = scenario.split_utf8
         drop_at, error_at = scenario.drop_after_chunks, scenario.error_after_chunks
         fail = error or (lambda _sent: [_sse(status_error(500))])
@@ -2469,7 +2453,7 @@ class FakeUpstream(LoopbackFake):
                 {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS}
             )
             for data in head:
-                await self._send_event(send, data, split)
+                await write_event(send, data, split)
             for index, data in enumerate(content):
                 if index == drop_at:
                     drop_connection(send)
@@ -2482,7 +2466,7 @@ class FakeUpstream(LoopbackFake):
                 if watcher.done():
                     self._note_abort(name)
                     return
-                await self._send_event(send, data, split)
+                await write_event(send, data, split)
             if drop_at is not None:
                 drop_connection(send)
                 return
@@ -2506,25 +2490,12 @@ class FakeUpstream(LoopbackFake):
         """Send the closing ``events`` and end the body cleanly."""
         *rest, last = events or [b""]
         for data in rest:
-            await cls._send_event(send, data, split)
+            await write_event(send, data, split)
         if split:
-            await cls._send_event(send, last, split)
+            await write_event(send, last, split)
             last = b""
         # Unsplit, the last event and the end of the body share one write.
         await send({"type": "http.response.body", "body": last})
-
-    @staticmethod
-    async def _send_event(send: Send, data: bytes, split: bool = False) -> None:
-        if split:
-            # Cut just after the lead byte of the first multi-byte character.
-            lead = next((at for at, byte in enumerate(data) if byte >= 0xC0), None)
-            if lead is not None:
-                first, data = data[: lead + 1], data[lead + 1 :]
-                await send(
-                    {"type": "http.response.body", "body": first, "more_body": True}
-                )
-                await asyncio.sleep(_SPLIT_PAUSE)
-        await send({"type": "http.response.body", "body": data, "more_body": True})
 
     def _note_abort(self, name: str) -> None:
         with self._lock:

@@ -138,6 +138,8 @@ KNOBS = {
         "cache_write": "cache_creation",
         "drop_after": "drop_after",
         "error_after": "error_after",
+        "chunk_delay": "chunk_delay",
+        "split_utf8": "split_utf8",
     },
     "gemini": {
         "reply": "reply",
@@ -146,6 +148,8 @@ KNOBS = {
         "cached": "cached_tokens",
         "drop_after": "drop_after",
         "error_after": "error_after",
+        "chunk_delay": "chunk_delay",
+        "split_utf8": "split_utf8",
     },
 }
 KNOBS["chat"] = KNOBS["openai"]
@@ -190,6 +194,13 @@ class Upstream:
             "gemini": fake_gemini.DEFAULT_REPLY,
         }
         return self.knobs.get("reply", defaults[self.kind])
+
+    @property
+    def abandoned(self) -> int:
+        """How many of its streams the upstream saw left before their end."""
+        if self.kind in ("openai", "chat"):
+            return self.fake.aborted_counts[self.scenario]
+        return self.fake.aborted_streams
 
     @property
     def sent(self) -> list[dict]:
@@ -373,6 +384,14 @@ def deltas_of(events: list[tuple[str, dict]]) -> str:
 def first_words(text: str, count: int) -> str:
     """The first `count` chunks a fake streams: words, each with its space."""
     return "".join(word + " " for word in text.split(" ")[:count])
+
+
+def eventually(predicate, timeout: float = 2.0) -> bool:
+    """Poll `predicate`: an upstream notices a client leaving on its own time."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return predicate()
 
 
 def wait_for_record(request_id: str, timeout: float = 5.0) -> UsageRecord:
@@ -674,7 +693,7 @@ def test_reasoning_settings_pass_through_to_a_native_channel(up, client):
 # -- 4. UTF-8 cut across network writes ------------------------------------------
 
 
-@pytest.mark.parametrize("up", ["openai", "chat"], indirect=True)
+@pytest.mark.parametrize("up", KINDS, indirect=True)
 def test_a_character_split_across_writes_arrives_whole(up, client, alice):
     up.configure(reply=UTF8_REPLY, split_utf8=True)
     before = alice.wallet.balance
@@ -692,11 +711,17 @@ def test_a_character_split_across_writes_arrives_whole(up, client, alice):
 # -- 5. streams cut short ------------------------------------------------------
 
 
-@pytest.mark.parametrize("up", ["openai", "chat"], indirect=True)
+# Input buckets the upstream reports before any output, for a cut to show.
+REPORTED_INPUT = {"anthropic": {"cached": 2, "cache_write": 1}, "gemini": {"cached": 2}}
+
+
+@pytest.mark.parametrize("up", KINDS, indirect=True)
 def test_a_client_disconnect_stops_the_upstream_and_charges_what_was_produced(
     up, client, alice
 ):
-    up.configure(reply=LONG_REPLY, chunk_delay=0.02)
+    # The pause leaves the relay ample time to stop before the next chunk, so
+    # what the upstream sent is what the relay read.
+    up.configure(reply=LONG_REPLY, chunk_delay=0.1, **REPORTED_INPUT.get(up.kind, {}))
     before = alice.wallet.balance
     received = []
     with client.responses.stream(model=up.model, input=QUESTION) as events:
@@ -706,18 +731,34 @@ def test_a_client_disconnect_stops_the_upstream_and_charges_what_was_produced(
                 received.append(event.delta)
                 break
     record = wait_for_record(request_id)
-    assert (record.status, record.usage_source) == (
-        Status.CLIENT_CLOSED,
-        Source.ESTIMATED,
-    )
+    assert record.status == Status.CLIENT_CLOSED
     assert record.endpoint == "responses" and record.stream
     # The relay stopped reading the upstream instead of draining it.
-    assert up.fake.wait_for(lambda: up.fake.aborted_counts[up.scenario] == 1)
-    # The prompt counted exactly, the output from the text produced: at least
-    # what the client saw, far less than the whole reply.
-    payload = {"model": up.model, "input": QUESTION}
-    assert record.prompt_tokens == RESPONSES.prompt_tokens(payload, tokens.count)
-    assert tokens.count("".join(received)) <= record.completion_tokens
+    assert eventually(lambda: up.abandoned == 1)
+    # The input as the upstream reported it before the cut, else counted.
+    [body] = up.sent
+    reported = produced_prompt(up, body)
+    assert (record.prompt_tokens, record.cached_tokens, record.cache_write_tokens) == (
+        reported.prompt,
+        reported.cached,
+        reported.cache_write,
+    )
+    if up.kind == "gemini":
+        # Each chunk carries Gemini's running usage, one token a word here:
+        # the last one read is billed as reported.
+        [sent] = up.fake.aborted_after
+        assert record.usage_source == Source.REPORTED
+        assert len(received) <= record.completion_tokens == sent
+    else:
+        # The output estimated from the text produced: at least what the
+        # client saw (with Anthropic, exactly the deltas the upstream sent).
+        assert record.usage_source == Source.ESTIMATED
+        assert tokens.count("".join(received)) <= record.completion_tokens
+        if up.kind == "anthropic":
+            [sent] = up.fake.aborted_after
+            produced = first_words(LONG_REPLY, sent)
+            assert record.completion_tokens == tokens.count(produced)
+    # Far less than the whole reply.
     assert record.completion_tokens < tokens.count(LONG_REPLY) // 2
     assert_charged(alice, before, [record], up.prices)
     call_command("billing_audit")
