@@ -15,6 +15,7 @@ from accounts.services import (
     tenant_resume,
     tenant_suspend,
 )
+from audit.admin_edits import AuditedEditsMixin
 from audit.services import audit_record
 from billing.forms import parse_usd
 from billing.models import Plan, Wallet
@@ -73,7 +74,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(RolePermissionsMixin, admin.ModelAdmin):
+class TenantAdmin(AuditedEditsMixin, RolePermissionsMixin, admin.ModelAdmin):
     """
     Suspension, money and plans change only through the actions (each asks
     for a reason and writes the audit log), never by editing fields.
@@ -118,31 +119,25 @@ class TenantAdmin(RolePermissionsMixin, admin.ModelAdmin):
         wallet = _wallet(tenant)
         return (wallet and wallet.plan) or "—"
 
-    @transaction.atomic
+    audit_edits = {
+        "create": ("tenant.create", "created {obj}"),
+        "change": ("tenant.change", "changed {fields} of {obj}"),
+    }
+
+    def audit_tenant(self, tenant):
+        return tenant
+
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
-            if form.changed_data:
-                audit_record(
-                    actor=request.user,
-                    action="tenant.change",
-                    tenant=obj,
-                    target=f"tenant:{obj.pk}",
-                    summary=f"changed {', '.join(form.changed_data)} of {obj}",
-                )
             return
         # A tenant needs its wallet from the start: create it the one way.
-        tenant = tenant_create(name=obj.name, referred_by=obj.referred_by)
-        for field in Tenant._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(tenant, field.attname))
-        obj._state.adding = False
-        audit_record(
-            actor=request.user,
-            action="tenant.create",
-            tenant=tenant,
-            target=f"tenant:{tenant.pk}",
-            summary=f"created {tenant}",
-        )
+        with transaction.atomic():
+            tenant = tenant_create(name=obj.name, referred_by=obj.referred_by)
+            for field in Tenant._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(tenant, field.attname))
+            obj._state.adding = False
+            self.audit_edit(request, obj, "create", form)
 
     def _form_action(
         self,
@@ -317,7 +312,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(RolePermissionsMixin, admin.ModelAdmin):
+class ApiKeyAdmin(AuditedEditsMixin, RolePermissionsMixin, admin.ModelAdmin):
     list_display = [
         "prefix",
         "name",
@@ -335,21 +330,10 @@ class ApiKeyAdmin(RolePermissionsMixin, admin.ModelAdmin):
         # A key's secret is shown once to the customer who creates it.
         return False
 
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            if form.changed_data:
-                audit_record(
-                    actor=request.user,
-                    action="apikey.change",
-                    tenant=obj.tenant_id,
-                    target=f"apikey:{obj.pk}",
-                    summary=f"changed {', '.join(form.changed_data)} of key {obj}",
-                    data={
-                        field: str(form.cleaned_data.get(field))
-                        for field in form.changed_data
-                    },
-                )
+    audit_edits = {"change": ("apikey.change", "changed {fields} of key {obj}")}
+
+    def audit_tenant(self, key):
+        return key.tenant_id
 
     @admin.action(description="Revoke selected keys", permissions=["money"])
     def revoke(self, request, queryset):

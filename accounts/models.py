@@ -149,8 +149,32 @@ class ApiKey(models.Model):
     class Meta:
         verbose_name = "API key"
 
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        EXPIRED = "expired"
+        REVOKED = "revoked"
+
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> "ApiKey.Status":
+        """Whether /v1 accepts the key now, as status_of decides."""
+        return self.status_of(
+            revoked=self.revoked_at is not None, expires_at=self.expires_at
+        )
+
+    @classmethod
+    def status_of(cls, *, revoked: bool, expires_at, now=None) -> "ApiKey.Status":
+        """
+        A key's status: revoked whatever its expiry, expired from the instant
+        `expires_at` on (at `now`, default the present), otherwise active.
+        """
+        if revoked:
+            return cls.Status.REVOKED
+        if expires_at is not None and expires_at <= (now or timezone.now()):
+            return cls.Status.EXPIRED
+        return cls.Status.ACTIVE
 
     def clean(self):
         try:

@@ -22,7 +22,7 @@ USD_SCHEMA = {
     "description": "Exact amount in USD, nine decimal places.",
 }
 MAX_ALLOWED_MODELS = 200
-KEY_STATUSES = ["active", "expired", "revoked"]
+KEY_STATUSES = ApiKey.Status.values
 TOKEN_STATUSES = ["active", "revoked"]
 
 
@@ -82,7 +82,7 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    status = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=KEY_STATUSES, read_only=True)
     created_by = serializers.SlugRelatedField(
         slug_field="email", read_only=True, allow_null=True
     )
@@ -105,14 +105,6 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "revoked_at",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(serializers.ChoiceField(choices=KEY_STATUSES))
-    def get_status(self, key: ApiKey) -> str:
-        if key.revoked_at is not None:
-            return "revoked"
-        if key.expires_at is not None and key.expires_at <= timezone.now():
-            return "expired"
-        return "active"
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):

@@ -1,15 +1,15 @@
-import csv
 from datetime import datetime
 
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
+from audit.admin_edits import AuditedEditsMixin
 from audit.services import audit_record
 from billing.forms import parse_usd
 from billing.models import (
@@ -31,47 +31,10 @@ from billing.redemption import (
     redemption_batch_create,
 )
 from console.roles import RolePermissionsMixin
+from exports.csv import csv_response, text_cell
 
 # Codes listed on a batch's page; the CSV export has all of them.
 CODES_SHOWN = 200
-
-
-class AuditedEditsMixin:
-    """
-    For ModelAdmins whose records are edited by hand: every add, change and
-    delete writes an audit row. `audit_actions` names the actions by
-    "create", "change" and "delete"; `audit_summary` formats the summary.
-    """
-
-    audit_actions: dict[str, str]
-    audit_summary: str
-    _VERBS = {"create": "created", "change": "changed", "delete": "deleted"}
-
-    def audit_data(self, obj, form) -> dict:
-        return {field: str(getattr(obj, field)) for field in form.changed_data}
-
-    def _audit(self, request, obj, what: str, data: dict) -> None:
-        audit_record(
-            actor=request.user,
-            action=self.audit_actions[what],
-            target=f"{obj._meta.model_name}:{obj.pk}",
-            summary=self.audit_summary.format(verb=self._VERBS[what], obj=obj),
-            data=data,
-        )
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change or form.changed_data:
-            what = "change" if change else "create"
-            self._audit(request, obj, what, self.audit_data(obj, form))
-
-    def delete_model(self, request, obj):
-        self._audit(request, obj, "delete", {})
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -95,12 +58,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def usd_cents(cents: int) -> str:
     return format_usd(cents * NANO_PER_CENT, places=2)
-
-
-def _csv_cell(value) -> str:
-    """Keep spreadsheet programs from running a cell as a formula."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _adopt(obj, created) -> None:
@@ -266,12 +223,11 @@ class PlanAdmin(AuditedEditsMixin, admin.ModelAdmin):
     """Plans are edited here; a changed multiplier reprices every tenant on
     the plan from its next request, so each change is audited."""
 
-    audit_actions = {
-        "create": "plan.create",
-        "change": "plan.change",
-        "delete": "plan.delete",
+    audit_edits = {
+        "create": ("plan.create", "created plan {obj}"),
+        "change": ("plan.change", "changed plan {obj}"),
+        "delete": ("plan.delete", "deleted plan {obj}"),
     }
-    audit_summary = "{verb} plan {obj}"
 
     list_display = ["name", "multiplier", "description", "tenants"]
     search_fields = ["name"]
@@ -452,29 +408,19 @@ class RedemptionBatchAdmin(RolePermissionsMixin, admin.ModelAdmin):
             .select_related("batch", "redeemed_by")
             .order_by("batch_id", "pk")
         )
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        name = batches[0].pk if len(batches) == 1 else "selected"
-        response["Content-Disposition"] = (
-            f'attachment; filename="redemption-codes-{name}.csv"'
-        )
-        writer = csv.writer(response)
-        writer.writerow(
-            ["batch", "code", "value", "expires_at", "redeemed_by", "redeemed_at"]
-        )
-        exported = 0
-        for code in codes.iterator(chunk_size=2000):
-            batch = code.batch
-            writer.writerow(
-                [
-                    _csv_cell(batch.name),
-                    code.code,
-                    format_usd(batch.value),
-                    batch.expires_at.isoformat() if batch.expires_at else "",
-                    _csv_cell(code.redeemed_by),
-                    code.redeemed_at.isoformat() if code.redeemed_at else "",
-                ]
-            )
-            exported += 1
+        # Read whole (a batch has at most MAX_BATCH codes) to audit the count.
+        rows = [
+            [
+                text_cell(code.batch.name),
+                code.code,
+                format_usd(code.batch.value),
+                code.batch.expires_at.isoformat() if code.batch.expires_at else "",
+                text_cell(code.redeemed_by),
+                code.redeemed_at.isoformat() if code.redeemed_at else "",
+            ]
+            for code in codes.iterator(chunk_size=2000)
+        ]
+        exported = len(rows)
         # Unused codes are money in the hands of whoever holds the file.
         audit_record(
             actor=request.user,
@@ -483,7 +429,9 @@ class RedemptionBatchAdmin(RolePermissionsMixin, admin.ModelAdmin):
             summary=f"exported {exported} codes of {len(batches)} batch(es)",
             data={"batches": [b.pk for b in batches]},
         )
-        return response
+        header = ["batch", "code", "value", "expires_at", "redeemed_by", "redeemed_at"]
+        name = batches[0].pk if len(batches) == 1 else "selected"
+        return csv_response(request, [header, *rows], f"redemption-codes-{name}.csv")
 
 
 @admin.register(RedemptionCode)
@@ -530,9 +478,8 @@ class ModelPriceAdmin(AuditedEditsMixin, admin.ModelAdmin):
 
     # Edits here take effect at once; the console's prices page schedules
     # changes ahead. Either way the audit log has them.
-    audit_actions = {
-        "create": "price.create",
-        "change": "price.edit",
-        "delete": "price.delete",
+    audit_edits = {
+        "create": ("price.create", "created the price of {obj}"),
+        "change": ("price.edit", "changed the price of {obj}"),
+        "delete": ("price.delete", "deleted the price of {obj}"),
     }
-    audit_summary = "{verb} the price of {obj}"

@@ -2,9 +2,9 @@ from celery import shared_task
 from django.conf import settings
 
 from billing.alerts import low_balance_alerts_send
+from billing.holds import holds_release_expired
 from billing.payments import reconciliation_run
 from billing.price_changes import price_changes_apply
-from billing.services import holds_release_expired
 from billing.starter import promo_expire_due
 
 

@@ -28,7 +28,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 
 from config.db import close_async_pool  # noqa: E402
 from relay.background import drain  # noqa: E402
-from relay.health import close_breakers  # noqa: E402
+from relay.breakers import close_breakers  # noqa: E402
 from relay.limits import close_counters  # noqa: E402
 from relay.upstream import close_transports  # noqa: E402
 

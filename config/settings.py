@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
     "drf_spectacular",
     "accounts",
     "audit",
@@ -275,7 +276,7 @@ SWITCHBOARD_MAX_ATTEMPTS = envint("SWITCHBOARD_MAX_ATTEMPTS", 3)
 SWITCHBOARD_RETRY_BACKOFF_SECONDS = float(
     envstr("SWITCHBOARD_RETRY_BACKOFF_SECONDS", "0.05")
 )
-# Circuit breakers (relay/health.py): this many failures within the window
+# Circuit breakers (relay/breakers.py): this many failures within the window
 # open a channel's or key's breaker for the cool-down.
 SWITCHBOARD_BREAKER_FAILURES = envint("SWITCHBOARD_BREAKER_FAILURES", 5)
 SWITCHBOARD_BREAKER_WINDOW_SECONDS = envint("SWITCHBOARD_BREAKER_WINDOW_SECONDS", 60)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from config.db import on_postgres
 from console.stats import latency_annotations, latency_percentiles
-from relay import health
+from relay import breakers
 from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ UNKNOWN = "unknown"
 
 def breaker_states(names: list[str]) -> dict[str, str] | None:
     """
-    The state of each named breaker (relay.health): "open" (skipped by the
+    The state of each named breaker (relay.breakers): "open" (skipped by the
     relay until its cool-down ends), "failing" (recent failures, still used)
     or "closed". None if the state cannot be read.
     """
@@ -38,7 +38,7 @@ def breaker_states(names: list[str]) -> dict[str, str] | None:
         if settings.REDIS_URL:
             # The relay's own store, on a client of this call's event loop
             # (its clients are bound to the loop that made them).
-            store = health.RedisStore(settings.REDIS_URL)
+            store = breakers.RedisStore(settings.REDIS_URL)
             try:
                 return await store.snapshot(names)
             finally:
@@ -47,8 +47,8 @@ def breaker_states(names: list[str]) -> dict[str, str] | None:
         # (the embedded default: one server process): merge them.
         opened: dict[str, float] = {}
         failing: set[str] = set()
-        for breakers in list(health._breakers.values()):
-            found_open, found_failing = await breakers.store.snapshot(names)
+        for of_loop in list(breakers._breakers.values()):
+            found_open, found_failing = await of_loop.store.snapshot(names)
             opened |= found_open
             failing |= found_failing
         return opened, failing
@@ -157,8 +157,8 @@ def channels_health(*, now: datetime | None = None) -> list[ChannelHealth]:
     }
     names = []
     for channel in channels:
-        names.append(health.channel_name(channel.pk))
-        names += [health.key_name(key.pk) for key in channel.upstream_keys.all()]
+        names.append(breakers.channel_name(channel.pk))
+        names += [breakers.key_name(key.pk) for key in channel.upstream_keys.all()]
     states = breaker_states(names)
 
     def state_of(name: str) -> str:
@@ -171,9 +171,9 @@ def channels_health(*, now: datetime | None = None) -> list[ChannelHealth]:
         result.append(
             ChannelHealth(
                 channel=channel,
-                state=state_of(health.channel_name(channel.pk)),
+                state=state_of(breakers.channel_name(channel.pk)),
                 keys=[
-                    (key, state_of(health.key_name(key.pk)))
+                    (key, state_of(breakers.key_name(key.pk)))
                     for key in channel.upstream_keys.all()
                 ],
                 costs=list(channel.costs.all()),

@@ -1,22 +1,34 @@
-"""Parsing of the console's filter parameters, with errors a person can act on."""
+"""
+The filters of the console's other logs (payments, the audit log): ids,
+dates and ranges parsed and refused by the fields of relay.filters, as the
+usage explorer's are.
+"""
 
 from collections.abc import Callable, Mapping
 
+from django import forms
 from django.db.models import QuerySet
 
-from relay.selectors import UsageFilterError, moment_parse
-
-# Console filters are parsed and refused the way the customer's are.
-FilterError = UsageFilterError
-
-ID_MAX = 2**63
+from relay.filters import IdField, MomentField, RangeForm
+from relay.filters import moment_parse as moment_parse
 
 
-def id_parse(raw: str) -> int | None:
-    """A database id from text, or None."""
-    if raw.isascii() and raw.isdigit() and 0 < int(raw) < ID_MAX:
-        return int(raw)
-    return None
+class FilterError(ValueError):
+    """
+    Query parameters that do not describe a filter. `errors` maps each bad
+    parameter to a message a person can act on.
+    """
+
+    def __init__(self, errors: Mapping[str, str]):
+        self.errors = dict(errors)
+        super().__init__(
+            "; ".join(f"{name}: {message}" for name, message in self.errors.items())
+        )
+
+
+class _Range(RangeForm):
+    start = MomentField(required=False)
+    end = MomentField(required=False, end=True)
 
 
 def text_param(params: Mapping[str, str], name: str) -> str:
@@ -30,33 +42,24 @@ def ids_parse(params: Mapping[str, str], errors: dict, *names: str) -> dict:
     into `errors`; an empty parameter does not filter."""
     found = {}
     for name in names:
-        raw = text_param(params, name)
-        if not raw:
-            continue
-        if id_parse(raw) is None:
-            errors[name] = f'"{raw[:40]}" is not a {name} id (a positive integer).'
+        try:
+            value = IdField(noun=f"a {name}", required=False).clean(
+                text_param(params, name)
+            )
+        except forms.ValidationError as exc:
+            errors[name] = exc.messages[0]
         else:
-            found[name] = id_parse(raw)
+            if value is not None:
+                found[name] = value
     return found
 
 
 def range_parse(params: Mapping[str, str], errors: dict) -> dict:
     """`start` and `end` of `params` as datetimes, errors into `errors`."""
-    found = {}
-    for name in ("start", "end"):
-        raw = text_param(params, name)
-        if not raw:
-            continue
-        try:
-            found[name] = moment_parse(raw, end=name == "end")
-        except (ValueError, OverflowError):
-            errors[name] = (
-                f'"{raw[:40]}" is not an ISO 8601 date or datetime, e.g. '
-                '"2025-01-31" or "2025-01-31T12:00:00Z".'
-            )
-    if "start" in found and "end" in found and found["start"] >= found["end"]:
-        errors["end"] = "The end of the range must be after its start."
-    return found
+    form = _Range({name: text_param(params, name) for name in ("start", "end")})
+    form.is_valid()
+    errors.update({name: messages[0] for name, messages in form.errors.items()})
+    return {name: value for name, value in form.cleaned_data.items() if value}
 
 
 def filters_or_errors(

@@ -8,89 +8,18 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from accounts import keys
 from billing.money import usd_string
 from billing.pricing import TokenUsage, plan_cost, prompt_split, usage_cost
-from console.filters import (
-    FilterError,
-    id_parse,
-    ids_parse,
-    range_parse,
-    tenant_range_filter,
-    text_param,
-)
+from exports.csv import text_cell
+from relay.filters import StaffUsageFilter
 from relay.models import UsageRecord
 
-FILTER_PARAMS = ("tenant", "key", "model", "channel", "status", "start", "end")
-_MODEL_MAX_LENGTH = UsageRecord._meta.get_field("model").max_length
 
-
-def usage_filters_parse(params: Mapping[str, str]) -> dict:
-    """
-    Parse the explorer's query parameters; raise FilterError naming
-    every bad one. `tenant`, `channel` are ids; `key` an API key id or the
-    start of its prefix ("sk-sb-…"); `model` a model name; `status` one of
-    UsageRecord.Status; `start`/`end` ISO 8601 dates or datetimes (an `end`
-    date includes its day). Empty parameters do not filter.
-    """
-    errors: dict[str, str] = {}
-    filters: dict = {}
-
-    filters.update(ids_parse(params, errors, "tenant", "channel"))
-    raw = text_param(params, "key")
-    if raw:
-        if id_parse(raw) is not None:
-            filters["key_id"] = id_parse(raw)
-        elif raw.startswith(keys.KEY_PREFIX) and len(raw) > keys.DISPLAY_CHARS:
-            # A whole secret pasted: its digest names exactly one key.
-            filters["key_digest"] = keys.digest(raw)
-        elif raw.isprintable() and raw.isascii() and len(raw) <= keys.DISPLAY_CHARS:
-            filters["key_prefix"] = raw
-        else:
-            errors["key"] = f'"{raw[:40]}" is not an API key id or prefix.'
-    raw = text_param(params, "model")
-    if raw:
-        if not raw.isprintable() or len(raw) > _MODEL_MAX_LENGTH:
-            errors["model"] = (
-                f"A model name has at most {_MODEL_MAX_LENGTH} printable characters."
-            )
-        else:
-            filters["model"] = raw
-    raw = text_param(params, "status")
-    if raw:
-        if raw == "error" or raw in UsageRecord.Status.values:
-            filters["status"] = raw
-        else:
-            errors["status"] = f'"{raw}" is not a status; use one of: ' + ", ".join(
-                ["error", *UsageRecord.Status.values]
-            )
-    filters.update(range_parse(params, errors))
-    if errors:
-        raise FilterError(errors)
-    return filters
-
-
-def usage_explore(filters: Mapping) -> QuerySet[UsageRecord]:
-    """Every usage record matching `filters` (usage_filters_parse), newest
-    first, with tenant, key and channel joined."""
-    records = tenant_range_filter(UsageRecord.objects.all(), filters)
-    if "channel" in filters:
-        records = records.filter(channel_id=filters["channel"])
-    if "key_id" in filters:
-        records = records.filter(api_key_id=filters["key_id"])
-    if "key_digest" in filters:
-        records = records.filter(api_key__digest=filters["key_digest"])
-    if "key_prefix" in filters:
-        records = records.filter(api_key__prefix__startswith=filters["key_prefix"])
-    if "model" in filters:
-        records = records.filter(model=filters["model"])
-    if filters.get("status") == "error":
-        records = records.exclude(status=UsageRecord.Status.OK)
-    elif "status" in filters:
-        records = records.filter(status=filters["status"])
-    return records.select_related("tenant", "api_key", "channel").order_by(
-        "-created_at", "-pk"
-    )
+def usage_explored(params: Mapping[str, str]) -> StaffUsageFilter:
+    """Every tenant's usage records, newest first with tenant, key and
+    channel joined, narrowed by the explorer's query parameters."""
+    records = UsageRecord.objects.select_related("tenant", "api_key", "channel")
+    return StaffUsageFilter(params, queryset=records.order_by("-created_at", "-pk"))
 
 
 def usage_totals(records: QuerySet[UsageRecord]) -> dict:
@@ -215,11 +144,6 @@ CSV_HEADER = (
     "latency_ms",
     "error",
 )
-
-
-def text_cell(value: str) -> str:
-    """Keep spreadsheet programs from running a customer's text as a formula."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def usage_csv_rows(records: QuerySet[UsageRecord]) -> Iterator[Iterable]:

@@ -10,7 +10,8 @@ from django.utils import timezone
 from accounts.keys import ip_networks
 from billing.money import NANO_PER_USD
 from portal.selectors import day_start
-from relay.models import UsageRecord
+from relay.filters import UsageFilter
+from relay.selectors import usage_records
 
 CENTS_PER_USD = 100
 
@@ -77,54 +78,45 @@ class ApiKeyCreateForm(forms.Form):
         return day_start(day + timedelta(days=1)) if day else None
 
 
-class UsageFilterForm(forms.Form):
+class UsageFilterSet(UsageFilter):
     """
-    The usage page's filters, for display only: relay.selectors parses the
-    same query parameters (start, end, key, model, status) authoritatively.
+    relay.filters.UsageFilter as the usage page shows it: days picked from a
+    calendar, the tenant's keys and the served models from lists; and a key
+    of another tenant refused rather than shown as an empty log.
     """
 
-    start = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        required=False,
-        label="To (inclusive)",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    key = forms.ChoiceField(required=False, label="API key")
-    model = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(
-        required=False,
-        choices=[("", "Any status"), *UsageRecord.Status.choices],
-    )
-
-    def __init__(self, *args, keys, models: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["key"].choices = [("", "Any key")] + [
-            (str(key.pk), f"{key.name} ({key.prefix}…)") for key in keys
-        ]
+    def __init__(self, data, *, tenant, keys, models: list[str]):
+        super().__init__(data, queryset=usage_records(tenant_id=tenant.pk))
+        fields = self.form.fields
+        for name in ("start", "end"):
+            fields[name].widget = forms.DateInput(attrs={"type": "date"})
+        fields["end"].label = "To (inclusive)"
+        fields["key"].widget = forms.Select(
+            choices=[("", "Any key")]
+            + [(str(key.pk), f"{key.name} ({key.prefix}…)") for key in keys]
+        )
+        fields["key"].validators.append(_one_of({key.pk for key in keys}))
         chosen = (self.data.get("model") or "").strip()
         names = sorted({*models, chosen} - {""})
-        self.fields["model"].choices = [("", "Any model")] + [(m, m) for m in names]
-        self.problems: dict[str, str] = {}
-
-    def show_problems(self, problems: dict[str, str]) -> None:
-        """Mark the fields relay.selectors found wrong, for the template
-        and for assistive technology."""
-        self.problems = problems
-        for name in problems:
-            if name in self.fields:
-                self.fields[name].widget.attrs.update(
-                    {
-                        "aria-invalid": "true",
-                        "aria-describedby": f"id_{name}_error",
-                    }
-                )
+        fields["model"].widget = forms.Select(
+            choices=[("", "Any model")] + [(name, name) for name in names]
+        )
+        for field in fields.values():
+            # They describe the API's parameters; the page has its own words.
+            field.help_text = ""
 
     def rows(self):
-        """Yield (bound field, problem or "") for the template."""
-        for field in self:
-            yield field, self.problems.get(field.name, "")
+        """Yield (bound field, its problem or "") for the template."""
+        for field in self.form:
+            yield field, field.errors[0] if field.errors else ""
+
+
+def _one_of(key_ids: set[int]):
+    def validate(key_id: int) -> None:
+        if key_id not in key_ids:
+            raise forms.ValidationError("No API key of this tenant has this id.")
+
+    return validate
 
 
 class TopUpForm(forms.Form):

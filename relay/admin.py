@@ -10,17 +10,16 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.admin_edits import AuditedEditsMixin, InlineEdit
 from billing.models import Prices
 from console import roles
-from relay.checks import channel_check
 from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
+from relay.probes import channel_check
 
 # The cost prices a channel's inline edits (image tables: not by hand here).
 PRICE_COLUMNS = Prices.USD_FIELDS
@@ -176,7 +175,7 @@ def _prices(cost: ChannelCost) -> dict:
 
 
 @admin.register(Channel)
-class ChannelAdmin(RoleAdminMixin, admin.ModelAdmin):
+class ChannelAdmin(AuditedEditsMixin, RoleAdminMixin, admin.ModelAdmin):
     form = ChannelForm
     inlines = [UpstreamKeyInline, ChannelCostInline]
     list_display = [
@@ -238,49 +237,28 @@ class ChannelAdmin(RoleAdminMixin, admin.ModelAdmin):
 
     # -- audit ------------------------------------------------------------
 
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            if change and not form.changed_data:
-                return
-            audit_record(
-                actor=request.user,
-                action="channel.change" if change else "channel.create",
-                target=f"channel:{obj.pk}",
-                summary=(
-                    f"changed {', '.join(form.changed_data)} of channel {obj}"
-                    if change
-                    else f"created channel {obj}"
-                ),
-                data={
-                    name: str(form.cleaned_data.get(name)) for name in form.changed_data
-                },
-            )
+    audit_edits = {
+        "create": ("channel.create", "created channel {obj}"),
+        "change": ("channel.change", "changed {fields} of channel {obj}"),
+        "delete": (
+            "channel.delete",
+            "deleted channel {obj} with its upstream keys and costs",
+        ),
+    }
 
-    def save_formset(self, request, form, formset, change):
-        with transaction.atomic():
-            super().save_formset(request, form, formset, change)
-            channel = form.instance
-            for obj in formset.new_objects:
-                self._audit_inline(request, channel, obj, "add", [])
-            for obj, fields in formset.changed_objects:
-                self._audit_inline(request, channel, obj, "change", fields)
-            for obj in formset.deleted_objects:
-                self._audit_inline(request, channel, obj, "delete", [])
-
-    def _audit_inline(self, request, channel, obj, verb: str, fields: list[str]):
+    def audit_inline(self, parent, obj, verb: str, fields: list[str]) -> InlineEdit:
         if isinstance(obj, UpstreamKey):
             if verb == "change" and "new_secret" in fields:
                 verb = "rotate"
             fields = [name for name in fields if name != "new_secret"]
             what = f"upstream key {obj.label or obj.pk} ({obj.masked})"
             action = f"upstreamkey.{verb}"
-            target = f"upstreamkey:{obj.pk}" if obj.pk else f"channel:{channel.pk}"
+            target = f"upstreamkey:{obj.pk}" if obj.pk else f"channel:{parent.pk}"
             data = {"fields": fields} if fields else {}
         else:
             what = f"cost price of {obj.model}"
             action = f"channelcost.{verb}"
-            target = f"channel:{channel.pk}"
+            target = f"channel:{parent.pk}"
             data = _prices(obj) if verb != "delete" else {}
         verbs = {
             "add": "added",
@@ -288,35 +266,12 @@ class ChannelAdmin(RoleAdminMixin, admin.ModelAdmin):
             "delete": "deleted",
             "rotate": "rotated",
         }
-        audit_record(
-            actor=request.user,
+        return InlineEdit(
             action=action,
             target=target,
-            summary=f"{verbs[verb]} {what} on channel {channel}",
+            summary=f"{verbs[verb]} {what} on channel {parent}",
             data=data,
         )
-
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit_record(
-                actor=request.user,
-                action="channel.delete",
-                target=f"channel:{obj.pk}",
-                summary=f"deleted channel {obj} with its upstream keys and costs",
-            )
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for channel in queryset:
-                audit_record(
-                    actor=request.user,
-                    action="channel.delete",
-                    target=f"channel:{channel.pk}",
-                    summary=f"deleted channel {channel} with its upstream keys "
-                    "and costs",
-                )
-            super().delete_queryset(request, queryset)
 
 
 @admin.register(UsageRecord)

@@ -17,7 +17,7 @@ from billing.models import ModelPrice, PriceChange
 from billing.money import usd_to_nano
 from billing.pricing import UnitPrices
 from config.db import run_db
-from relay import health
+from relay import breakers
 from relay.models import Channel, ChannelCost, UpstreamKey
 
 # Price changes take effect by the wall clock (tests move it).
@@ -97,7 +97,7 @@ class ModelInfo:
 class Catalog:
     models: dict[str, ModelInfo]
     channels: dict[str, tuple[ChannelInfo, ...]]
-    # Every channel's and key's breaker (relay.health), to keep watching.
+    # Every channel's and key's breaker (relay.breakers), to keep watching.
     breaker_names: list[str] = field(default_factory=list)
     by_id: dict[int, ChannelInfo] = field(default_factory=dict)
 
@@ -185,9 +185,9 @@ def _load() -> Catalog:
         for model in channel.model_names:
             channels.setdefault(model, []).append(info)
     served = {info.id: info for found in channels.values() for info in found}
-    names = [health.channel_name(channel_id) for channel_id in served]
+    names = [breakers.channel_name(channel_id) for channel_id in served]
     names += [
-        health.key_name(key_id)
+        breakers.key_name(key_id)
         for info in served.values()
         for key_id, _ in info.api_keys
         if key_id is not None

@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from accounts.auth import KeyIdentity
-from relay import bridge, catalog, endpoints, errors, limits, proxy, tokens, upstream
+from relay import bridge, catalog, endpoints, errors, intake, limits, tokens, upstream
 from relay.catalog import ChannelInfo
 from relay.providers import adapter_for
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 async def message_tokens(identity: KeyIdentity, payload: dict, headers: dict) -> bytes:
     """Return `{"input_tokens": N}` for a Messages API body, or refuse it."""
     snapshot = await catalog.current()
-    model, routes = proxy.priced_model(identity, payload, endpoints.MESSAGES, snapshot)
+    model, routes = intake.priced_model(identity, payload, endpoints.MESSAGES, snapshot)
     endpoints.MESSAGES.validate({"max_tokens": 1, **payload})
     # A count is a request like any other for the key's per-minute limit.
     await limits.admit(identity, 0)

@@ -9,21 +9,25 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from django.utils import timezone
 
 from accounts.auth import KeyIdentity
+from billing.holds import hold_release_async, wallet_reserve_async
 from billing.money import format_usd
 from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
-from billing.services import Settlement, hold_release_async, wallet_reserve_async
+from billing.settlement import Settlement, usage_settle_async
 from config.db import run_db
 from relay import errors, limits
 from relay.background import spawn
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.models import UsageRecord
-from relay.services import api_key_touch, usage_record_settle_async
+from relay.services import api_key_touch, usage_description
 
 logger = logging.getLogger(__name__)
+
+Status = UsageRecord.Status
 
 # When this process last recorded each key's use (monotonic seconds).
 _touched: dict[int, float] = {}
@@ -34,9 +38,54 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
+class Ending(NamedTuple):
+    """How a request ended, as its usage record tells it."""
+
+    status: str
+    http_status: int
+    error: str = ""
+
+
+SERVED = Ending(Status.OK, 200)
+
+
+def ending(
+    failure: BaseException | None = None,
+    *,
+    answered: bool = False,
+    upstream_error: str = "",
+    cut_short: bool = False,
+) -> Ending:
+    """
+    Return how a request ended: served (`failure` None) or by raising
+    `failure`. Once `answered` the client has a 200 and the start of the
+    answer (a stream), so what went wrong after is told by the status alone.
+    A stream that was served may still have ended with the upstream's own
+    error event (`upstream_error`) or before its end (`cut_short`).
+    """
+    if failure is None:
+        if upstream_error:
+            return Ending(Status.UPSTREAM_ERROR, 200, upstream_error)
+        if cut_short:
+            return Ending(
+                Status.UPSTREAM_CLOSED, 200, "upstream closed the stream early"
+            )
+        return SERVED
+    if isinstance(failure, asyncio.CancelledError | GeneratorExit):
+        # 499: the client closed the connection before the answer (nginx's).
+        status, http_status, error = Status.CLIENT_CLOSED, 499, "client disconnected"
+    elif isinstance(failure, errors.RelayError):
+        status = Status.REJECTED if failure.status < 500 else Status.UPSTREAM_ERROR
+        http_status, error = failure.status, failure.message
+    else:
+        status, http_status, error = Status.UPSTREAM_ERROR, 500, "internal error"
+    return Ending(status, 200 if answered else http_status, error)
+
+
 @dataclass
-class Call:
-    """One authenticated request on its way through the relay."""
+class MeteredRequest:
+    """One authenticated request on its way through the relay: what it may
+    cost, what it held, and where it was served."""
 
     request_id: str
     identity: KeyIdentity
@@ -127,26 +176,25 @@ class Call:
             )
 
     async def settle(
-        self,
-        *,
-        status: str,
-        http_status: int,
-        usage: TokenUsage | None,
-        estimated: bool = False,
-        error: str = "",
+        self, ended: Ending, *, usage: TokenUsage | None, estimated: bool = False
     ) -> Settlement | None:
-        """Charge for `usage` (nothing if None) and write the usage record."""
+        """Charge for `usage` (nothing if None) and write the usage record
+        saying how the request `ended`."""
         if self.settled:
             return None
         self.settled = True
         if usage is not None and usage != TokenUsage():
             usage = replace(usage, requests=1)
-        record = self._record(status, http_status, usage, estimated, error)
+        record = self._record(ended, usage, estimated)
         _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
         # settlement of what was already produced.
         settling = spawn(
-            usage_record_settle_async(record=record, promo_ok=self.model.promo_ok)
+            usage_settle_async(
+                record=record,
+                description=usage_description(record),
+                promo_ok=self.model.promo_ok,
+            )
         )
         settlement = await asyncio.shield(settling)
         if self.rate_counted:
@@ -155,12 +203,7 @@ class Call:
         return settlement
 
     def _record(
-        self,
-        status: str,
-        http_status: int,
-        usage: TokenUsage | None,
-        estimated: bool,
-        error: str,
+        self, ended: Ending, usage: TokenUsage | None, estimated: bool
     ) -> UsageRecord:
         now = time.perf_counter()
         prices = self.prices
@@ -175,8 +218,8 @@ class Call:
             response_id=self.response_id[:100],
             model=self.model.name,
             stream=self.stream,
-            status=status,
-            http_status=http_status,
+            status=ended.status,
+            http_status=ended.http_status,
             prompt_tokens=usage.prompt,
             cached_tokens=usage.cached,
             cache_write_tokens=usage.cache_write,
@@ -207,7 +250,7 @@ class Call:
                 if self.first_byte is not None
                 else None
             ),
-            error=error[:300],
+            error=ended.error[:300],
             created_at=timezone.now(),
         )
 

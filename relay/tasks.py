@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from relay.checks import disabled_keys_probe
+from relay.probes import disabled_keys_probe
 
 
 @shared_task

@@ -7,7 +7,7 @@ import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from relay import catalog, counting, endpoints, errors, proxy, stored
+from relay import catalog, counting, endpoints, errors, intake, proxy, stored
 from relay.metering import new_request_id
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def response_resource(request, request_id, response_id, suffix=""):
         ).response(request_id)
         response["allow"] = ", ".join(allowed)
         return response
-    identity = await proxy.authenticate(request)
+    identity = await intake.authenticate(request)
     return await stored.stored_response(
         identity, response_id, request.method, suffix, request.GET
     )
@@ -96,16 +96,16 @@ async def response_resource(request, request_id, response_id, suffix=""):
 
 @openai_endpoint("POST", anthropic=True)
 async def count_tokens(request, request_id):
-    identity = await proxy.authenticate(request)
-    payload = proxy.json_body(request)
-    headers = proxy.forwarded_headers(request, endpoints.MESSAGES)
+    identity = await intake.authenticate(request)
+    payload = intake.json_body(request)
+    headers = intake.forwarded_headers(request, endpoints.MESSAGES)
     counted = await counting.message_tokens(identity, payload, headers)
     return HttpResponse(counted, content_type="application/json")
 
 
 @openai_endpoint("GET")
 async def models(request, request_id):
-    identity = await proxy.authenticate(request)
+    identity = await intake.authenticate(request)
     snapshot = await catalog.current()
     names = snapshot.servable()
     if identity.allowed_models:

@@ -14,7 +14,7 @@ from accounts.services import api_key_create, tenant_create
 from billing.models import LedgerEntry, ModelPrice, Wallet
 from billing.money import usd_to_nano
 from billing.services import wallet_credit
-from relay import catalog, health, limits
+from relay import breakers, catalog, limits
 from relay.models import Channel
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(config, items):
 def _forget_process_state():
     auth.forget_cached_keys()
     catalog.forget()
-    health.forget()
+    breakers.forget()
     limits.forget()
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)

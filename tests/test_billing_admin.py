@@ -376,7 +376,8 @@ def test_staff_create_a_batch_and_export_its_codes(admin_client, admin_user, ali
 
     assert export.status_code == 200
     assert export["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(export.content.decode())))
+    body = b"".join(export.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 25
     assert {row["code"] for row in rows} == set(
         batch.codes.values_list("code", flat=True)

@@ -7,8 +7,8 @@ from console.channels import channels_health
 from console.forms import ReasonForm
 from console.services import channel_enable
 from console.views.base import render_console
-from relay.checks import channel_check
 from relay.models import Channel
+from relay.probes import channel_check
 
 
 @roles.console_view()

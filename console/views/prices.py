@@ -16,7 +16,7 @@ from console.prices import (
     prices_import,
 )
 from console.views.base import render_console
-from console.views.streaming import csv_response
+from exports.csv import csv_response
 
 
 @roles.console_view()

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
-from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import ApiKey, Membership, Tenant
@@ -37,7 +36,6 @@ def _page(request, tenant: Tenant, status: int = 200, **forms):
             initial={"plan": page.wallet.plan if page.wallet else None}
         ),
         "revoke_form": ReasonForm(prefix="revoke"),
-        "now": timezone.now(),
         **forms,
     }
     return render_console(

@@ -3,38 +3,27 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from console import roles
-from console.filters import filters_or_errors
-from console.usage import (
-    FILTER_PARAMS,
-    cost_breakdown,
-    usage_csv_rows,
-    usage_explore,
-    usage_filters_parse,
-    usage_totals,
-)
+from console.usage import cost_breakdown, usage_csv_rows, usage_explored, usage_totals
 from console.views.base import page_of, render_console
-from console.views.streaming import csv_response
+from exports.csv import csv_response
+from relay.filters import STAFF_STATUSES
 from relay.models import Channel, UsageRecord
-
-
-def _filters(request) -> tuple[dict, dict]:
-    return filters_or_errors(usage_filters_parse, request.GET)
 
 
 @roles.console_view()
 @require_safe
 def usage_list(request):
-    filters, errors = _filters(request)
+    usage = usage_explored(request.GET)
+    errors = usage.problems
     context = {
         "errors": errors,
-        "values": {name: request.GET.get(name, "") for name in FILTER_PARAMS},
-        "statuses": ["error", *UsageRecord.Status.values],
+        "values": {name: request.GET.get(name, "") for name in usage.filters},
+        "statuses": [status for status, _ in STAFF_STATUSES],
         "channels": list(Channel.objects.order_by("name").values("pk", "name")),
     }
     if not errors:
-        records = usage_explore(filters)
-        context["page"] = page_of(request, records)
-        context["totals"] = usage_totals(records)
+        context["page"] = page_of(request, usage.qs)
+        context["totals"] = usage_totals(usage.qs)
     return render_console(
         request,
         "console/usage.html",
@@ -62,10 +51,8 @@ def usage_detail(request, request_id: str):
 @roles.console_view()
 @require_safe
 def usage_export(request):
-    filters, errors = _filters(request)
-    if errors:
+    usage = usage_explored(request.GET)
+    if not usage.is_valid():
         return usage_list(request)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    return csv_response(
-        request, usage_csv_rows(usage_explore(filters)), f"usage-{stamp}.csv"
-    )
+    return csv_response(request, usage_csv_rows(usage.qs), f"usage-{stamp}.csv")

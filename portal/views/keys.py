@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -17,7 +16,7 @@ from portal.app_forms import ApiKeyCreateForm
 
 @tenant_view
 def key_list(request):
-    context = {"keys": selectors.api_keys(tenant=request.tenant), "now": timezone.now()}
+    context = {"keys": selectors.api_keys(tenant=request.tenant)}
     return render(request, "portal/app/keys/list.html", context)
 
 

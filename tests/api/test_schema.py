@@ -16,6 +16,7 @@ from schemathesis.checks import positive_data_acceptance
 from api.models import ManagementToken
 from api.services import token_create
 from billing.models import LedgerEntry
+from relay.models import UsageRecord
 from tests.api.conftest import make_payment, make_usage
 
 OPERATIONS = {
@@ -68,6 +69,18 @@ def test_the_schema_is_served_and_lists_every_endpoint(api_client, db):
         operation = schema["paths"][path][method]
         assert operation.get("summary"), (path, method)
         assert {"401", "403", "429"} <= set(operation["responses"]), (path, method)
+
+
+def test_the_usage_log_documents_its_filters(api_client, db):
+    schema = api_client.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/usage/"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+
+    assert {"start", "end", "key", "model", "status"} <= set(parameters)
+    for name in ("start", "end", "key", "model", "status"):
+        assert parameters[name]["description"], name
+    assert parameters["key"]["schema"]["type"] == "integer"
+    assert set(parameters["status"]["schema"]["enum"]) == set(UsageRecord.Status.values)
 
 
 def test_error_responses_match_the_documented_shape(api_client, alice_api, db):

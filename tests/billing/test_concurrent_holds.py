@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from billing.holds import holds_release_expired
 from billing.models import Hold, LedgerEntry
-from billing.services import hold_settle, holds_release_expired, wallet_reserve
+from relay.models import UsageRecord
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -62,16 +63,6 @@ def start(call: Callable, errors: list) -> threading.Thread:
     return thread
 
 
-def settle(tenant_id: int, request_id: str, cost: int):
-    with transaction.atomic():
-        return hold_settle(
-            tenant_id=tenant_id,
-            request_id=request_id,
-            cost=cost,
-            description="concurrent test",
-        )
-
-
 def lock_waiters() -> int:
     """Count this database's sessions waiting for a lock."""
     with connection.cursor() as cursor:
@@ -97,17 +88,14 @@ def assert_books_balance() -> None:
     assert out.getvalue().startswith("OK")
 
 
-def test_fifty_concurrent_holds_take_exactly_the_credit_there_is(alice, bob):
-    tenant_id = alice.tenant.pk
+def test_fifty_concurrent_holds_take_exactly_the_credit_there_is(money, alice, bob):
     balance = alice.wallet.balance
     amount = balance // 10
     assert amount * 10 == balance
     bob_before = (bob.wallet.balance, bob.wallet.held)
 
     def reserve(n: int) -> Callable[[], bool]:
-        return lambda: wallet_reserve(
-            tenant_id=tenant_id, request_id=f"req-{n}", amount=amount
-        )
+        return lambda: money.reserve(alice, f"req-{n}", amount)
 
     results = run_together([reserve(n) for n in range(50)])
 
@@ -122,7 +110,7 @@ def test_fifty_concurrent_holds_take_exactly_the_credit_there_is(alice, bob):
     assert_books_balance()
 
     settlements = run_together(
-        [lambda r=r: settle(tenant_id, r, cost=amount) for r in won]
+        [lambda r=r: money.settle(alice, r, cost=amount) for r in won]
     )
 
     assert [s.charged for s in settlements] == [amount] * 10
@@ -132,18 +120,20 @@ def test_fifty_concurrent_holds_take_exactly_the_credit_there_is(alice, bob):
     assert wallet.held == 0
     assert not Hold.objects.exists()
     assert LedgerEntry.objects.filter(reference__startswith="usage:").count() == 10
+    assert set(UsageRecord.objects.values_list("request_id", "charged")) == {
+        (r, amount) for r in won
+    }
     assert (bob.wallet.balance, bob.wallet.held) == bob_before
     assert_books_balance()
 
 
-def test_concurrent_settles_of_one_request_charge_it_once(alice):
-    tenant_id = alice.tenant.pk
+def test_concurrent_settles_of_one_request_charge_it_once(money, alice):
     before = alice.wallet.balance
     amount = before // 4
-    assert wallet_reserve(tenant_id=tenant_id, request_id="req-1", amount=amount)
+    assert money.reserve(alice, "req-1", amount)
 
     settlements = run_together(
-        [lambda: settle(tenant_id, "req-1", cost=amount) for _ in range(8)]
+        [lambda: money.settle(alice, "req-1", cost=amount) for _ in range(8)]
     )
 
     assert sum(s.charged for s in settlements) == amount
@@ -151,17 +141,17 @@ def test_concurrent_settles_of_one_request_charge_it_once(alice):
     wallet = alice.wallet
     assert wallet.balance == before - amount
     assert wallet.held == 0
+    assert UsageRecord.objects.get(request_id="req-1").charged == amount
     assert_books_balance()
 
 
-def test_a_settlement_racing_the_expiry_sweep_still_charges_the_request(alice):
+def test_a_settlement_racing_the_expiry_sweep_still_charges_the_request(money, alice):
     # A long request outlives its hold: the sweep releases the hold at the
     # moment the request settles. Both must finish and the books balance.
-    tenant_id = alice.tenant.pk
     before = alice.wallet.balance
     amount = before // 4
     cost = amount // 2
-    assert wallet_reserve(tenant_id=tenant_id, request_id="req-slow", amount=amount)
+    assert money.reserve(alice, "req-slow", amount)
     Hold.objects.filter(request_id="req-slow").update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -172,7 +162,7 @@ def test_a_settlement_racing_the_expiry_sweep_still_charges_the_request(alice):
         Hold.objects.select_for_update().get(request_id="req-slow")
         sweeper = start(holds_release_expired, errors)
         wait_for_lock_waiters(1)
-        settler = start(lambda: settle(tenant_id, "req-slow", cost), errors)
+        settler = start(lambda: money.settle(alice, "req-slow", cost=cost), errors)
         wait_for_lock_waiters(2)
     sweeper.join(timeout=TIMEOUT)
     settler.join(timeout=TIMEOUT)

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from billing.models import Hold, Wallet
 from billing.money import usd_to_nano
-from billing.services import wallet_reserve
 from billing.tasks import release_expired_holds
 
 ONE_USD = usd_to_nano("1")
@@ -36,10 +35,8 @@ def abandon(request_id: str, ago: timedelta = timedelta(seconds=1)) -> None:
     Hold.objects.filter(request_id=request_id).update(expires_at=timezone.now() - ago)
 
 
-def test_the_audit_fails_on_a_hold_left_behind(alice):
-    assert wallet_reserve(
-        tenant_id=alice.tenant.pk, request_id="req-killed-midway", amount=ONE_USD
-    )
+def test_the_audit_fails_on_a_hold_left_behind(money, alice):
+    assert money.reserve(alice, "req-killed-midway", ONE_USD)
     abandon("req-killed-midway")
     error, stderr = failing_audit()
     assert error.returncode != 0
@@ -49,11 +46,9 @@ def test_the_audit_fails_on_a_hold_left_behind(alice):
     assert "expired" in stderr
 
 
-def test_the_sweep_releases_a_hold_left_behind(alice):
+def test_the_sweep_releases_a_hold_left_behind(money, alice):
     balance = alice.wallet.balance
-    assert wallet_reserve(
-        tenant_id=alice.tenant.pk, request_id="req-killed-midway", amount=ONE_USD
-    )
+    assert money.reserve(alice, "req-killed-midway", ONE_USD)
     abandon("req-killed-midway")
     result = release_expired_holds.apply()
     assert result.successful()
@@ -66,14 +61,10 @@ def test_the_sweep_releases_a_hold_left_behind(alice):
     assert out.startswith("OK")
 
 
-def test_the_sweep_leaves_live_holds_alone(alice, bob):
-    assert wallet_reserve(
-        tenant_id=alice.tenant.pk, request_id="req-dead", amount=ONE_USD
-    )
-    assert wallet_reserve(
-        tenant_id=alice.tenant.pk, request_id="req-alive", amount=2 * ONE_USD
-    )
-    assert wallet_reserve(tenant_id=bob.tenant.pk, request_id="req-bob", amount=5)
+def test_the_sweep_leaves_live_holds_alone(money, alice, bob):
+    assert money.reserve(alice, "req-dead", ONE_USD)
+    assert money.reserve(alice, "req-alive", 2 * ONE_USD)
+    assert money.reserve(bob, "req-bob", 5)
     abandon("req-dead", ago=timedelta(hours=1))
     assert release_expired_holds.apply().get() == 1
     assert set(Hold.objects.values_list("request_id", flat=True)) == {
@@ -86,10 +77,8 @@ def test_the_sweep_leaves_live_holds_alone(alice, bob):
     assert out.startswith("OK")
 
 
-def test_a_second_sweep_finds_nothing_to_release(alice):
-    assert wallet_reserve(
-        tenant_id=alice.tenant.pk, request_id="req-dead", amount=ONE_USD
-    )
+def test_a_second_sweep_finds_nothing_to_release(money, alice):
+    assert money.reserve(alice, "req-dead", ONE_USD)
     abandon("req-dead")
     assert release_expired_holds.apply().get() == 1
     assert release_expired_holds.apply().get() == 0
@@ -97,10 +86,10 @@ def test_a_second_sweep_finds_nothing_to_release(alice):
     audit()
 
 
-def test_a_new_hold_lives_for_the_configured_time(alice, settings):
+def test_a_new_hold_lives_for_the_configured_time(money, alice, settings):
     settings.SWITCHBOARD_HOLD_TTL_SECONDS = 120
     before = timezone.now()
-    assert wallet_reserve(tenant_id=alice.tenant.pk, request_id="req-1", amount=ONE_USD)
+    assert money.reserve(alice, "req-1", ONE_USD)
     hold = Hold.objects.get(request_id="req-1")
     assert before + timedelta(seconds=120) <= hold.expires_at
     assert hold.expires_at <= timezone.now() + timedelta(seconds=120)
@@ -132,9 +121,9 @@ def test_the_audit_lists_a_tenant_whose_balance_moved_behind_the_ledgers_back(
 
 
 def test_the_audit_lists_a_tenant_whose_held_amount_disagrees_with_its_holds(
-    alice, bob
+    money, alice, bob
 ):
-    assert wallet_reserve(tenant_id=alice.tenant.pk, request_id="req-1", amount=7)
+    assert money.reserve(alice, "req-1", 7)
     Wallet.objects.filter(tenant=alice.tenant).update(held=0)
     _, stderr = failing_audit()
     assert f"tenant {alice.tenant.pk}: held 0 != sum of holds 7" in stderr

@@ -11,7 +11,6 @@ from accounts.services import email_verify
 from billing.models import LedgerEntry, Wallet
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
-from billing.services import hold_settle, wallet_reserve
 from billing.starter import promo_expire_due
 from relay.models import UsageRecord
 
@@ -32,20 +31,15 @@ def wallet_of(customer) -> Wallet:
     return Wallet.objects.get(tenant=customer.tenant)
 
 
-def settle(customer, cost, *, request_id, promo_ok=True):
-    assert wallet_reserve(
-        tenant_id=customer.tenant.pk,
-        request_id=request_id,
-        amount=cost,
-        promo_ok=promo_ok,
-    )
-    return hold_settle(
-        tenant_id=customer.tenant.pk,
-        request_id=request_id,
-        cost=cost,
-        description="test",
-        promo_ok=promo_ok,
-    )
+@pytest.fixture
+def settle(money):
+    """Reserve `cost` for a request, then settle it at that cost."""
+
+    def reserve_and_settle(customer, cost, *, request_id, promo_ok=True):
+        assert money.reserve(customer, request_id, cost, promo_ok=promo_ok)
+        return money.settle(customer, request_id, cost=cost, promo_ok=promo_ok)
+
+    return reserve_and_settle
 
 
 def test_starter_credit_is_a_promotional_part_of_the_balance(carol):
@@ -55,7 +49,7 @@ def test_starter_credit_is_a_promotional_part_of_the_balance(carol):
     assert wallet_drifts() == []
 
 
-def test_promotional_credit_is_spent_before_paid_credit(carol):
+def test_promotional_credit_is_spent_before_paid_credit(settle, carol):
     settle(carol, 600_000_000, request_id="req-1")
     wallet = wallet_of(carol)
     assert (wallet.balance, wallet.promo) == (2_400_000_000, 400_000_000)
@@ -68,43 +62,32 @@ def test_promotional_credit_is_spent_before_paid_credit(carol):
     assert wallet_drifts() == []
 
 
-def test_a_model_promotional_credit_may_not_pay_for_uses_paid_credit_only(carol):
+def test_a_model_promotional_credit_may_not_pay_for_uses_paid_credit_only(
+    money, settle, carol
+):
     settle(carol, 1_500_000_000, request_id="req-1", promo_ok=False)
     wallet = wallet_of(carol)
     assert (wallet.balance, wallet.promo) == (1_500_000_000, ONE_USD)
     # $0.50 of paid credit left: a $0.60 hold is refused though the balance
     # ($1.50 with the promo) would cover it.
-    assert not wallet_reserve(
-        tenant_id=carol.tenant.pk,
-        request_id="req-2",
-        amount=600_000_000,
-        promo_ok=False,
-    )
-    assert wallet_reserve(
-        tenant_id=carol.tenant.pk, request_id="req-3", amount=600_000_000, promo_ok=True
-    )
+    assert not money.reserve(carol, "req-2", 600_000_000, promo_ok=False)
+    assert money.reserve(carol, "req-3", 600_000_000, promo_ok=True)
 
 
-def test_settlement_never_charges_promo_for_a_disallowed_model_beyond_paid(carol):
+def test_settlement_never_charges_promo_for_a_disallowed_model_beyond_paid(
+    money, carol
+):
     # Reserved while allowed, settled as disallowed (the allowlist changed):
     # the charge is capped at the paid credit.
-    assert wallet_reserve(
-        tenant_id=carol.tenant.pk, request_id="req-1", amount=ONE_USD, promo_ok=True
-    )
-    settlement = hold_settle(
-        tenant_id=carol.tenant.pk,
-        request_id="req-1",
-        cost=3 * ONE_USD,
-        description="test",
-        promo_ok=False,
-    )
+    assert money.reserve(carol, "req-1", ONE_USD, promo_ok=True)
+    settlement = money.settle(carol, "req-1", cost=3 * ONE_USD, promo_ok=False)
     assert (settlement.charged, settlement.uncollected) == (2 * ONE_USD, ONE_USD)
     wallet = wallet_of(carol)
     assert (wallet.balance, wallet.promo, wallet.held) == (ONE_USD, ONE_USD, 0)
     assert wallet_drifts() == []
 
 
-def test_expiry_removes_the_unused_remainder_with_one_ledger_row(carol):
+def test_expiry_removes_the_unused_remainder_with_one_ledger_row(settle, carol):
     settle(carol, 300_000_000, request_id="req-1")
     Wallet.objects.filter(tenant=carol.tenant).update(
         promo_expires_at=timezone.now() - timedelta(seconds=1)
@@ -120,14 +103,14 @@ def test_expiry_removes_the_unused_remainder_with_one_ledger_row(carol):
     call_command("billing_audit")
 
 
-def test_expired_promotional_credit_is_not_spendable_before_the_sweep(carol):
+def test_expired_promotional_credit_is_not_spendable_before_the_sweep(
+    money, settle, carol
+):
     Wallet.objects.filter(tenant=carol.tenant).update(
         promo_expires_at=timezone.now() - timedelta(seconds=1)
     )
     # $3 balance, but $1 of it expired: a $2.50 hold is refused.
-    assert not wallet_reserve(
-        tenant_id=carol.tenant.pk, request_id="req-1", amount=2_500_000_000
-    )
+    assert not money.reserve(carol, "req-1", 2_500_000_000)
     settlement = settle(carol, ONE_USD, request_id="req-2")
     assert settlement.charged == ONE_USD
     wallet = wallet_of(carol)
@@ -153,6 +136,11 @@ def test_the_relay_spends_promo_first_and_honours_the_allowlist(
     wallet = wallet_of(carol)
     assert wallet.promo == ONE_USD - record.charged > 0
     assert wallet.balance == 3 * ONE_USD - record.charged
+    entry = LedgerEntry.objects.get(reference=f"usage:{record.request_id}")
+    assert (entry.amount, entry.promo_amount) == (-record.charged, -record.charged)
+    assert entry.description == (
+        f"gpt-4.1-mini ({record.prompt_tokens} in, {record.completion_tokens} out)"
+    )
 
     settings.SWITCHBOARD_PROMO_MODELS = frozenset({"gpt-4.1-nano"})
     assert call("gpt-4.1-mini").status_code == 200

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from console.channels import breaker_states, channels_health
-from relay import health
+from relay import breakers
 from relay.models import Channel, ChannelCost, UsageRecord
 from tests.console.conftest import usage_record
 
@@ -212,9 +212,9 @@ def test_health_counts_success_latency_errors_and_money(alice, channel):
 def trip(name: str) -> None:
     async def run():
         store = (
-            health.RedisStore(settings.REDIS_URL)
+            breakers.RedisStore(settings.REDIS_URL)
             if settings.REDIS_URL
-            else health.breakers().store
+            else breakers.breakers().store
         )
         await store.failure(name, trip=True)
         if settings.REDIS_URL:
@@ -228,12 +228,12 @@ def trip(name: str) -> None:
 )
 def test_an_open_breaker_shows_on_the_channel_page(support_client, channel):
     key = channel.upstream_keys.get()
-    trip(health.channel_name(channel.pk))
+    trip(breakers.channel_name(channel.pk))
     assert breaker_states(
-        [health.channel_name(channel.pk), health.key_name(key.pk)]
+        [breakers.channel_name(channel.pk), breakers.key_name(key.pk)]
     ) == {
-        health.channel_name(channel.pk): "open",
-        health.key_name(key.pk): "closed",
+        breakers.channel_name(channel.pk): "open",
+        breakers.key_name(key.pk): "closed",
     }
     page = support_client.get(reverse("console:channels")).content.decode()
     assert 'class="breaker breaker-open">open<' in page

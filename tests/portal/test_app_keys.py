@@ -10,6 +10,7 @@ from django.utils.html import escape
 
 from accounts import auth
 from accounts.models import ApiKey
+from accounts.services import api_key_create, api_key_revoke
 from tests.portal.test_app_usage import add_member
 
 
@@ -33,6 +34,26 @@ def test_the_list_shows_every_key_of_the_tenant(signed_in, alice):
     assert "<code>gpt-4.1-nano</code>" in html
     assert "Active" in html
     assert alice.secret not in html
+
+
+def test_the_list_says_which_keys_expired_or_were_revoked(signed_in, alice):
+    expired, _ = api_key_create(
+        tenant=alice.tenant, name="old", expires_at=timezone.now()
+    )
+    revoked, _ = api_key_create(
+        tenant=alice.tenant, name="leaked", expires_at=timezone.now()
+    )
+    api_key_revoke(key=revoked)
+    html = signed_in.get(reverse("keys")).content.decode()
+
+    def state(key) -> str:
+        row = html.split(f'data-key-id="{key.pk}"')[1].split("</tr>")[0]
+        return row.split('class="badge ')[1].split("<")[0]
+
+    assert state(alice.tenant.api_keys.order_by("pk").first()) == 'success">Active'
+    assert state(expired) == 'warning">Expired'
+    # Revoked whatever its expiry.
+    assert state(revoked).startswith('danger">Revoked ')
 
 
 def test_creating_a_key_shows_its_secret_once(signed_in, alice, channel):

@@ -3,14 +3,18 @@
 import csv
 import io
 import itertools
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncRequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, User
 from accounts.services import api_key_create
+from portal.views.usage import usage_csv
 from relay.models import UsageRecord
 
 _ids = itertools.count(1)
@@ -177,6 +181,48 @@ def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
             "2.000000001",
         ],
     ]
+
+
+def test_the_csv_export_keeps_the_customers_text_from_running_as_a_formula(
+    signed_in, alice
+):
+    key, _ = api_key_create(tenant=alice.tenant, name='=HYPERLINK("http://x.test")')
+    usage_record(alice, key=key, model="@SUM(A1:A9)")
+    usage_record(alice, key=key, model="\tgpt-4.1-mini")
+    response = signed_in.get(reverse("usage_csv"), {"key": key.pk})
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert {row["key_name"] for row in rows} == {'\'=HYPERLINK("http://x.test")'}
+    assert {row["model"] for row in rows} == {"'@SUM(A1:A9)", "'\tgpt-4.1-mini"}
+
+
+def test_under_asgi_the_export_streams_in_chunks(alice):
+    """Under ASGI (uvicorn) a synchronous iterator would be read whole into
+    memory before the first byte, with a warning: the export pulls chunks."""
+    key = alice.tenant.api_keys.get()
+    UsageRecord.objects.bulk_create(
+        UsageRecord(
+            request_id=f"req-asgi-{n}",
+            tenant=alice.tenant,
+            api_key=key,
+            model="gpt-4.1-mini",
+            status=UsageRecord.Status.OK,
+            http_status=200,
+        )
+        for n in range(1100)
+    )
+    request = AsyncRequestFactory().get(reverse("usage_csv"))
+    request.user = alice.user
+    response = usage_csv(request)
+
+    async def chunks() -> list[bytes]:
+        return [chunk async for chunk in response]
+
+    assert response.is_async
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        received = async_to_sync(chunks)()
+    assert [len(chunk.splitlines()) for chunk in received] == [500, 500, 101]
 
 
 def test_a_bad_export_filter_is_a_400_with_the_reason(signed_in, alice):

@@ -5,7 +5,7 @@ import time
 import httpx
 import pytest
 
-from relay import catalog
+from relay import breakers, catalog
 from relay.models import Channel, UpstreamKey
 
 BODY = {
@@ -15,11 +15,24 @@ BODY = {
 }
 
 
+COOLDOWN = 30
+
+
 @pytest.fixture
 def fast_breakers(settings):
     settings.SWITCHBOARD_BREAKER_FAILURES = 3
-    settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS = 1
+    settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS = COOLDOWN
     settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS = 0
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move the breakers' clocks forward: the monotonic one and the wall
+    clock that Redis holds cool-downs in, together."""
+    moved = [0.0]
+    monkeypatch.setattr(breakers, "clock", lambda: time.monotonic() + moved[0])
+    monkeypatch.setattr(breakers, "wall_clock", lambda: time.time() + moved[0])
+    return moved
 
 
 @pytest.fixture
@@ -53,7 +66,7 @@ def wait_until(predicate, timeout=5.0):
 
 
 def test_a_failing_channel_is_skipped_then_probed_then_trusted(
-    relay, alice, fake, primary, fast_breakers
+    relay, alice, fake, primary, fast_breakers, clock
 ):
     fake.scenario("primary", status=503)
     # Every request is still served, by the backup channel.
@@ -71,7 +84,7 @@ def test_a_failing_channel_is_skipped_then_probed_then_trusted(
     # It recovers: after the cool-down a request probes it, and from then on
     # it gets the traffic again.
     fake.scenario("primary")
-    time.sleep(1.1)
+    clock[0] += COOLDOWN + 0.1
     wait_until(
         lambda: (
             call(relay, alice).status_code == 200
@@ -109,7 +122,7 @@ def test_a_key_the_upstream_refuses_is_disabled_with_the_reason(
 
 
 def test_the_first_request_after_the_cool_down_probes(
-    relay, alice, fake, primary, fast_breakers
+    relay, alice, fake, primary, fast_breakers, clock
 ):
     fake.scenario("primary", status=503)
     for _ in range(3):
@@ -120,7 +133,7 @@ def test_the_first_request_after_the_cool_down_probes(
         assert call(relay, alice).status_code == 200
     assert fake.request_counts["primary"] == 3
     fake.scenario("primary")
-    time.sleep(1.05)
+    clock[0] += COOLDOWN + 0.05
     # The view of the breakers is refreshed in the background about once a
     # second; the cool-down's end is known without it.
     assert call(relay, alice).status_code == 200

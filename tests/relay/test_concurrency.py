@@ -67,6 +67,11 @@ def test_fifty_concurrent_requests_never_overdraw(relay, channel, alice, fake):
     assert wallet.held == 0
     charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE)
     assert charges.count() == served
-    assert UsageRecord.objects.filter(status="ok").count() == served
+    records = UsageRecord.objects.filter(status="ok")
+    assert records.count() == served
+    # Each settlement wrote its ledger row and its usage record together.
+    assert {(f"usage:{r.request_id}", -r.charged) for r in records} == {
+        (c.reference, c.amount) for c in charges
+    }
     assert start - wallet.balance == -sum(c.amount for c in charges)
     call_command("billing_audit")

@@ -1,7 +1,10 @@
-"""The first channel fails in every way a channel fails; the next one serves,
-and the request is charged exactly once."""
+"""The preferred channel fails in every way a channel fails; the backup is
+tried after it and serves, and the request is charged exactly once."""
 
 import socket
+import struct
+import threading
+import time
 
 import httpx
 import pytest
@@ -17,10 +20,49 @@ BODY = {
 }
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class DownServer:
+    """
+    An upstream address whose server is down: every connection is taken and
+    reset at once, before any answer. Unlike a closed port, it notes when
+    each attempt came, on the clock the fakes record requests with.
+    """
+
+    def __init__(self):
+        self.attempts: list[float] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self.attempts.append(time.monotonic())
+            # Linger 0: close with a reset, as a dead server's host answers.
+            conn.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.fixture
+def down():
+    server = DownServer()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -54,22 +96,31 @@ def served_once_by_the_backup(relay, customer, channel) -> None:
     call_command("billing_audit")
 
 
-def test_a_channel_that_is_down(relay, alice, channel, preferred):
-    Channel.objects.filter(pk=preferred.pk).update(
-        base_url=f"http://127.0.0.1:{closed_port()}/v1"
-    )
+def attempts_in_order(fake) -> list[str]:
+    """Return the fake's scenarios in the order the relay's attempts came."""
+    return [request.scenario for request in fake.requests]
+
+
+def test_a_channel_that_is_down(relay, alice, channel, preferred, fake, down):
+    Channel.objects.filter(pk=preferred.pk).update(base_url=down.url)
     served_once_by_the_backup(relay, alice, channel)
+    [backup] = fake.requests
+    assert backup.scenario == "default"
+    [tried] = down.attempts
+    assert tried < backup.received_at
 
 
 def test_a_channel_answering_500(relay, alice, channel, preferred, fake):
     fake.scenario("preferred", status=500)
     served_once_by_the_backup(relay, alice, channel)
     assert fake.request_counts["preferred"] == 1
+    assert attempts_in_order(fake) == ["preferred", "default"]
 
 
 def test_a_rate_limited_channel(relay, alice, channel, preferred, fake):
     fake.scenario("preferred", status=429)
     served_once_by_the_backup(relay, alice, channel)
+    assert attempts_in_order(fake) == ["preferred", "default"]
 
 
 def test_a_slow_channel_times_out_on_its_own_read_timeout(
@@ -78,3 +129,8 @@ def test_a_slow_channel_times_out_on_its_own_read_timeout(
     Channel.objects.filter(pk=preferred.pk).update(read_timeout=0.2)
     fake.scenario("preferred", latency=2.0)
     served_once_by_the_backup(relay, alice, channel)
+    assert attempts_in_order(fake) == ["preferred", "default"]
+    slow, backup = fake.requests
+    # The backup was asked only once the preferred channel had timed out
+    # (less a margin for when each fake notes the request's arrival).
+    assert backup.received_at - slow.received_at >= 0.15

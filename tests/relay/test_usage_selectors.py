@@ -7,14 +7,9 @@ from django.http import QueryDict
 
 from accounts.services import api_key_create
 from billing.money import usd_string
+from relay.filters import UsageFilter
 from relay.models import UsageRecord
-from relay.selectors import (
-    CSV_HEADER,
-    UsageFilterError,
-    usage_csv_rows,
-    usage_filtered,
-    usage_filters_from,
-)
+from relay.selectors import CSV_HEADER, usage_csv_rows, usage_records
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -37,6 +32,31 @@ def ids(records) -> list[str]:
     return [r.request_id for r in records]
 
 
+def usage_filtered(*, tenant_id: int, **params) -> list[UsageRecord]:
+    """`tenant_id`'s records narrowed by the query parameters `params`."""
+    usage = UsageFilter(
+        {name: str(value) for name, value in params.items()},
+        queryset=usage_records(tenant_id=tenant_id),
+    )
+    assert usage.is_valid(), usage.problems
+    return list(usage.qs)
+
+
+def usage_filters_from(params) -> dict:
+    """The values UsageFilter parses from `params`; AssertionError naming the
+    refused parameters when it refuses any."""
+    usage = UsageFilter(params, queryset=UsageRecord.objects.none())
+    if not usage.is_valid():
+        raise Refused(usage.problems)
+    return usage.form.cleaned_data
+
+
+class Refused(AssertionError):
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__(errors)
+
+
 def test_it_returns_only_the_tenants_records_newest_first(alice, bob):
     record(alice, 0)
     record(alice, 2)
@@ -54,8 +74,8 @@ def test_it_filters_by_start_inclusive_and_end_exclusive(alice):
 
     found = usage_filtered(
         tenant_id=alice.tenant.pk,
-        start=T0 + timedelta(hours=1),
-        end=T0 + timedelta(hours=3),
+        start=(T0 + timedelta(hours=1)).isoformat(),
+        end=(T0 + timedelta(hours=3)).isoformat(),
     )
 
     assert ids(found) == [f"req-{alice.tenant.pk}-{n}" for n in (2, 1)]
@@ -69,7 +89,7 @@ def test_it_filters_by_key_model_and_status(alice):
     record(alice, 3)
     tenant = alice.tenant.pk
 
-    assert ids(usage_filtered(tenant_id=tenant, api_key_id=other_key.pk)) == [
+    assert ids(usage_filtered(tenant_id=tenant, key=other_key.pk)) == [
         f"req-{tenant}-0"
     ]
     assert ids(usage_filtered(tenant_id=tenant, model="gpt-4.1")) == [f"req-{tenant}-1"]
@@ -82,7 +102,7 @@ def test_a_key_of_another_tenant_finds_nothing(alice, bob):
     bob_key = bob.tenant.api_keys.get()
     record(bob, 0, api_key=bob_key)
 
-    assert not usage_filtered(tenant_id=alice.tenant.pk, api_key_id=bob_key.pk)
+    assert not usage_filtered(tenant_id=alice.tenant.pk, key=bob_key.pk)
 
 
 def test_it_parses_every_parameter():
@@ -93,7 +113,7 @@ def test_it_parses_every_parameter():
     assert usage_filters_from(params) == {
         "start": datetime(2025, 3, 1, tzinfo=UTC),
         "end": datetime(2025, 3, 31, 12, 30, tzinfo=UTC),
-        "api_key_id": 7,
+        "key": 7,
         "model": "gpt-4.1",
         "status": "ok",
     }
@@ -135,20 +155,18 @@ def test_an_offset_is_honoured():
     ],
 )
 def test_it_refuses_bad_parameters(query, param, message):
-    with pytest.raises(UsageFilterError) as refused:
+    with pytest.raises(Refused) as refused:
         usage_filters_from(QueryDict(query))
 
     assert list(refused.value.errors) == [param]
     assert message in refused.value.errors[param]
-    assert isinstance(refused.value, ValueError)
 
 
 def test_it_names_every_bad_parameter():
-    with pytest.raises(UsageFilterError) as refused:
+    with pytest.raises(Refused) as refused:
         usage_filters_from(QueryDict("start=x&key=y"))
 
     assert set(refused.value.errors) == {"start", "key"}
-    assert "start:" in str(refused.value) and "key:" in str(refused.value)
 
 
 def test_usd_strings_are_exact():
@@ -174,7 +192,7 @@ def test_csv_rows_carry_exact_costs_and_the_key(alice):
     )
     record(alice, 0, api_key=None, images=2, cost=7, charged=0)
 
-    rows = list(usage_csv_rows(usage_filtered(tenant_id=alice.tenant.pk)))
+    rows = list(usage_csv_rows(usage_records(tenant_id=alice.tenant.pk)))
 
     assert rows[0] == CSV_HEADER
     assert list(rows[1]) == [
@@ -204,7 +222,7 @@ def test_csv_export_reads_keys_without_a_query_per_row(
     key = alice.tenant.api_keys.get()
     for n in range(30):
         record(alice, n, api_key=key)
-    records = usage_filtered(tenant_id=alice.tenant.pk)
+    records = usage_records(tenant_id=alice.tenant.pk)
 
     with django_assert_num_queries(1):
         out = io.StringIO()

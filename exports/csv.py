@@ -15,6 +15,19 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 
 ROWS_PER_CHUNK = 500
+# What a spreadsheet program reads as the start of a formula (tab and
+# carriage return too: some strip them and then see what follows).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: object) -> str:
+    """
+    `value` as text that a spreadsheet program shows as typed, never runs as
+    a formula: text starting like one gets a leading apostrophe. For text
+    that anyone outside staff may have written; numbers go in as they are.
+    """
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 class Echo:

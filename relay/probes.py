@@ -1,7 +1,7 @@
 """
-Channel checks: one tiny real request (a one-token chat completion) through
-the channel's adapter, as staff's "test this channel" and the health probe
-send it. Called from sync code (the admin, Celery).
+Channel probes: one tiny real request (a one-token chat completion) through
+the channel's adapter, as staff's "test this channel" and the probe of
+disabled keys send it. Called from sync code (the admin, the console, Celery).
 """
 
 import asyncio
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import httpx
 
 from relay import endpoints, upstream
+from relay.attempts import is_timeout
 from relay.catalog import ChannelInfo, channel_info
 from relay.models import Channel, UpstreamKey
 from relay.providers import adapter_for
-from relay.proxy import is_timeout
 
 PING = [{"role": "user", "content": "ping"}]
 

@@ -28,6 +28,11 @@ from relay.background import spawn
 logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 1.0
+# Tests move the clocks, both by the same amount: cool-downs end on the
+# monotonic clock of each process, and travel between processes as wall-clock
+# seconds.
+clock = time.monotonic
+wall_clock = time.time
 
 
 def channel_name(channel_id: int) -> str:
@@ -46,7 +51,7 @@ class LocalStore:
         self._open_until: dict[str, float] = {}
 
     async def failure(self, name: str, *, trip: bool = False) -> None:
-        now = time.monotonic()
+        now = clock()
         window = settings.SWITCHBOARD_BREAKER_WINDOW_SECONDS
         recent = [t for t in self._failures.get(name, ()) if t > now - window]
         recent.append(now)
@@ -59,10 +64,10 @@ class LocalStore:
         self._failures.pop(name, None)
 
     async def snapshot(self, names: list[str]) -> tuple[dict[str, float], set[str]]:
-        now = time.monotonic()
+        now = clock()
         window = settings.SWITCHBOARD_BREAKER_WINDOW_SECONDS
         # Until when each open breaker stays open, in wall-clock seconds.
-        wall = time.time() - now
+        wall = wall_clock() - now
         opened = {
             n: self._open_until[n] + wall
             for n in names
@@ -92,7 +97,7 @@ class RedisStore:
             count, _ = await pipe.execute()
         if trip or count >= settings.SWITCHBOARD_BREAKER_FAILURES:
             cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
-            await self._redis.set(opened, repr(time.time() + cooldown), ex=cooldown)
+            await self._redis.set(opened, repr(wall_clock() + cooldown), ex=cooldown)
 
     async def success(self, name: str) -> None:
         await self._redis.delete(self._prefix + "fail:" + name)
@@ -117,7 +122,7 @@ def _until(value: bytes) -> float:
     try:
         return float(value)
     except ValueError:  # written before the flag held its end: open a while
-        return time.time() + settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
+        return wall_clock() + settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
 
 
 class Breakers:
@@ -134,20 +139,20 @@ class Breakers:
 
     def is_open(self, name: str) -> bool:
         until = self.opened.get(name)
-        return until is not None and until > time.monotonic()
+        return until is not None and until > clock()
 
     def watch(self, names: list[str]) -> None:
         """Keep the view of `names` fresh; refresh it when it is stale."""
         self._names = names
-        stale = time.monotonic() - self._refreshed > REFRESH_SECONDS
+        stale = clock() - self._refreshed > REFRESH_SECONDS
         if stale and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.ensure_future(self._refresh())
 
     async def _refresh(self) -> None:
-        self._refreshed = time.monotonic()
+        self._refreshed = clock()
         try:
             opened, self.failing = await self.store.snapshot(self._names)
-            self.opened = _monotonic(opened)
+            self.opened = _on_local_clock(opened)
         except Exception:
             logger.warning("could not read breaker state", exc_info=True)
 
@@ -156,13 +161,13 @@ class Breakers:
         self.failing.add(name)
         if trip:
             cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
-            self.opened[name] = time.monotonic() + cooldown
+            self.opened[name] = clock() + cooldown
         spawn(self._failure(name, trip))
 
     async def _failure(self, name: str, trip: bool) -> None:
         await self.store.failure(name, trip=trip)
         opened, _ = await self.store.snapshot([name])
-        self.opened |= _monotonic(opened)
+        self.opened |= _on_local_clock(opened)
 
     def success(self, name: str) -> None:
         """Record a success; closes a half-open breaker."""
@@ -176,9 +181,9 @@ class Breakers:
             await self.store.close()
 
 
-def _monotonic(opened: dict[str, float]) -> dict[str, float]:
+def _on_local_clock(opened: dict[str, float]) -> dict[str, float]:
     """Return wall-clock ends of cool-downs on this process's monotonic clock."""
-    shift = time.monotonic() - time.time()
+    shift = clock() - wall_clock()
     return {name: until + shift for name, until in opened.items()}
 
 

@@ -1,0 +1,272 @@
+"""
+Settlement: what ends the money side of a request. In one transaction it
+
+1. locks the wallet and deletes the request's hold, if it is still there;
+2. charges the cost with a ledger row `usage:<request id>`, promotional
+   credit first where it is usable, capped so the balance never goes below
+   minus the overdraft limit (what the cap leaves out is uncollected);
+3. moves the wallet's balance, promo and held by exactly what 1 and 2 did;
+4. writes the caller's usage record with the amount charged.
+
+Settling a request again changes nothing. The ledger row decides: its unique
+reference tells a first settlement from a replay, even a concurrent one, and
+a request with a cost always gets one, even when the cap collects nothing.
+A request that cost nothing has no ledger row; its usage record's unique
+`request_id` recognises the replay instead.
+
+Both forms are here and follow the steps in the same order: on PostgreSQL
+one statement (_SETTLE_MONEY, then the record's INSERT: _settle_sql), which
+the relay runs on its event loop's connection pool; elsewhere the ORM form,
+usage_settle, on a database thread.
+
+The usage record is the relay's model, and the relay depends on billing,
+never the other way: the caller hands over its unsaved record (see
+UsageRow) and billing writes it as it is, adding only what it charged.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
+from django.db.models import F, Model
+from django.utils import timezone
+
+from billing.holds import hold_remove
+from billing.models import LedgerEntry, Wallet
+from billing.money import usd_to_nano
+from billing.spendable import PROMO_USABLE_SQL, promo_set_aside
+from config.db import on_postgres, pg_fetchone_async, run_db
+
+
+class UsageRow(Protocol):
+    """
+    What a settlement needs of the caller's usage record: an unsaved model
+    instance whose table has a unique `request_id` column and a `charged`
+    column, which the settlement fills in.
+    """
+
+    tenant_id: int
+    request_id: str
+    cost: int
+    charged: int
+
+    def save(self, *, force_insert: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class Settlement:
+    charged: int
+    uncollected: int
+    already_settled: bool = False
+
+
+ALREADY_SETTLED = Settlement(charged=0, uncollected=0, already_settled=True)
+
+
+def overdraft_limit() -> int:
+    """Return how far below zero a balance may go, in nano-USD."""
+    return usd_to_nano(settings.SWITCHBOARD_OVERDRAFT_LIMIT_USD)
+
+
+# Steps 1 to 3; step 4 (_settle_sql) reads the outcome from `charge`: the
+# amount charged and whether the request was already settled. A replay waits
+# for the wallet lock, and by then the first settlement's ledger row is
+# committed, so its INSERT ... ON CONFLICT DO NOTHING returns nothing.
+_SETTLE_MONEY = f"""
+WITH wallet AS (
+    SELECT tenant_id, balance, promo, {PROMO_USABLE_SQL} AS promo_usable
+    FROM billing_wallet
+    WHERE tenant_id = %(tenant_id)s FOR UPDATE
+), released AS (
+    DELETE FROM billing_hold h USING wallet w
+    WHERE h.request_id = %(request_id)s AND h.tenant_id = w.tenant_id
+    RETURNING h.amount
+), priced AS (
+    SELECT tenant_id, promo, promo_usable,
+        GREATEST(0, LEAST(%(cost)s, balance + %(overdraft)s
+            - CASE WHEN promo_usable THEN 0 ELSE promo END)) AS amount
+    FROM wallet WHERE %(cost)s > 0
+), ledger AS (
+    INSERT INTO billing_ledgerentry
+        (tenant_id, kind, amount, promo_amount, reference, description, created_at)
+    SELECT tenant_id, 'usage', -amount,
+        CASE WHEN promo_usable THEN -LEAST(GREATEST(promo, 0), amount) ELSE 0 END,
+        %(reference)s, %(description)s, %(now)s
+    FROM priced
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING -amount AS amount, -promo_amount AS promo
+), charge AS (
+    SELECT
+        COALESCE((SELECT amount FROM ledger), 0) AS amount,
+        COALESCE((SELECT promo FROM ledger), 0) AS promo,
+        (%(cost)s > 0 AND NOT EXISTS (SELECT 1 FROM ledger)) AS already,
+        COALESCE((SELECT sum(amount) FROM released), 0) AS freed
+), wallet_update AS (
+    UPDATE billing_wallet w
+    SET balance = w.balance - c.amount, promo = w.promo - c.promo,
+        held = w.held - c.freed, updated_at = %(now)s
+    FROM charge c
+    WHERE w.tenant_id = %(tenant_id)s AND (c.amount > 0 OR c.freed > 0)
+    RETURNING 1
+)
+"""  # noqa: S608 (constants)
+
+
+def _row_fields(model: type[Model]) -> list:
+    """The usage record's columns the settlement inserts: all but its key."""
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+@cache
+def _settle_sql(model: type[Model]) -> str:
+    """
+    Return the one statement that settles a request and inserts its `model`
+    row: no row back if the request was already settled, else `charged`.
+    """
+    fields = _row_fields(model)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    # Typed, because a parameter in a SELECT list is otherwise taken as text.
+    values = ", ".join(
+        "c.amount"
+        if f.name == "charged"
+        else f"CAST(%(u_{f.column})s AS {f.cast_db_type(connection)})"
+        for f in fields
+    )
+    # Only model metadata is interpolated; every value is a parameter.
+    return (
+        f"{_SETTLE_MONEY} INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608
+        f"SELECT {values} FROM charge c WHERE NOT c.already "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING charged"
+    )
+
+
+# Values of these field types go to psycopg as they are; only the others
+# (dates, decimals) need Django's conversion.
+_PLAIN_TYPES = frozenset(
+    {
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "TextField",
+    }
+)
+
+
+@cache
+def _row_params(model: type[Model]) -> tuple[tuple[str, str, object], ...]:
+    """(parameter, attribute, field to convert with or None) per column."""
+    return tuple(
+        (
+            f"u_{field.column}",
+            field.attname,
+            None if field.get_internal_type() in _PLAIN_TYPES else field,
+        )
+        for field in _row_fields(model)
+        if field.name != "charged"
+    )
+
+
+def _params(record: UsageRow, description: str, promo_ok: bool) -> dict:
+    params = {
+        "tenant_id": record.tenant_id,
+        "request_id": record.request_id,
+        "reference": f"usage:{record.request_id}",
+        "cost": record.cost,
+        "promo_ok": promo_ok,
+        "overdraft": overdraft_limit(),
+        "description": description[:300],
+        "now": timezone.now(),
+    }
+    # The connection proxy costs a context-local lookup per use: once here.
+    db = connections[DEFAULT_DB_ALIAS]
+    for name, attname, field in _row_params(type(record)):
+        value = getattr(record, attname)
+        params[name] = value if field is None else field.get_db_prep_save(value, db)
+    return params
+
+
+async def usage_settle_async(
+    *, record: UsageRow, description: str, promo_ok: bool = True
+) -> Settlement:
+    """
+    Settle one request: charge `record.cost` to `record.tenant_id`, release
+    the request's hold and write `record` with what was charged, in one
+    transaction; `description` is the ledger row's. `promo_ok`: promotional
+    credit may pay for the request's model. Settling twice is a no-op.
+    """
+    if on_postgres():
+        params = _params(record, description, promo_ok)
+        row = await pg_fetchone_async(_settle_sql(type(record)), params)
+        if row is None:
+            return ALREADY_SETTLED
+        record.charged = row[0]
+        return Settlement(charged=row[0], uncollected=record.cost - row[0])
+    return await run_db(
+        usage_settle, record=record, description=description, promo_ok=promo_ok
+    )
+
+
+@transaction.atomic
+def usage_settle(
+    *, record: UsageRow, description: str, promo_ok: bool = True
+) -> Settlement:
+    """The settlement statement in the ORM, for usage_settle_async off
+    PostgreSQL."""
+    tenant_id, cost = record.tenant_id, record.cost
+    reference, now = f"usage:{record.request_id}", timezone.now()
+    # 1. The wallet lock, then the hold.
+    freed = hold_remove(tenant_id=tenant_id, request_id=record.request_id)
+    # 2. The charge, unless the ledger already has it.
+    balance, promo, set_aside = (
+        Wallet.objects.filter(tenant_id=tenant_id)
+        .annotate(set_aside=promo_set_aside(promo_ok, now))
+        .values_list("balance", "promo", "set_aside")
+        .get()
+    )
+    already = bool(cost) and LedgerEntry.objects.filter(reference=reference).exists()
+    charge = from_promo = 0
+    if cost and not already:
+        charge = max(0, min(cost, balance + overdraft_limit() - set_aside))
+        # Set aside means not usable: none of the charge comes from promo.
+        from_promo = 0 if set_aside else min(max(promo, 0), charge)
+        LedgerEntry.objects.create(
+            tenant_id=tenant_id,
+            kind=LedgerEntry.Kind.USAGE,
+            amount=-charge,
+            promo_amount=-from_promo,
+            reference=reference,
+            description=description[:300],
+            created_at=now,
+        )
+    # 3. The wallet, by exactly that.
+    if charge or freed:
+        Wallet.objects.filter(tenant_id=tenant_id).update(
+            balance=F("balance") - charge,
+            promo=F("promo") - from_promo,
+            held=F("held") - freed,
+            updated_at=now,
+        )
+    if already:
+        return ALREADY_SETTLED
+    # 4. The usage record.
+    record.charged = charge
+    try:
+        with transaction.atomic():
+            record.save(force_insert=True)
+    except IntegrityError:
+        # A replayed settlement of a request that cost nothing: no money
+        # moved, and its record is already written.
+        return ALREADY_SETTLED
+    return Settlement(charged=charge, uncollected=cost - charge)
