@@ -35,6 +35,11 @@ class KeyIdentity:
     rpm_limit: int | None = None
     tpm_limit: int | None = None
 
+    @property
+    def status(self) -> "ApiKey.Status":
+        """Whether /v1 accepts the key now, by the one rule (ApiKey.status_of)."""
+        return ApiKey.status_of(revoked=self.revoked, expires_at=self.expires_at)
+
 
 _cache: dict[str, tuple[float, KeyIdentity | None]] = {}
 

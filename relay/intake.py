@@ -7,9 +7,9 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
-from django.utils import timezone
 
 from accounts.auth import KeyIdentity, identify
+from accounts.models import ApiKey
 from relay import bridge, errors, limits
 from relay.bridge import Route
 from relay.catalog import Catalog, ModelInfo
@@ -38,11 +38,12 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
     identity = await identify(secret)
     if identity is None:
         raise errors.unauthorized("Incorrect API key provided.")
-    if identity.revoked:
+    status = identity.status
+    if status == ApiKey.Status.REVOKED:
         raise errors.unauthorized(
             "This API key has been revoked.", code="api_key_revoked"
         )
-    if identity.expires_at is not None and identity.expires_at <= timezone.now():
+    if status == ApiKey.Status.EXPIRED:
         raise errors.unauthorized("This API key has expired.", code="api_key_expired")
     if not identity.tenant_active:
         raise errors.forbidden(
