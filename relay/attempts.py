@@ -6,7 +6,6 @@ channel's and the key's circuit breakers (relay.breakers).
 """
 
 import asyncio
-import enum
 import logging
 from dataclasses import replace
 
@@ -35,8 +34,9 @@ CHANNEL_STATUSES = frozenset({404, 408, 409})
 PINNED_CHANNEL_STATUSES = CHANNEL_STATUSES - {404}
 
 
-class Meaning(enum.Enum):
-    """What an upstream's answer to one attempt means for the request."""
+class Meaning:
+    """What an upstream's answer to one attempt means for the request (plain
+    strings, not an Enum: an Enum member costs a slow lookup on every use)."""
 
     SERVED = "served"
     # The upstream judged the request itself: its error goes to the client.
@@ -47,7 +47,7 @@ class Meaning(enum.Enum):
     CHANNEL_TROUBLE = "channel trouble"
 
 
-def meaning(status: int, raw: bytes, adapter: Adapter, *, pinned: bool) -> Meaning:
+def meaning(status: int, raw: bytes, adapter: Adapter, *, pinned: bool) -> str:
     """Return what an upstream's `status` means (`raw`: an error's body)."""
     if status < 400:
         return Meaning.SERVED
@@ -69,7 +69,7 @@ def revoked(status: int) -> bool:
 
 
 def keep_books(
-    watched: Breakers, said: Meaning, attempt: ChannelInfo, status: int | None
+    watched: Breakers, said: str, attempt: ChannelInfo, status: int | None
 ) -> None:
     """Feed what one attempt's answer meant (`status` None: no answer) to
     the breakers of its channel and key."""

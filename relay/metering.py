@@ -28,6 +28,8 @@ from relay.services import api_key_touch, usage_description
 logger = logging.getLogger(__name__)
 
 Status = UsageRecord.Status
+# Frozen: one shared instance spares building one per settlement.
+NOTHING_USED = TokenUsage()
 
 # When this process last recorded each key's use (monotonic seconds).
 _touched: dict[int, float] = {}
@@ -183,7 +185,7 @@ class MeteredRequest:
         if self.settled:
             return None
         self.settled = True
-        if usage is not None and usage != TokenUsage():
+        if usage is not None and usage != NOTHING_USED:
             usage = replace(usage, requests=1)
         record = self._record(ended, usage, estimated)
         _touch_key(self.identity.key_id)
@@ -207,7 +209,7 @@ class MeteredRequest:
     ) -> UsageRecord:
         now = time.perf_counter()
         prices = self.prices
-        usage = usage or TokenUsage()
+        usage = usage or NOTHING_USED
         return UsageRecord(
             request_id=self.request_id,
             tenant_id=self.identity.tenant_id,
@@ -229,7 +231,7 @@ class MeteredRequest:
             images=usage.images,
             usage_source=(
                 UsageRecord.Source.NONE
-                if usage == TokenUsage()
+                if usage == NOTHING_USED
                 else UsageRecord.Source.ESTIMATED
                 if estimated
                 else UsageRecord.Source.REPORTED

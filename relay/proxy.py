@@ -33,7 +33,7 @@ async def relay(
     return await serve(await prepare(request, request_id, endpoint))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prepared:
     """A request that passed every check and holds its worst-case cost."""
 
@@ -61,8 +61,13 @@ async def prepare(
     model, routes = priced_model(identity, payload, endpoint, snapshot)
     endpoint.validate(payload)
     stream, forward_usage = _stream_mode(payload, endpoint)
-    served = snapshot.channels[model.name]
-    channels, pinned = await _channels(identity, payload, endpoint, routes, served)
+    # A follow-up of a stored response goes where that response is kept.
+    pinned = endpoint.name == "responses" and bool(payload.get("previous_response_id"))
+    if pinned:
+        channels = await _sticky(identity, payload, routes)
+    else:
+        served = snapshot.channels[model.name]
+        channels = tuple(channel for channel in served if channel.id in routes)
     chat_payload, channels = _as_chat(
         payload, endpoint, model, routes, channels, stream=stream
     )
@@ -100,21 +105,6 @@ def _stream_mode(payload: dict, endpoint: Endpoint) -> tuple[bool, bool]:
     options = dict(options) if isinstance(options, dict) else {}
     payload["stream_options"] = {**options, "include_usage": True}
     return stream, options.get("include_usage") is True
-
-
-async def _channels(
-    identity: KeyIdentity,
-    payload: dict,
-    endpoint: Endpoint,
-    routes: dict[int, Route],
-    served: tuple[ChannelInfo, ...],
-) -> tuple[tuple[ChannelInfo, ...], bool]:
-    """Return the channels of those serving the model that may serve the
-    request, and whether it is pinned to one (a follow-up of a stored
-    Responses API answer)."""
-    if endpoint.name == "responses" and payload.get("previous_response_id"):
-        return await _sticky(identity, payload, routes), True
-    return tuple(channel for channel in served if channel.id in routes), False
 
 
 async def _sticky(
