@@ -9,6 +9,7 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 
 from accounts.models import ApiKey, Membership, Tenant, User
+from accounts.roles import RolePermissionsMixin
 from accounts.services import (
     api_key_revoke,
     tenant_create,
@@ -21,7 +22,6 @@ from billing.forms import parse_usd
 from billing.models import Plan, Wallet
 from billing.money import format_usd
 from billing.staff import plan_assign, wallet_adjust
-from console.roles import RolePermissionsMixin
 
 ACTION_TEMPLATE = "admin/accounts/tenant/action_form.html"
 

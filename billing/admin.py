@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
+from accounts.roles import RolePermissionsMixin
 from audit.admin_edits import AuditedEditsMixin
 from audit.services import audit_record
 from billing.forms import parse_usd
@@ -30,7 +31,6 @@ from billing.redemption import (
     code_normalise,
     redemption_batch_create,
 )
-from console.roles import RolePermissionsMixin
 from exports.csv import csv_response, text_cell
 
 # Codes listed on a batch's page; the CSV export has all of them.

@@ -1,6 +1,18 @@
-"""Price changes scheduled ahead: they take effect at a set time, exactly."""
+"""
+The price catalog as staff change it: new prices now or from a set time, a
+model added, a pending change cancelled (billing.price_import brings whole
+files of rows).
+
+A price set "now" is written to the catalog row at once (the relay picks it
+up within SWITCHBOARD_CATALOG_CACHE_SECONDS); a price set for later is a
+PriceChange the relay charges exactly from its time, and that takes effect
+on the catalog row at that time. Usage records keep the prices they were
+charged at, so neither rewrites the past. Prices are Decimal from the text
+typed to the database: never a float.
+"""
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,6 +20,21 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from billing.models import ModelPrice, PriceChange, Prices
+
+# Fields that change at once, never on a schedule.
+SETTING_COLUMNS = ("context_window", "max_output_tokens", "is_active")
+
+
+def price_text(value) -> str:
+    """A catalog value as text, as the audit log and the CSV export show it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        # Exact and without trailing zeros: 2.000 -> "2", 0.075 -> "0.075".
+        return f"{value.normalize():f}"
+    return str(value)
 
 
 @transaction.atomic
@@ -46,6 +73,78 @@ def price_change_schedule(
         data={field: str(values[field]) for field in sorted(values)},
     )
     return change
+
+
+@transaction.atomic
+def price_update_now(
+    *, model_price: ModelPrice, prices: dict, settings: dict, actor, reason: str
+) -> bool:
+    """
+    Change a model's prices (and settings) from now on. Return False if
+    nothing differs. Raise ValidationError for values the catalog refuses.
+    """
+    values = {**prices, **settings}
+    before = {name: getattr(model_price, name) for name in values}
+    changed = {name: v for name, v in values.items() if before[name] != v}
+    if not changed:
+        return False
+    for name, value in changed.items():
+        setattr(model_price, name, value)
+    model_price.full_clean()
+    model_price.save()
+    audit_record(
+        actor=actor,
+        action="price.update",
+        target=f"modelprice:{model_price.pk}",
+        summary=f"changed {', '.join(sorted(changed))} of {model_price} from now",
+        reason=reason,
+        data={
+            name: {"from": price_text(before[name]), "to": price_text(value)}
+            for name, value in sorted(changed.items())
+        },
+    )
+    return True
+
+
+@transaction.atomic
+def price_create(*, model: str, prices: dict, settings: dict, actor, reason: str):
+    price = ModelPrice(model=model, **prices, **settings)
+    price.full_clean()
+    price.save()
+    audit_record(
+        actor=actor,
+        action="price.create",
+        target=f"modelprice:{price.pk}",
+        summary=f"added {model} to the catalog",
+        reason=reason,
+        data={
+            name: price_text(value) for name, value in {**prices, **settings}.items()
+        },
+    )
+    return price
+
+
+@transaction.atomic
+def price_change_cancel(*, change: PriceChange, actor, reason: str) -> bool:
+    """Cancel a change that has not taken effect; False if it has or is gone."""
+    change = (
+        PriceChange.objects.select_for_update()
+        .select_related("model_price")
+        .filter(pk=change.pk, applied_at__isnull=True, effective_at__gt=timezone.now())
+        .first()
+    )
+    if change is None:
+        return False
+    audit_record(
+        actor=actor,
+        action="price.cancel",
+        target=f"modelprice:{change.model_price_id}",
+        summary=f"cancelled the change of {change.model_price} due "
+        f"{change.effective_at.isoformat()}",
+        reason=reason,
+    )
+    change.delete()
+    return True
 
 
 def price_changes_apply(*, now: datetime | None = None) -> int:

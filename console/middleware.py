@@ -3,17 +3,11 @@ The staff areas (/admin/ and /console/): failed admin logins throttled per
 IP and address, and strict security headers on every response.
 """
 
-from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import render
 from django.urls import reverse
 
-from portal.services import throttle
-
-# Failed admin logins allowed per IP and address in LOGIN_WINDOW seconds.
-LOGIN_FAILURES = 5
-LOGIN_WINDOW = 15 * 60
-THROTTLE_SCOPE = "admin-login"
+from accounts import throttles
 
 # The admin's own pages load scripts and styles from files only (Django 5.2
 # has no inline script), so nothing inline is allowed. Charts are inline
@@ -32,12 +26,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-
-
-def login_failures_allowed() -> int:
-    return getattr(
-        settings, "SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_15_MIN", LOGIN_FAILURES
-    )
 
 
 class StaffAreaMiddleware:
@@ -65,14 +53,14 @@ class StaffAreaMiddleware:
 
     def _login(self, request):
         ident = _login_ident(request)
-        if throttle.count(THROTTLE_SCOPE, ident) >= login_failures_allowed():
+        if throttles.ADMIN_LOGIN_FAILURES.used_up(ident):
             return render(
                 request,
                 "console/login_throttled.html",
                 {
                     **admin.site.each_context(request),
                     "title": "Too many attempts",
-                    "minutes": LOGIN_WINDOW // 60,
+                    "minutes": throttles.ADMIN_LOGIN_FAILURES.window // 60,
                 },
                 status=429,
             )
@@ -80,15 +68,15 @@ class StaffAreaMiddleware:
         if response.status_code == 200:
             # The admin's login view answers a wrong password with the form
             # again (200) and a success with a redirect.
-            throttle.hit(THROTTLE_SCOPE, ident, window=LOGIN_WINDOW)
+            throttles.ADMIN_LOGIN_FAILURES.hit(ident)
         elif response.status_code in (301, 302, 303) and request.user.is_authenticated:
-            throttle.reset(THROTTLE_SCOPE, ident)
+            throttles.ADMIN_LOGIN_FAILURES.reset(ident)
         return response
 
 
 def _login_ident(request) -> str:
     email = str(request.POST.get("username", "")).strip().lower()[:254]
-    return f"{throttle.client_ip(request)}|{email}"
+    return f"{throttles.client_ip(request)}|{email}"
 
 
 def secure(response):

@@ -15,9 +15,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
 
+from accounts import roles
 from audit.admin_edits import AuditedEditsMixin, InlineEdit
 from billing.models import Prices
-from console import roles
 from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
 from relay.probes import channel_check
 

@@ -1,6 +1,6 @@
 """
 The staff roles as Django groups, with the model permissions the admin asks
-for. The console itself checks roles by group name (console/roles.py).
+for. The console itself checks roles by group name (accounts/roles.py).
 """
 
 from django.db import migrations

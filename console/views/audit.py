@@ -1,6 +1,6 @@
 from django.views.decorators.http import require_safe
 
-from console import roles
+from console.access import console_view
 from console.audit_log import audit_actions, audit_events, audit_filters_parse
 from console.filters import filters_or_errors
 from console.views.base import page_of, render_console
@@ -8,7 +8,7 @@ from console.views.base import page_of, render_console
 PARAMS = ("actor", "action", "tenant", "start", "end")
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def audit_list(request):
     filters, errors = filters_or_errors(audit_filters_parse, request.GET)

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
 
-from console import roles
+from accounts import roles
 
 # (URL name, label, the prefix of the URL names of the section's pages)
 SECTIONS = (

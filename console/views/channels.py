@@ -2,7 +2,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST, require_safe
 
-from console import roles
+from accounts import roles
+from console.access import console_view
 from console.channels import channels_health
 from console.forms import ReasonForm
 from console.services import channel_enable
@@ -11,7 +12,7 @@ from relay.models import Channel
 from relay.probes import channel_check
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def channel_list(request):
     return render_console(
@@ -22,7 +23,7 @@ def channel_list(request):
     )
 
 
-@roles.console_view(roles.CHANNELS)
+@console_view(roles.CHANNELS)
 @require_POST
 def channel_test(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
@@ -32,7 +33,7 @@ def channel_test(request, pk: int):
     return redirect("console:channels")
 
 
-@roles.console_view(roles.CHANNELS)
+@console_view(roles.CHANNELS)
 @require_POST
 def channel_toggle(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)

@@ -2,7 +2,7 @@ from django.views.decorators.http import require_safe
 
 from charts import bars as charts
 from charts.bars import usd
-from console import roles
+from console.access import console_view
 from console.dashboard import PERIODS, dashboard
 from console.payments import stuck_count
 from console.views.base import render_console
@@ -12,7 +12,7 @@ def _count(value: int) -> str:
     return f"{value:,}"
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def dashboard_view(request):
     figures = dashboard(period=request.GET.get("period", ""))

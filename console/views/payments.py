@@ -1,7 +1,7 @@
 from django.views.decorators.http import require_safe
 
 from billing.models import Payment
-from console import roles
+from console.access import console_view
 from console.filters import filters_or_errors
 from console.payments import (
     EXTRA_STATUSES,
@@ -15,7 +15,7 @@ from console.payments import (
 from console.views.base import page_of, render_console
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def payment_list(request):
     filters, errors = filters_or_errors(payment_filters_parse, request.GET)

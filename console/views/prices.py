@@ -4,22 +4,22 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
+from accounts import roles
 from billing.models import ModelPrice, PriceChange
-from billing.price_changes import price_change_schedule
-from console import roles
-from console.forms import PriceForm, PriceImportForm, ReasonForm
-from console.prices import (
-    PriceImportError,
+from billing.price_changes import (
     price_change_cancel,
-    price_csv_rows,
+    price_change_schedule,
     price_update_now,
-    prices_import,
 )
+from billing.price_import import PriceImportError, prices_import
+from console.access import console_view
+from console.forms import PriceForm, PriceImportForm, ReasonForm
+from console.prices import price_csv_rows, price_rows_parse
 from console.views.base import render_console
 from exports.csv import csv_response
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def price_list(request):
     prices = list(ModelPrice.objects.order_by("model"))
@@ -44,7 +44,7 @@ def price_list(request):
     )
 
 
-@roles.console_view(roles.MONEY)
+@console_view(roles.MONEY)
 def price_change(request, pk: int):
     price = get_object_or_404(ModelPrice, pk=pk)
     form = PriceForm(request.POST or None, model_price=price)
@@ -95,7 +95,7 @@ def _form_errors(form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-@roles.console_view(roles.MONEY)
+@console_view(roles.MONEY)
 @require_POST
 def price_change_cancel_view(request, pk: int):
     change = get_object_or_404(PriceChange.objects.select_related("model_price"), pk=pk)
@@ -111,14 +111,14 @@ def price_change_cancel_view(request, pk: int):
     return redirect("console:prices")
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def price_export(request):
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     return csv_response(request, price_csv_rows(), f"prices-{stamp}.csv")
 
 
-@roles.console_view(roles.MONEY)
+@console_view(roles.MONEY)
 def price_import(request):
     form = PriceImportForm(request.POST or None, request.FILES or None)
     errors: list[tuple[int, str]] = []
@@ -126,7 +126,7 @@ def price_import(request):
         upload = form.cleaned_data["file"]
         try:
             result = prices_import(
-                data=upload.read(),
+                rows=price_rows_parse(upload.read()),
                 actor=request.user,
                 reason=form.cleaned_data["reason"],
             )

@@ -2,18 +2,19 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST, require_safe
 
+from accounts import roles
 from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import tenant_resume, tenant_suspend
 from billing.money import format_usd_exact
 from billing.staff import plan_assign, wallet_adjust
-from console import roles
+from console.access import console_view
 from console.forms import AdjustForm, PlanForm, ReasonForm
 from console.services import staff_key_revoke, verification_resend
 from console.tenants import tenant_page, tenant_search
 from console.views.base import render_console
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def tenant_list(request):
     query = request.GET.get("q", "").strip()[:200]
@@ -43,7 +44,7 @@ def _page(request, tenant: Tenant, status: int = 200, **forms):
     )
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def tenant_detail(request, pk: int):
     return _page(request, get_object_or_404(Tenant, pk=pk))
@@ -69,7 +70,7 @@ def _reasoned_change(request, tenant, *, prefix: str, change, done, unchanged):
     return redirect("console:tenant", pk=tenant.pk)
 
 
-@roles.console_view(roles.TENANT_STATUS)
+@console_view(roles.TENANT_STATUS)
 @require_POST
 def tenant_suspend_view(request, pk: int):
     tenant = get_object_or_404(Tenant, pk=pk)
@@ -85,7 +86,7 @@ def tenant_suspend_view(request, pk: int):
     )
 
 
-@roles.console_view(roles.TENANT_STATUS)
+@console_view(roles.TENANT_STATUS)
 @require_POST
 def tenant_resume_view(request, pk: int):
     tenant = get_object_or_404(Tenant, pk=pk)
@@ -101,7 +102,7 @@ def tenant_resume_view(request, pk: int):
     )
 
 
-@roles.console_view(roles.MONEY)
+@console_view(roles.MONEY)
 @require_POST
 def tenant_adjust(request, pk: int):
     tenant = get_object_or_404(Tenant, pk=pk)
@@ -128,7 +129,7 @@ def tenant_adjust(request, pk: int):
     return redirect("console:tenant", pk=pk)
 
 
-@roles.console_view(roles.MONEY)
+@console_view(roles.MONEY)
 @require_POST
 def tenant_plan(request, pk: int):
     tenant = get_object_or_404(Tenant, pk=pk)
@@ -143,7 +144,7 @@ def tenant_plan(request, pk: int):
     return redirect("console:tenant", pk=pk)
 
 
-@roles.console_view(roles.MONEY)
+@console_view(roles.MONEY)
 @require_POST
 def tenant_key_revoke(request, pk: int, key_id: int):
     tenant = get_object_or_404(Tenant, pk=pk)
@@ -160,7 +161,7 @@ def tenant_key_revoke(request, pk: int, key_id: int):
     )
 
 
-@roles.console_view(roles.TENANT_STATUS)
+@console_view(roles.TENANT_STATUS)
 @require_POST
 def tenant_verification_resend(request, pk: int, user_id: int):
     tenant = get_object_or_404(Tenant, pk=pk)

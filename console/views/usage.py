@@ -2,7 +2,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from console import roles
+from console.access import console_view
 from console.usage import cost_breakdown, usage_csv_rows, usage_explored, usage_totals
 from console.views.base import page_of, render_console
 from exports.csv import csv_response
@@ -10,7 +10,7 @@ from relay.filters import STAFF_STATUSES
 from relay.models import Channel, UsageRecord
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def usage_list(request):
     usage = usage_explored(request.GET)
@@ -33,7 +33,7 @@ def usage_list(request):
     )
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def usage_detail(request, request_id: str):
     record = get_object_or_404(
@@ -48,7 +48,7 @@ def usage_detail(request, request_id: str):
     )
 
 
-@roles.console_view()
+@console_view()
 @require_safe
 def usage_export(request):
     usage = usage_explored(request.GET)

@@ -14,20 +14,16 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
-from accounts import registration
+from accounts import members as members_service
+from accounts import registration, throttles
 from accounts.models import Membership
 from accounts.tenancy import SESSION_KEY
 from portal.forms import EmailChangeForm, LoginForm, SignupForm, normalise_email
-from portal.services import members as members_service
-from portal.services import throttle
 from portal.templatetags.switchboard import usd
 from portal.views.members import invitation_invalid
 from portal.views.public import site_url
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
-SIGNUP_WINDOW = 3600
-LOGIN_WINDOW = 15 * 60
-RESENDS_PER_HOUR = 5
 
 
 def app_home() -> str:
@@ -60,18 +56,17 @@ def signup(request):
     if request.user.is_authenticated and invitation is None:
         return redirect(app_home())
 
-    ip = throttle.client_ip(request)
-    limit = settings.SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR
+    ip = throttles.client_ip(request)
     too_many = (
         "Too many accounts were created from your network in the last hour. "
         "Please try again later."
     )
     if request.method == "POST":
-        if throttle.count("signup", ip) >= limit:
+        if throttles.SIGNUPS.used_up(ip):
             return throttled(request, too_many)
         form = SignupForm(request.POST, invitation=invitation)
         if form.is_valid():
-            if throttle.hit("signup", ip, window=SIGNUP_WINDOW) > limit:
+            if not throttles.SIGNUPS.hit(ip):
                 return throttled(request, too_many)
             data = form.cleaned_data
             if invitation is not None:
@@ -183,7 +178,7 @@ def verify_email_resend(request):
     user = request.user
     if user.email_verified_at is not None:
         messages.info(request, "Your email address is already confirmed.")
-    elif throttle.hit("verify-resend", str(user.pk), window=3600) > RESENDS_PER_HOUR:
+    elif not throttles.VERIFICATION_RESENDS.hit(str(user.pk)):
         messages.error(
             request, "Several emails were sent in the last hour: please wait a little."
         )
@@ -269,11 +264,10 @@ class LoginView(auth_views.LoginView):
 
     def _ident(self) -> str:
         email = normalise_email(self.request.POST.get("username", ""))
-        return f"{throttle.client_ip(self.request)}|{email}"
+        return f"{throttles.client_ip(self.request)}|{email}"
 
     def post(self, request, *args, **kwargs):
-        limit = settings.SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN
-        if throttle.count("login", self._ident()) >= limit:
+        if throttles.LOGIN_FAILURES.used_up(self._ident()):
             return throttled(
                 request,
                 "Too many failed attempts to log in to this account from your "
@@ -282,11 +276,11 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        throttle.hit("login", self._ident(), window=LOGIN_WINDOW)
+        throttles.LOGIN_FAILURES.hit(self._ident())
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        throttle.reset("login", self._ident())
+        throttles.LOGIN_FAILURES.reset(self._ident())
         return super().form_valid(form)
 
     def get_default_redirect_url(self):

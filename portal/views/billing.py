@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import throttles
 from billing.alerts import low_balance_threshold_set
 from billing.models import Payment
 from billing.money import NANO_PER_USD, usd_to_nano
@@ -25,7 +26,6 @@ from billing.views import topup_return_urls
 from portal import selectors
 from portal.access import tenant_view
 from portal.app_forms import AlertThresholdForm, RedeemForm, TopUpForm
-from portal.services import throttle
 from portal.templatetags.switchboard import usd
 from portal.views.public import site_url
 
@@ -34,10 +34,6 @@ logger = logging.getLogger(__name__)
 LEDGER_PAGE_SIZE = 50
 PAYMENTS_PAGE_SIZE = 25
 RECENT_PAYMENTS = 5
-# Code attempts a tenant may make per window: a typo or two is fine,
-# guessing codes is not (they carry ~79 random bits anyway).
-REDEEM_ATTEMPTS = 10
-REDEEM_WINDOW_SECONDS = 3600
 
 
 def _with_amounts(payments):
@@ -104,19 +100,13 @@ def topup(request):
     return redirect(payment.checkout_url)
 
 
-def _redeem_attempt_allowed(tenant_id: int) -> bool:
-    """Count an attempt for the tenant; False once the window's are used up."""
-    hits = throttle.hit("redeem", str(tenant_id), window=REDEEM_WINDOW_SECONDS)
-    return hits <= REDEEM_ATTEMPTS
-
-
 @require_POST
 @tenant_view(owner=True)
 def redeem(request):
     form = RedeemForm(request.POST)
     if not form.is_valid():
         return _overview(request, status=400, redeem_form=form)
-    if not _redeem_attempt_allowed(request.tenant.pk):
+    if not throttles.REDEMPTIONS.hit(str(request.tenant.pk)):
         form.add_error(
             "code",
             "Too many attempts to redeem a code. Please wait an hour and try again.",

@@ -9,12 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts import members as service
+from accounts.models import Invitation, Membership
 from accounts.tenancy import SESSION_KEY, is_owner
 from portal.access import tenant_view
 from portal.forms import InviteForm, RoleForm
-from portal.models import Invitation
-from portal.services import members as service
 from portal.views.public import site_url
 
 

@@ -14,13 +14,12 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from accounts import auth
+from accounts import auth, roles
 from accounts.models import User
 from audit.models import AuditEvent
 from billing.models import LedgerEntry, Payment
 from billing.payments import session_apply, stripe_event_process
 from billing.selectors import wallet_drifts
-from console import roles
 from portal.templatetags.switchboard import usd
 from relay.models import ChannelCost, UsageRecord
 from tests.browser.conftest import screenshot

@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import User
-from console import roles
 from relay.models import UsageRecord
 
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing.models import ModelPrice, PriceChange
-from console.prices import CSV_COLUMNS, PriceImportError, prices_import
+from billing.price_import import PriceImportError, prices_import
+from console.prices import CSV_COLUMNS, price_rows_parse
 from relay import catalog
 from relay.models import UsageRecord
 
@@ -198,7 +199,7 @@ def test_every_bad_line_is_listed(prices):
         ]
     )
     with pytest.raises(PriceImportError) as raised:
-        prices_import(data=text.encode(), actor=None, reason="x")
+        prices_import(rows=price_rows_parse(text.encode()), actor=None, reason="x")
     assert [line for line, _ in raised.value.errors] == [2, 4]
     assert not ModelPrice.objects.filter(model__in=["a", "b", "c"]).exists()
 
@@ -213,13 +214,13 @@ def test_every_bad_line_is_listed(prices):
 )
 def test_a_file_of_the_wrong_shape_is_refused(prices, text, message):
     with pytest.raises(PriceImportError) as raised:
-        prices_import(data=text.encode(), actor=None, reason="x")
+        prices_import(rows=price_rows_parse(text.encode()), actor=None, reason="x")
     assert message in str(raised.value)
 
 
 def test_a_binary_file_is_refused(prices):
     with pytest.raises(PriceImportError, match="not UTF-8"):
-        prices_import(data=b"\xff\xfe\x00", actor=None, reason="x")
+        prices_import(rows=price_rows_parse(b"\xff\xfe\x00"), actor=None, reason="x")
 
 
 def test_a_new_model_cannot_be_scheduled_and_settings_change_only_now(prices):
@@ -242,7 +243,7 @@ def test_a_new_model_cannot_be_scheduled_and_settings_change_only_now(prices):
         ]
     )
     with pytest.raises(PriceImportError) as raised:
-        prices_import(data=text.encode(), actor=None, reason="x")
+        prices_import(rows=price_rows_parse(text.encode()), actor=None, reason="x")
     messages = dict(raised.value.errors)
     assert "new model" in messages[2]
     assert "max_output_tokens change at once" in messages[3]

@@ -10,9 +10,8 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from accounts.models import Membership, User
+from accounts.models import Invitation, Membership, User
 from audit.models import AuditEvent
-from portal.models import Invitation
 from tests.conftest import make_customer
 
 

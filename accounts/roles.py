@@ -1,7 +1,8 @@
 """
 Staff roles: who may see the console and the admin, and who may change what.
 
-Two roles are Django groups (created by console's data migration):
+Two roles are Django groups (created with their admin permissions by
+console/migrations/0001_roles.py, which runs once every app's models exist):
 
 - support: reads everything, suspends and resumes tenants, resends
   verification emails;
@@ -12,12 +13,7 @@ Superusers may do everything. A staff account in neither group reaches
 nothing until it is given a role; a customer (not staff) never does.
 """
 
-from functools import wraps
-
-from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
-from django.urls import reverse
 
 SUPPORT = "support"
 FINANCE = "finance"
@@ -52,15 +48,15 @@ def is_staff(user) -> bool:
 
 
 def user_roles(user) -> frozenset[str]:
-    """The console roles of `user` (read once per request object)."""
+    """The staff roles of `user` (read once per request object)."""
     if not is_staff(user):
         return frozenset()
-    cached = getattr(user, "_console_roles", None)
+    cached = getattr(user, "_staff_roles", None)
     if cached is None:
         cached = frozenset(
             user.groups.filter(name__in=ROLES).values_list("name", flat=True)
         )
-        user._console_roles = cached
+        user._staff_roles = cached
     return cached
 
 
@@ -81,7 +77,7 @@ def role_label(user) -> str:
 
 class RolePermissionsMixin:
     """
-    For ModelAdmins: admin actions gated by console role, as
+    For ModelAdmins: admin actions gated by staff role, as
     @admin.action(permissions=["money"]) (or "tenant_status", "channels").
     Without `permissions` an action is open to anyone who may view the list.
     """
@@ -97,7 +93,7 @@ class RolePermissionsMixin:
 
 
 def forbidden(request, capability: str):
-    """The console's 403 page, saying what the role does not allow."""
+    """The staff areas' 403 page, saying what the role does not allow."""
     from django.contrib import admin
 
     return render(
@@ -111,27 +107,3 @@ def forbidden(request, capability: str):
         },
         status=403,
     )
-
-
-def console_view(capability: str = READ):
-    """
-    Guard a console view: people who are not staff go to the admin's login
-    page (a customer's session is no way in), staff whose role lacks
-    `capability` get a 403 page.
-    """
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not is_staff(request.user):
-                return redirect_to_login(
-                    request.get_full_path(), reverse("admin:login"), REDIRECT_FIELD_NAME
-                )
-            if not can(request.user, READ) or not can(request.user, capability):
-                return forbidden(request, capability)
-            return view(request, *args, **kwargs)
-
-        wrapped.console_capability = capability
-        return wrapped
-
-    return decorator

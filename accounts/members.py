@@ -15,10 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import registration
-from accounts.models import Membership, Tenant, User
+from accounts.models import Invitation, Membership, Tenant, User
 from accounts.services import email_verify
 from audit.services import audit_record
-from portal.models import Invitation
 
 
 class MemberError(ValueError):

@@ -1,0 +1,96 @@
+"""
+How often people may try things: signups per IP, failed logins (customers'
+and staff's) per IP and address, verification emails per account, code
+redemptions per tenant.
+
+Fixed-window counters in Django's cache (Redis when configured, so every
+process counts together). Limits are read when used, so settings (and tests
+that change them) apply at once.
+"""
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+# Failed admin logins allowed per IP and address in 15 minutes, unless
+# SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_15_MIN says otherwise.
+ADMIN_LOGIN_FAILURES_PER_15_MIN = 5
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """At most `limit()` hits per identity in a window of `window` seconds."""
+
+    scope: str
+    window: int
+    limit: Callable[[], int]
+
+    def used_up(self, ident: str) -> bool:
+        """Whether `ident` has no hit left in the current window."""
+        return _count(self.scope, ident) >= self.limit()
+
+    def hit(self, ident: str) -> bool:
+        """Count one hit; return whether it was within the limit."""
+        return _hit(self.scope, ident, window=self.window) <= self.limit()
+
+    def reset(self, ident: str) -> None:
+        _reset(self.scope, ident)
+
+
+SIGNUPS = Throttle("signup", 3600, lambda: settings.SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR)
+LOGIN_FAILURES = Throttle(
+    "login", 15 * 60, lambda: settings.SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN
+)
+ADMIN_LOGIN_FAILURES = Throttle(
+    "admin-login",
+    15 * 60,
+    lambda: getattr(
+        settings,
+        "SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_15_MIN",
+        ADMIN_LOGIN_FAILURES_PER_15_MIN,
+    ),
+)
+VERIFICATION_RESENDS = Throttle("verify-resend", 3600, lambda: 5)
+# A typo or two is fine, guessing codes is not (they carry ~79 random bits
+# anyway).
+REDEMPTIONS = Throttle("redeem", 3600, lambda: 10)
+
+
+def _key(scope: str, ident: str) -> str:
+    # Hashed: the identity (an IP and an address) stays out of the cache's
+    # key space, and any length fits.
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    return f"throttle:{scope}:{digest}"
+
+
+def _count(scope: str, ident: str) -> int:
+    """Return how many hits `ident` has in the current window of `scope`."""
+    return int(cache.get(_key(scope, ident), 0))
+
+
+def _hit(scope: str, ident: str, *, window: int) -> int:
+    """Count one hit and return the count in the current window, this one
+    included. The window starts with the first hit and lasts `window` s."""
+    key = _key(scope, ident)
+    # add() is atomic and keeps an existing counter's expiry; incr() is
+    # atomic too, so concurrent hits are all counted.
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=window)
+        return 1
+
+
+def _reset(scope: str, ident: str) -> None:
+    cache.delete(_key(scope, ident))
+
+
+def client_ip(request) -> str:
+    """The address the request came from, as the server saw it. Behind a
+    proxy, the proxy must set REMOTE_ADDR (e.g. uvicorn --proxy-headers
+    with --forwarded-allow-ips), never trust a client-sent header here."""
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
