@@ -12,7 +12,6 @@ from accounts.models import ApiKey, Membership, Tenant, User
 from accounts.roles import RolePermissionsMixin
 from accounts.services import (
     api_key_revoke,
-    tenant_create,
     tenant_resume,
     tenant_suspend,
 )
@@ -22,6 +21,7 @@ from billing.forms import parse_usd
 from billing.models import Plan, Wallet
 from billing.money import format_usd
 from billing.staff import plan_assign, wallet_adjust
+from onboarding.tenants import tenant_create
 
 ACTION_TEMPLATE = "admin/accounts/tenant/action_form.html"
 

@@ -14,9 +14,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import registration
+from accounts.mail import send_email
 from accounts.models import Invitation, Membership, Tenant, User
-from accounts.services import email_verify
+from accounts.services import email_mark_verified
 from audit.services import audit_record
 
 
@@ -72,7 +72,7 @@ def invitation_send(*, invitation: Invitation, secret: str, site_url: str) -> bo
     """Email the invitation's link to the invited address."""
     link = site_url + reverse("invitation_accept", args=[secret])
     inviter = invitation.invited_by
-    return registration.send_email(
+    return send_email(
         to=invitation.email,
         subject=f"You are invited to {invitation.tenant.name} on Switchboard",
         template="portal/members/emails/invitation.txt",
@@ -154,8 +154,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         membership.save(update_fields=["role"])
     locked.accepted_at = timezone.now()
     locked.save(update_fields=["accepted_at"])
-    if user.email_verified_at is None:
-        email_verify(user=user)
+    email_mark_verified(user=user)
     audit_record(
         actor=user,
         action="member.join",
@@ -170,9 +169,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 def invitation_signup(*, invitation: Invitation, password: str) -> User:
     """Create the invited person's account and make them a member; they own
     no tenant of their own."""
-    user = registration.signup(
-        email=invitation.email, password=password, tenant_name=None
-    )
+    user = User.objects.create_user(invitation.email, password)
     invitation_accept(invitation=invitation, user=user)
     user.refresh_from_db()
     return user

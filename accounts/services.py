@@ -4,22 +4,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import keys
-from accounts.models import ApiKey, Membership, Tenant, User
+from accounts.models import ApiKey, Tenant, User
 from audit.services import audit_record
-from billing.services import wallet_create
-from billing.starter import starter_credit_grant
-
-
-@transaction.atomic
-def tenant_create(
-    *, name: str, owner: User | None = None, referred_by: Tenant | None = None
-) -> Tenant:
-    """Create a tenant with its empty wallet and, if given, its owner."""
-    tenant = Tenant.objects.create(name=name, referred_by=referred_by)
-    wallet_create(tenant_id=tenant.pk)
-    if owner is not None:
-        Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
-    return tenant
 
 
 def api_key_create(
@@ -61,24 +47,14 @@ def api_key_revoke(*, key: ApiKey) -> None:
         key.save(update_fields=["revoked_at"])
 
 
-@transaction.atomic
-def email_verify(*, user: User):
-    """
-    Mark `user`'s address verified and give the tenant it owns its starter
-    credit, once per address. Return the StarterGrant, or None if none was due.
-    """
-    if user.email_verified_at is None:
-        user.email_verified_at = timezone.now()
-        user.save(update_fields=["email_verified_at"])
-    membership = (
-        Membership.objects.filter(user=user, role=Membership.Role.OWNER)
-        .select_related("tenant")
-        .order_by("created_at")
-        .first()
-    )
-    if membership is None:
-        return None
-    return starter_credit_grant(user=user, tenant=membership.tenant)
+def email_mark_verified(*, user: User) -> bool:
+    """Mark `user`'s address proved; return False if it already was. The
+    starter credit a proof earns is onboarding's (onboarding.tenants)."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = timezone.now()
+    user.save(update_fields=["email_verified_at"])
+    return True
 
 
 def tenant_suspend(*, tenant: Tenant, reason: str, actor=None) -> bool:

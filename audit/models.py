@@ -2,8 +2,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Tenant
-
 
 class AuditEvent(models.Model):
     """
@@ -22,7 +20,11 @@ class AuditEvent(models.Model):
     )
     action = models.CharField(max_length=64, db_index=True)
     tenant = models.ForeignKey(
-        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.Tenant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     target = models.CharField(
         max_length=200, blank=True, help_text='What was acted on, e.g. "apikey:12".'

@@ -1,4 +1,3 @@
-from accounts.models import Tenant
 from audit.models import AuditEvent
 
 
@@ -7,17 +6,18 @@ def audit_record(
     actor,
     action: str,
     summary: str,
-    tenant: Tenant | int | None = None,
+    tenant=None,
     target: str = "",
     reason: str = "",
     data: dict | None = None,
 ) -> AuditEvent:
-    """Record a staff (or system, with actor None) action. Call it inside the
-    transaction that makes the change, so neither exists without the other."""
+    """Record a staff (or system, with actor None) action on `tenant` (a
+    Tenant, its id, or None). Call it inside the transaction that makes the
+    change, so neither exists without the other."""
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,
-        tenant_id=tenant.pk if isinstance(tenant, Tenant) else tenant,
+        tenant_id=getattr(tenant, "pk", tenant),
         target=target,
         summary=summary[:300],
         reason=reason,

@@ -66,7 +66,8 @@ def seed(tree: Path, rows: int) -> dict:
     from django.contrib.sessions.backends.db import SessionStore
 
     from accounts.models import User
-    from accounts.services import api_key_create, tenant_create
+    from accounts.services import api_key_create
+    from onboarding.tenants import tenant_create
     from relay.models import UsageRecord
 
     user = User.objects.create_user("bench@example.com", "bench-password-1")

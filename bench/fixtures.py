@@ -31,8 +31,9 @@ BALANCE_NANO_USD = 10**15
 
 def seed(upstream_url: str, model: str) -> dict:
     """Create a funded tenant, its API key and a channel to the fake upstream."""
-    from accounts.services import api_key_create, tenant_create
+    from accounts.services import api_key_create
     from billing.services import wallet_credit
+    from onboarding.tenants import tenant_create
     from relay.models import Channel
 
     tenant = tenant_create(name="bench")

@@ -7,9 +7,9 @@ transaction of its change.
 from django.db import transaction
 
 from accounts.models import ApiKey, User
-from accounts.registration import verification_send
 from accounts.services import api_key_revoke
 from audit.services import audit_record
+from onboarding.registration import verification_send
 from relay.models import Channel
 
 

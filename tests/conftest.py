@@ -10,10 +10,11 @@ from django.db import connection
 import config.db
 from accounts import auth
 from accounts.models import Tenant, User
-from accounts.services import api_key_create, tenant_create
+from accounts.services import api_key_create
 from billing.models import LedgerEntry, ModelPrice, Wallet
 from billing.money import usd_to_nano
 from billing.services import wallet_credit
+from onboarding.tenants import tenant_create
 from relay import breakers, catalog, limits
 from relay.models import Channel
 from tests.fakes.anthropic import FakeAnthropic

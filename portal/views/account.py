@@ -15,9 +15,10 @@ from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import members as members_service
-from accounts import registration, throttles
+from accounts import throttles
 from accounts.models import Membership
 from accounts.tenancy import SESSION_KEY
+from onboarding import registration
 from portal.forms import EmailChangeForm, LoginForm, SignupForm, normalise_email
 from portal.templatetags.switchboard import usd
 from portal.views.members import invitation_invalid

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts import members as service
 from accounts.models import Invitation, Membership
 from accounts.tenancy import SESSION_KEY, is_owner
+from onboarding import tenants
 from portal.access import tenant_view
 from portal.forms import InviteForm, RoleForm
 from portal.views.public import site_url
@@ -158,7 +159,7 @@ def invitation_accept(request, token):
     user = request.user
     if request.method == "POST" and user.is_authenticated:
         try:
-            service.invitation_accept(invitation=invitation, user=user)
+            tenants.invitation_accept(invitation=invitation, user=user)
         except service.MemberError as exc:
             messages.error(request, str(exc))
         else:

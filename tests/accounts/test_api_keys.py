@@ -9,8 +9,9 @@ import config.db
 from accounts import auth
 from accounts.auth import identify
 from accounts.models import ApiKey, Membership, Tenant
-from accounts.services import api_key_create, api_key_revoke, tenant_create
+from accounts.services import api_key_create, api_key_revoke
 from billing.models import LedgerEntry, Wallet
+from onboarding.tenants import tenant_create
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -7,11 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.services import email_verify
 from billing.models import LedgerEntry, Wallet
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
 from billing.starter import promo_expire_due
+from onboarding.tenants import email_verify
 from relay.models import UsageRecord
 
 ONE_USD = usd_to_nano("1")

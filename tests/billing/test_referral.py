@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import User
-from accounts.services import tenant_create
 from billing.models import LedgerEntry
 from billing.payments import payments_reconcile
 from billing.selectors import wallet_drifts
+from onboarding.tenants import tenant_create
 from tests.conftest import Customer
 
 

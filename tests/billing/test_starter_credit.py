@@ -3,11 +3,11 @@
 import pytest
 
 from accounts.models import Membership, User
-from accounts.services import email_verify, tenant_create
 from billing.models import LedgerEntry, StarterGrant, Wallet
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
 from billing.starter import email_key
+from onboarding.tenants import email_verify, tenant_create
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import email_verify
 from billing.models import LedgerEntry, StarterGrant
+from onboarding.tenants import email_verify
 
 PASSWORD = "correct horse battery"
 

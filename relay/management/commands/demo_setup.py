@@ -6,14 +6,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import ApiKey, Tenant, User
-from accounts.services import (
-    api_key_create,
-    api_key_revoke,
-    email_verify,
-    tenant_create,
-)
+from accounts.services import api_key_create, api_key_revoke
 from billing.models import ModelPrice
 from billing.money import format_usd
+from onboarding.tenants import email_verify, tenant_create
 from relay.models import Channel
 from relay.providers.demo import image_family, is_embedding_model
 

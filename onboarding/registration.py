@@ -5,29 +5,28 @@ The links sent by email are signed (django.core.signing) with a timestamp and
 name the user and the address they prove, so a link stops working when it
 expires or once the account's address is no longer the one it was sent to.
 Starter credit is not given at signup: it comes with the verification
-(accounts.services.email_verify), once per address.
+(onboarding.tenants.email_verify), once per address.
 
 Emails are sent after the transaction that created what they announce, and a
 failure to send is logged, not raised: the account exists either way and the
 person can ask for the email again.
 """
 
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts.mail import send_email
 from accounts.models import Tenant, User
-from accounts.services import email_verify, tenant_create
 from billing.models import StarterGrant
+from billing.starter import email_key
+from onboarding.tenants import email_verify, tenant_create
 
-logger = logging.getLogger(__name__)
-
+# The salts keep the names they were first signed with, so links already
+# sent stay valid.
 VERIFY_SALT = "accounts.registration.verify-email"
 EMAIL_CHANGE_SALT = "accounts.registration.email-change"
 
@@ -56,17 +55,6 @@ def signup(
     if tenant_name:
         tenant_create(name=tenant_name, owner=user, referred_by=referred_by)
     return user
-
-
-def send_email(*, to: str, subject: str, template: str, context: dict) -> bool:
-    """Send a plain-text email from a template; return whether it went."""
-    body = render_to_string(template, context)
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to])
-    except Exception:  # any transport failure: the caller offers a resend
-        logger.exception("could not send %r to %s", subject, to)
-        return False
-    return True
 
 
 # --- Verification ------------------------------------------------------------
@@ -135,8 +123,6 @@ def verify(*, token: str) -> Verification:
 def starter_credit_had(user: User) -> bool:
     """Whether `user`'s address, or a tenant they own, already had its
     starter credit (to explain why a verification gave none)."""
-    from billing.starter import email_key
-
     return StarterGrant.objects.filter(email_key=email_key(user.email)).exists()
 
 
