@@ -78,15 +78,12 @@ def role_label(user) -> str:
 class RolePermissionsMixin:
     """
     For ModelAdmins: admin actions gated by staff role, as
-    @admin.action(permissions=["money"]) (or "tenant_status", "channels").
+    @admin.action(permissions=["money"]) (or "channels").
     Without `permissions` an action is open to anyone who may view the list.
     """
 
     def has_money_permission(self, request) -> bool:
         return can(request.user, MONEY)
-
-    def has_tenant_status_permission(self, request) -> bool:
-        return can(request.user, TENANT_STATUS)
 
     def has_channels_permission(self, request) -> bool:
         return can(request.user, CHANNELS)

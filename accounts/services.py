@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from accounts import keys
 from accounts.models import ApiKey, Tenant, User
-from audit.services import audit_record
+from audit.services import audit_record, reason_required
 
 
 def api_key_create(
@@ -40,11 +40,27 @@ def api_key_create(
     return key, secret
 
 
-def api_key_revoke(*, key: ApiKey) -> None:
-    """Revoke a key. Processes that cached it stop accepting it within seconds."""
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor=None, reason: str = "") -> bool:
+    """
+    Revoke a key; return False if it already was. Processes that cached it
+    stop accepting it within seconds. With an `actor` (an owner, or staff,
+    who give a `reason`) the revocation is in the audit log.
+    """
+    revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    key.refresh_from_db(fields=["revoked_at"])
+    if revoked and actor is not None:
+        audit_record(
+            actor=actor,
+            action="apikey.revoke",
+            tenant=key.tenant_id,
+            target=f"apikey:{key.pk}",
+            summary=f"revoked key {key} of {key.tenant}",
+            reason=reason,
+        )
+    return bool(revoked)
 
 
 def email_mark_verified(*, user: User) -> bool:
@@ -86,6 +102,7 @@ def _tenant_activity_set(
 ) -> bool:
     """Switch a tenant's keys on or off, with an audit row, unless they
     already are; return whether anything changed."""
+    reason = reason_required(reason)
     updated = Tenant.objects.filter(pk=tenant.pk, is_active=not active).update(
         is_active=active, **changes
     )

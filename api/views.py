@@ -101,7 +101,7 @@ class KeyRevoke(TenantView):
     )
     def post(self, request, pk):
         key = self.get_object()
-        api_key_revoke(key=key)
+        api_key_revoke(key=key, actor=request.user)
         return Response(self.get_serializer(key).data)
 
 

@@ -23,3 +23,15 @@ def audit_record(
         reason=reason,
         data=data or {},
     )
+
+
+class ReasonRequired(ValueError):
+    """A staff action was asked for without saying why."""
+
+
+def reason_required(reason: str) -> str:
+    """`reason` stripped; raise ReasonRequired if nothing is left."""
+    reason = reason.strip()
+    if not reason:
+        raise ReasonRequired("A reason is required.")
+    return reason

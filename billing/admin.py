@@ -11,7 +11,6 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.roles import RolePermissionsMixin
 from audit.admin_edits import AuditedEditsMixin
-from audit.services import audit_record
 from billing.forms import parse_usd
 from billing.models import (
     Hold,
@@ -29,6 +28,7 @@ from billing.money import NANO_PER_CENT, format_usd
 from billing.redemption import (
     MAX_BATCH,
     code_normalise,
+    codes_export,
     redemption_batch_create,
 )
 from exports.csv import csv_response, text_cell
@@ -403,32 +403,10 @@ class RedemptionBatchAdmin(RolePermissionsMixin, admin.ModelAdmin):
     @admin.action(description="Export codes as CSV", permissions=["money"])
     def export_codes(self, request, queryset):
         batches = list(queryset.order_by("pk"))
-        codes = (
-            RedemptionCode.objects.filter(batch__in=batches)
-            .select_related("batch", "redeemed_by")
-            .order_by("batch_id", "pk")
-        )
-        # Read whole (a batch has at most MAX_BATCH codes) to audit the count.
         rows = [
-            [
-                text_cell(code.batch.name),
-                code.code,
-                format_usd(code.batch.value),
-                code.batch.expires_at.isoformat() if code.batch.expires_at else "",
-                text_cell(code.redeemed_by),
-                code.redeemed_at.isoformat() if code.redeemed_at else "",
-            ]
-            for code in codes.iterator(chunk_size=2000)
+            [text_cell(cell) for cell in row]
+            for row in codes_export(batches=batches, actor=request.user)
         ]
-        exported = len(rows)
-        # Unused codes are money in the hands of whoever holds the file.
-        audit_record(
-            actor=request.user,
-            action="redemption.export",
-            target=",".join(f"redemptionbatch:{b.pk}" for b in batches)[:200],
-            summary=f"exported {exported} codes of {len(batches)} batch(es)",
-            data={"batches": [b.pk for b in batches]},
-        )
         header = ["batch", "code", "value", "expires_at", "redeemed_by", "redeemed_at"]
         name = batches[0].pk if len(batches) == 1 else "selected"
         return csv_response(request, [header, *rows], f"redemption-codes-{name}.csv")

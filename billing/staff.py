@@ -3,14 +3,10 @@
 from django.db import transaction
 
 from accounts.models import Tenant
-from audit.services import audit_record
+from audit.services import audit_record, reason_required
 from billing.models import LedgerEntry, Plan, Wallet
 from billing.money import format_usd
 from billing.services import wallet_credit
-
-
-class ReasonRequired(ValueError):
-    pass
 
 
 @transaction.atomic
@@ -22,9 +18,7 @@ def wallet_adjust(
     submission idempotent: a double click adjusts once. Return the ledger row,
     or None if `reference` was already used.
     """
-    reason = reason.strip()
-    if not reason:
-        raise ReasonRequired("A reason is required for every adjustment.")
+    reason = reason_required(reason)
     if amount == 0:
         raise ValueError("An adjustment must change the balance.")
     entry = wallet_credit(
@@ -49,8 +43,9 @@ def wallet_adjust(
 
 
 @transaction.atomic
-def plan_assign(*, tenant: Tenant, plan: Plan | None, actor, reason: str = "") -> None:
+def plan_assign(*, tenant: Tenant, plan: Plan | None, actor, reason: str) -> None:
     """Put `tenant` on `plan` (None: catalog prices) from its next request."""
+    reason = reason_required(reason)
     wallet = Wallet.objects.select_for_update().get(tenant=tenant)
     before = wallet.plan
     if before == plan:

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from accounts.mail import send_email
 from accounts.models import Tenant, User
+from audit.services import audit_record
 from billing.models import StarterGrant
 from billing.starter import email_key
 from onboarding.tenants import email_verify, tenant_create
@@ -78,6 +79,27 @@ def verification_send(*, user: User, site_url: str) -> bool:
             "credit_usd": settings.SWITCHBOARD_STARTER_CREDIT_USD,
         },
     )
+
+
+def verification_resend(*, user: User, actor, site_url: str) -> bool:
+    """
+    Email `user` a new verification link (as the portal's resend does) and
+    log who asked. Return whether the email went; False without sending if
+    the address is already verified.
+    """
+    if user.email_verified_at is not None:
+        return False
+    sent = verification_send(user=user, site_url=site_url)
+    membership = user.memberships.order_by("created_at").first()
+    audit_record(
+        actor=actor,
+        action="user.verification_resend",
+        tenant=membership.tenant_id if membership else None,
+        target=f"user:{user.pk}",
+        summary=f"{'sent' if sent else 'failed to send'} a verification email "
+        f"to {user.email}",
+    )
+    return sent
 
 
 def _load(token: str, *, salt: str) -> dict:

@@ -6,8 +6,8 @@ from accounts import roles
 from console.access import console_view
 from console.channels import channels_health
 from console.forms import ReasonForm
-from console.services import channel_enable
 from console.views.base import render_console
+from relay.channels import channel_enable
 from relay.models import Channel
 from relay.probes import channel_check
 

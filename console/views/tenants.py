@@ -4,14 +4,14 @@ from django.views.decorators.http import require_POST, require_safe
 
 from accounts import roles
 from accounts.models import ApiKey, Membership, Tenant
-from accounts.services import tenant_resume, tenant_suspend
+from accounts.services import api_key_revoke, tenant_resume, tenant_suspend
 from billing.money import format_usd_exact
 from billing.staff import plan_assign, wallet_adjust
 from console.access import console_view
 from console.forms import AdjustForm, PlanForm, ReasonForm
-from console.services import staff_key_revoke, verification_resend
 from console.tenants import tenant_page, tenant_search
 from console.views.base import render_console
+from onboarding.registration import verification_resend
 
 
 @console_view()
@@ -70,36 +70,39 @@ def _reasoned_change(request, tenant, *, prefix: str, change, done, unchanged):
     return redirect("console:tenant", pk=tenant.pk)
 
 
-@console_view(roles.TENANT_STATUS)
-@require_POST
-def tenant_suspend_view(request, pk: int):
-    tenant = get_object_or_404(Tenant, pk=pk)
-    return _reasoned_change(
-        request,
-        tenant,
-        prefix="suspend",
-        change=lambda reason: tenant_suspend(
-            tenant=tenant, reason=reason, actor=request.user
-        ),
-        done=f"{tenant} is suspended: its API keys get 403.",
-        unchanged=f"{tenant} was already suspended.",
-    )
+def _tenant_status_view(prefix: str, change, done: str, unchanged: str):
+    """A view that suspends or resumes a tenant (`change`), with a reason."""
+
+    @console_view(roles.TENANT_STATUS)
+    @require_POST
+    def view(request, pk: int):
+        tenant = get_object_or_404(Tenant, pk=pk)
+        return _reasoned_change(
+            request,
+            tenant,
+            prefix=prefix,
+            change=lambda reason: change(
+                tenant=tenant, reason=reason, actor=request.user
+            ),
+            done=done.format(tenant=tenant),
+            unchanged=unchanged.format(tenant=tenant),
+        )
+
+    return view
 
 
-@console_view(roles.TENANT_STATUS)
-@require_POST
-def tenant_resume_view(request, pk: int):
-    tenant = get_object_or_404(Tenant, pk=pk)
-    return _reasoned_change(
-        request,
-        tenant,
-        prefix="resume",
-        change=lambda reason: tenant_resume(
-            tenant=tenant, reason=reason, actor=request.user
-        ),
-        done=f"{tenant} is active again.",
-        unchanged=f"{tenant} was not suspended.",
-    )
+tenant_suspend_view = _tenant_status_view(
+    "suspend",
+    tenant_suspend,
+    done="{tenant} is suspended: its API keys get 403.",
+    unchanged="{tenant} was already suspended.",
+)
+tenant_resume_view = _tenant_status_view(
+    "resume",
+    tenant_resume,
+    done="{tenant} is active again.",
+    unchanged="{tenant} was not suspended.",
+)
 
 
 @console_view(roles.MONEY)
@@ -153,7 +156,7 @@ def tenant_key_revoke(request, pk: int, key_id: int):
         request,
         tenant,
         prefix="revoke",
-        change=lambda reason: staff_key_revoke(
+        change=lambda reason: api_key_revoke(
             key=key, actor=request.user, reason=reason
         ),
         done=f"Key {key.prefix}… is revoked.",

@@ -55,7 +55,7 @@ def key_revoke(request, key_id: int):
         raise PermissionDenied("Only the tenant's owners can revoke keys.")
     if request.method == "POST":
         if key.revoked_at is None:
-            api_key_revoke(key=key)
+            api_key_revoke(key=key, actor=request.user)
             messages.success(
                 request,
                 f"Revoked “{key.name}”. Requests with it are refused within seconds.",

@@ -84,7 +84,7 @@ def test_charges_follow_the_tenants_plan(relay, channel, alice, plans, plan_name
 
 def test_assigning_the_current_plan_again_changes_nothing(alice, plans):
     volume = Plan.objects.get(name="volume")
-    plan_assign(tenant=alice.tenant, plan=volume, actor=None)
-    plan_assign(tenant=alice.tenant, plan=volume, actor=None)
+    plan_assign(tenant=alice.tenant, plan=volume, actor=None, reason="volume deal")
+    plan_assign(tenant=alice.tenant, plan=volume, actor=None, reason="volume deal")
     assert Wallet.objects.get(tenant=alice.tenant).plan == volume
     assert AuditEvent.objects.filter(action="tenant.plan").count() == 1

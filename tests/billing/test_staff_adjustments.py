@@ -4,10 +4,11 @@ import pytest
 
 from accounts.models import User
 from audit.models import AuditEvent
+from audit.services import ReasonRequired
 from billing.models import LedgerEntry
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
-from billing.staff import ReasonRequired, wallet_adjust
+from billing.staff import wallet_adjust
 
 
 @pytest.fixture

@@ -80,6 +80,10 @@ def test_a_credit_with_a_reason_writes_one_ledger_row_and_one_audit_row(
         alice.tenant,
         "goodwill",
     )
+    assert event.data == {"amount_nano": 12_345_000_000}
+    said = finance_client.get(url("tenant", alice.tenant.pk)).content.decode()
+    assert "Credited $12.345" in said
+    assert "already submitted: adjusted once" in said
     assert wallet_drifts() == []
 
 
@@ -88,13 +92,28 @@ def test_a_debit_takes_money_back(finance_client, alice):
     response = adjust(finance_client, alice.tenant, direction="debit", amount="0.5")
     assert response.status_code == 302
     assert alice.wallet.balance == before - 500_000_000
+    said = finance_client.get(url("tenant", alice.tenant.pk)).content.decode()
+    assert "Debited $0.50" in said
     assert wallet_drifts() == []
+
+
+def test_each_rendered_form_is_a_new_adjustment(finance_client, alice):
+    before = alice.wallet.balance
+    adjust(finance_client, alice.tenant, token="a" * 32, amount="1", reason="First")
+    adjust(finance_client, alice.tenant, token="b" * 32, amount="1", reason="Second")
+    adjustments = LedgerEntry.objects.filter(tenant=alice.tenant, kind="adjustment")
+    assert adjustments.count() == 2
+    assert alice.wallet.balance == before + 2_000_000_000
 
 
 @pytest.mark.parametrize(
     ("data", "error"),
     [
         ({"reason": "  "}, "This field is required"),
+        ({"reason": ""}, "This field is required"),
+        ({"amount": ""}, "This field is required"),
+        ({"amount": "1.5.0"}, "Enter an amount in USD"),
+        ({"amount": "1e3"}, "Enter an amount in USD"),
         ({"amount": "1.0000000001"}, "Enter an amount in USD"),
         ({"amount": "-5"}, "Enter an amount in USD"),
         ({"amount": "0"}, "must change the balance"),
@@ -118,8 +137,10 @@ def test_suspend_needs_a_reason_then_refuses_the_keys_until_resumed(
         url("tenant_suspend", tenant.pk), {"suspend-reason": ""}
     )
     assert missing.status_code == 400
+    assert "This field is required" in missing.content.decode()
     tenant.refresh_from_db()
     assert tenant.is_active
+    assert not AuditEvent.objects.exists()
 
     response = support_client.post(
         url("tenant_suspend", tenant.pk), {"suspend-reason": "card testing"}
@@ -135,7 +156,13 @@ def test_suspend_needs_a_reason_then_refuses_the_keys_until_resumed(
     assert call.status_code == 403
     assert call.json()["error"]["code"] == "account_suspended"
     event = AuditEvent.objects.get(action="tenant.suspend")
-    assert (event.actor, event.reason) == (support, "card testing")
+    assert (event.actor, event.tenant, event.reason) == (
+        support,
+        tenant,
+        "card testing",
+    )
+    tenant.refresh_from_db()
+    assert tenant.suspended_reason == "card testing"
 
     support_client.post(url("tenant_resume", tenant.pk), {"resume-reason": "cleared"})
     auth.forget_cached_keys()
@@ -146,20 +173,36 @@ def test_suspend_needs_a_reason_then_refuses_the_keys_until_resumed(
         timeout=10,
     )
     assert call.status_code == 200
-    assert AuditEvent.objects.filter(action="tenant.resume", reason="cleared").exists()
+    event = AuditEvent.objects.get(action="tenant.resume")
+    assert (event.actor, event.reason) == (support, "cleared")
+    tenant.refresh_from_db()
+    assert (tenant.is_active, tenant.suspended_reason) == (True, "")
 
 
-def test_assign_a_plan(finance_client, alice):
+def test_resuming_an_active_tenant_says_so_and_changes_nothing(support_client, alice):
+    support_client.post(url("tenant_resume", alice.tenant.pk), {"resume-reason": "x"})
+    page = support_client.get(url("tenant", alice.tenant.pk)).content.decode()
+    assert "was not suspended" in page
+    assert not AuditEvent.objects.exists()
+
+
+def test_assign_a_plan_and_back_to_catalog_prices(finance_client, finance, alice):
     plan = Plan.objects.create(name="Volume", multiplier="0.8500")
     response = finance_client.post(
         url("tenant_plan", alice.tenant.pk), {"plan": plan.pk, "reason": "contract"}
     )
     assert response.status_code == 302
     assert alice.wallet.plan == plan
-    assert AuditEvent.objects.get(action="tenant.plan").reason == "contract"
+    event = AuditEvent.objects.get(action="tenant.plan")
+    assert (event.actor, event.reason) == (finance, "contract")
+
+    finance_client.post(
+        url("tenant_plan", alice.tenant.pk), {"plan": "", "reason": "ended"}
+    )
+    assert alice.wallet.plan is None
 
 
-def test_revoke_a_key(finance_client, alice):
+def test_revoke_a_key(finance_client, finance, alice):
     key = alice.tenant.api_keys.get()
     response = finance_client.post(
         url("tenant_key_revoke", alice.tenant.pk, key.pk), {"revoke-reason": "leaked"}
@@ -167,7 +210,13 @@ def test_revoke_a_key(finance_client, alice):
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None
-    assert AuditEvent.objects.get(action="apikey.revoke").reason == "leaked"
+    event = AuditEvent.objects.get(action="apikey.revoke")
+    assert (event.actor, event.tenant, event.target, event.reason) == (
+        finance,
+        alice.tenant,
+        f"apikey:{key.pk}",
+        "leaked",
+    )
 
 
 def test_a_key_of_another_tenant_is_not_found(finance_client, alice, bob):
