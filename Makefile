@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench prod clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
+
+# The production topology on this machine (README: "Production topology"):
+# uvicorn workers, a Celery worker and beat under honcho, against PostgreSQL
+# and Redis. Refuses to start without DATABASE_URL, REDIS_URL and the keys.
+prod: $(VENV)/.runtime
+	HOST=$(HOST) PORT=$(PORT) deploy/prod.sh
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles

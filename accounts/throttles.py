@@ -4,8 +4,10 @@ and staff's) per IP and address, verification emails per account, code
 redemptions per tenant.
 
 Fixed-window counters in Django's cache (Redis when configured, so every
-process counts together). Limits are read when used, so settings (and tests
-that change them) apply at once.
+process counts together). While Redis is away the cache stands in with each
+process's memory (config/cache.py): throttles keep counting, per process, so
+they still protect. Limits are read when used, so settings (and tests that
+change them) apply at once.
 """
 
 import hashlib

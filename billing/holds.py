@@ -17,14 +17,22 @@ wallet's lock is held.
 
 from datetime import timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from billing.models import Hold, Wallet
 from billing.spendable import PROMO_USABLE_SQL, promo_set_aside
-from config.db import on_postgres, pg_fetchone, pg_fetchone_async, run_db
+from config.db import (
+    on_postgres,
+    pg_fetchone,
+    pg_fetchone_async,
+    retrying,
+    run_db,
+)
+from ops.metrics import SETTLEMENT_RETRIES
 
 # --- reserve -----------------------------------------------------------------
 
@@ -36,14 +44,16 @@ WITH reserved AS (
             >= held + %(amount)s
     RETURNING tenant_id
 )
-INSERT INTO billing_hold (request_id, tenant_id, amount, created_at, expires_at)
-SELECT %(request_id)s, tenant_id, %(amount)s, %(now)s, %(expires_at)s FROM reserved
+INSERT INTO billing_hold
+    (request_id, tenant_id, amount, created_at, expires_at, owner)
+SELECT %(request_id)s, tenant_id, %(amount)s, %(now)s, %(expires_at)s, %(owner)s
+FROM reserved
 RETURNING amount
 """  # noqa: S608 (constants)
 
 
 def _reserve_params(
-    *, tenant_id: int, request_id: str, amount: int, promo_ok: bool
+    *, tenant_id: int, request_id: str, amount: int, promo_ok: bool, owner: str
 ) -> dict:
     now = timezone.now()
     return {
@@ -53,55 +63,72 @@ def _reserve_params(
         "promo_ok": promo_ok,
         "now": now,
         "expires_at": now + timedelta(seconds=settings.SWITCHBOARD_HOLD_TTL_SECONDS),
+        "owner": owner,
     }
 
 
 async def wallet_reserve_async(
-    *, tenant_id: int, request_id: str, amount: int, promo_ok: bool = True
+    *,
+    tenant_id: int,
+    request_id: str,
+    amount: int,
+    promo_ok: bool = True,
+    owner: str = "",
 ) -> bool:
     """
     Hold `amount` nano-USD for a request if the spendable balance covers it;
     return whether it did. `promo_ok`: the request's model may be paid for
-    with promotional credit.
+    with promotional credit. `owner`: the worker serving the request
+    (billing.workers), whose death releases the hold.
 
     The check and the hold are one conditional UPDATE, so concurrent requests
-    can never reserve the same credit twice.
+    can never reserve the same credit twice. A broken connection is retried
+    on a fresh one; the request id keeps a retry from holding twice. Raise
+    config.db.CONNECTION_ERRORS when the database stays unreachable.
     """
-    if on_postgres():
-        params = _reserve_params(
-            tenant_id=tenant_id, request_id=request_id, amount=amount, promo_ok=promo_ok
-        )
-        return await pg_fetchone_async(RESERVE_SQL, params) is not None
-    return await run_db(
-        wallet_reserve,
+    params = _reserve_params(
         tenant_id=tenant_id,
         request_id=request_id,
         amount=amount,
         promo_ok=promo_ok,
+        owner=owner,
+    )
+
+    async def reserve_once() -> bool:
+        try:
+            if on_postgres():
+                return await pg_fetchone_async(RESERVE_SQL, params) is not None
+            return await run_db(wallet_reserve, params=params)
+        except (IntegrityError, psycopg.errors.UniqueViolation):
+            # A hold for this request exists: an earlier attempt placed it,
+            # and its answer was lost with the connection.
+            return True
+
+    return await retrying(
+        reserve_once, what=f"the hold of {request_id}", on_retry=SETTLEMENT_RETRIES.inc
     )
 
 
 @transaction.atomic
-def wallet_reserve(
-    *, tenant_id: int, request_id: str, amount: int, promo_ok: bool = True
-) -> bool:
+def wallet_reserve(*, params: dict) -> bool:
     """RESERVE_SQL in the ORM, for wallet_reserve_async off PostgreSQL."""
-    params = _reserve_params(
-        tenant_id=tenant_id, request_id=request_id, amount=amount, promo_ok=promo_ok
-    )
+    amount, tenant_id = params["amount"], params["tenant_id"]
     reserved = (
         Wallet.objects.filter(tenant_id=tenant_id)
-        .alias(spendable=F("balance") - promo_set_aside(promo_ok, params["now"]))
+        .alias(
+            spendable=F("balance") - promo_set_aside(params["promo_ok"], params["now"])
+        )
         .filter(spendable__gte=F("held") + amount)
         .update(held=F("held") + amount)
     )
     if reserved:
         Hold.objects.create(
-            request_id=request_id,
+            request_id=params["request_id"],
             tenant_id=tenant_id,
             amount=amount,
             created_at=params["now"],
             expires_at=params["expires_at"],
+            owner=params["owner"],
         )
     return bool(reserved)
 

@@ -115,9 +115,27 @@ class Hold(models.Model):
     amount = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
+    # The process serving the request (billing.workers): when it dies, the
+    # sweep releases its holds without waiting for `expires_at`.
+    owner = models.CharField(max_length=100, blank=True, db_index=True)
 
     def __str__(self) -> str:
         return f"hold {self.request_id}"
+
+
+class Worker(models.Model):
+    """
+    A process that places holds, and when it last said it was alive
+    (billing.workers). A worker silent for longer than the dead bound is
+    taken for dead and its holds are released.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class StarterGrant(models.Model):

@@ -1,13 +1,16 @@
 """Reads of wallets and ledgers."""
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
-from billing.models import Hold, LedgerEntry, Wallet
+from billing.models import Hold, LedgerEntry, Wallet, Worker
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,43 @@ class Drift:
     problem: str
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """Holds of requests still being served by live workers: not drift."""
+
+    holds: int
+    amount: int
+
+
 def wallet_drifts() -> list[Drift]:
     """
-    Return every wallet whose figures disagree with its ledger or holds, and
-    every hold past its expiry.
+    Return every wallet whose figures disagree with its ledger or holds,
+    every hold past its expiry, and every hold a dead worker left past the
+    time the sweep should have released it. Read in one snapshot, so
+    requests settling meanwhile are never taken for drift.
     """
+    with _snapshot():
+        return _drifts(timezone.now())
+
+
+def holds_in_flight() -> InFlight:
+    """The holds of requests in flight now, counted and summed."""
+    found = Hold.objects.aggregate(count=Count("pk"), amount=Sum("amount"))
+    return InFlight(holds=found["count"], amount=found["amount"] or 0)
+
+
+@contextmanager
+def _snapshot():
+    # Inside a caller's transaction, its isolation stands.
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def _drifts(now: datetime) -> list[Drift]:
     ledger = {
         tenant_id: (total, promo)
         for tenant_id, total, promo in LedgerEntry.objects.values_list(
@@ -94,7 +129,7 @@ def wallet_drifts() -> list[Drift]:
             )
     for tenant_id, (total, _) in ledger.items():
         drifts.append(Drift(tenant_id, f"ledger rows ({total}) but no wallet"))
-    for hold in Hold.objects.filter(expires_at__lte=timezone.now()):
+    for hold in Hold.objects.filter(expires_at__lte=now):
         drifts.append(
             Drift(
                 hold.tenant_id,
@@ -102,4 +137,26 @@ def wallet_drifts() -> list[Drift]:
                 f"{hold.expires_at.isoformat()}",
             )
         )
+    for hold in _left_by_dead_workers(now):
+        drifts.append(
+            Drift(
+                hold.tenant_id,
+                f"hold {hold.request_id} of {hold.amount} left by the dead "
+                f"worker {hold.owner} is not released",
+            )
+        )
     return drifts
+
+
+def _left_by_dead_workers(now: datetime):
+    """Holds whose worker is dead and that the sweep should have released
+    by now (it runs every SWEEP seconds once a worker is DEAD seconds
+    silent), yet are still there: no sweep runs."""
+    dead = timedelta(seconds=settings.SWITCHBOARD_WORKER_DEAD_SECONDS)
+    bound = dead + 2 * timedelta(seconds=settings.SWITCHBOARD_WORKER_SWEEP_SECONDS)
+    live = Worker.objects.filter(seen_at__gte=now - dead).values("name")
+    return (
+        Hold.objects.exclude(owner="")
+        .exclude(owner__in=live)
+        .filter(created_at__lt=now - bound, expires_at__gt=now)
+    )

@@ -24,6 +24,8 @@ never the other way: the caller hands over its unsaved record (see
 UsageRow) and billing writes it as it is, adding only what it charged.
 """
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
@@ -38,12 +40,16 @@ from django.db import (
 )
 from django.db.models import F, Model
 from django.utils import timezone
+from ops.metrics import SETTLEMENT_JOURNALED, SETTLEMENT_RETRIES
 
+from billing import journal, workers
 from billing.holds import hold_remove
 from billing.models import LedgerEntry, Wallet
 from billing.money import usd_to_nano
 from billing.spendable import PROMO_USABLE_SQL, promo_set_aside
-from config.db import on_postgres, pg_fetchone_async, run_db
+from config.db import on_postgres, pg_fetchone_async, retrying, run_db
+
+logger = logging.getLogger(__name__)
 
 
 class UsageRow(Protocol):
@@ -66,9 +72,12 @@ class Settlement:
     charged: int
     uncollected: int
     already_settled: bool = False
+    # Written to the journal, to be settled when the database is back.
+    journaled: bool = False
 
 
 ALREADY_SETTLED = Settlement(charged=0, uncollected=0, already_settled=True)
+JOURNALED = Settlement(charged=0, uncollected=0, journaled=True)
 
 
 def overdraft_limit() -> int:
@@ -205,7 +214,26 @@ async def usage_settle_async(
     the request's hold and write `record` with what was charged, in one
     transaction; `description` is the ledger row's. `promo_ok`: promotional
     credit may pay for the request's model. Settling twice is a no-op.
+
+    Never raises: a broken connection is retried on a fresh one (settling
+    again is safe), and a settlement the database still refuses goes to the
+    journal (billing.journal), to be settled when it is back.
     """
+    try:
+        return await retrying(
+            lambda: _settle_once(record, description, promo_ok),
+            what=f"the settlement of {record.request_id}",
+            on_retry=SETTLEMENT_RETRIES.inc,
+        )
+    except Exception:
+        logger.exception("settlement of %s journaled", record.request_id)
+    line = journal.entry_of(record, description, promo_ok)
+    await asyncio.to_thread(journal.append, line, owner=workers.name())
+    SETTLEMENT_JOURNALED.inc()
+    return JOURNALED
+
+
+async def _settle_once(record: UsageRow, description: str, promo_ok: bool):
     if on_postgres():
         params = _params(record, description, promo_ok)
         row = await pg_fetchone_async(_settle_sql(type(record)), params)

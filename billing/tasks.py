@@ -6,11 +6,17 @@ from billing.holds import holds_release_expired
 from billing.payments import reconciliation_run
 from billing.price_changes import price_changes_apply
 from billing.starter import promo_expire_due
+from billing.workers import holds_release_dead
 
 
 @shared_task
 def release_expired_holds() -> int:
     return holds_release_expired()
+
+
+@shared_task
+def release_dead_workers_holds() -> int:
+    return holds_release_dead()
 
 
 @shared_task

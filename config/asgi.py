@@ -13,7 +13,9 @@ other path gets Django's full stack.
 
 import asyncio
 import contextlib
+import logging
 import os
+import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -26,11 +28,20 @@ from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
+from accounts.keys import KEY_PREFIX, display_prefix  # noqa: E402
+from billing import workers  # noqa: E402
 from config.db import close_async_pool  # noqa: E402
+from ops import requestlog  # noqa: E402
 from relay.background import drain  # noqa: E402
 from relay.breakers import close_breakers  # noqa: E402
+from relay.intake import api_key_from  # noqa: E402
 from relay.limits import close_counters  # noqa: E402
 from relay.upstream import close_transports  # noqa: E402
+
+logger = logging.getLogger(__name__)
+# Served by APIHandler too: no middleware, no Host check (probes and
+# scrapers address a worker by its IP), nothing per request but the view.
+OPERATOR_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class APIHandler(ASGIHandler):
@@ -41,18 +52,41 @@ class APIHandler(ASGIHandler):
         self._middleware_chain = convert_exception_to_response(self._get_response_async)
 
     async def __call__(self, scope, receive, send):
+        path = scope["path"]
+        if not path.startswith("/v1/"):
+            await self.serve(scope, receive, send, None)
+            return
+        # What the metrics and the request log see of it (ops.requestlog):
+        # finished once the response is sent or the client has left.
+        trace = requestlog.Trace(time.perf_counter(), requestlog.endpoint_of(path))
+        trace.path = path
+        token = requestlog.current.set(trace)
+        try:
+            await self.serve(scope, receive, send, trace)
+        finally:
+            requestlog.current.reset(token)
+            try:
+                requestlog.finish(trace)
+            except Exception:
+                logger.exception("could not record request %s", trace.request_id)
+
+    async def serve(self, scope, receive, send, trace):
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
         request, error_response = self.create_request(scope, body_file)
         if request is None:
+            if trace is not None:
+                trace.status = error_response.status_code
             body_file.close()
             await self.send_response(error_response, send)
             return
 
         async def respond():
             response = await self.get_response_async(request)
+            if trace is not None:
+                _responded(trace, request, response)
             # The client may leave while the response is being sent.
             with contextlib.suppress(asyncio.CancelledError):
                 await self.send_response(response, send)
@@ -74,12 +108,23 @@ class APIHandler(ASGIHandler):
             body_file.close()
 
 
+def _responded(trace, request, response) -> None:
+    trace.status = response.status_code
+    if requestlog.logging_on():
+        trace.request_id = trace.request_id or response.get("x-request-id", "")
+        secret = api_key_from(request)
+        if secret.startswith(KEY_PREFIX):
+            trace.key_prefix = display_prefix(secret)
+
+
 _api = APIHandler()
 _site = ASGIStaticFilesHandler(ASGIHandler())
 
 
 async def application(scope, receive, send):
-    if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+    if scope["type"] == "http" and (
+        scope["path"].startswith("/v1/") or scope["path"] in OPERATOR_PATHS
+    ):
         await _api(scope, receive, send)
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)
@@ -91,9 +136,12 @@ async def _lifespan(receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            # Heartbeat, dead workers' holds, journaled settlements.
+            workers.ensure_running()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await drain()
+            await workers.stop()
             await close_transports()
             await close_async_pool()
             await close_breakers()

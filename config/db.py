@@ -10,6 +10,7 @@ event loop (see bench/README.md for what each step saved).
 """
 
 import asyncio
+import logging
 import threading
 import weakref
 from collections.abc import Callable
@@ -20,9 +21,21 @@ from typing import Any, TypeVar
 import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from psycopg_pool import AsyncConnectionPool
+from django.db import utils as django_db
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+# What a lost or refused database connection raises, through Django or
+# straight from psycopg: the errors worth a retry on a fresh connection, and
+# a 503 once retries are spent. (Errors in a statement itself are not here.)
+CONNECTION_ERRORS = (
+    psycopg.OperationalError,
+    PoolTimeout,
+    django_db.OperationalError,
+    django_db.InterfaceError,
+)
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -39,12 +52,26 @@ def _pool() -> ThreadPoolExecutor:
 def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
     try:
         return fn(*args, **kwargs)
+    except CONNECTION_ERRORS:
+        # This thread's connection broke while idle (a server restart, a
+        # terminated backend): replace it and try once more. What runs here
+        # is safe to repeat (reads, and writes keyed by their request id).
+        _close_broken()
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            _close_broken()
+            raise
     except Exception:
-        # A broken connection is replaced on the next call rather than
-        # failing every later call on this thread.
-        for conn in connections.all(initialized_only=True):
-            conn.close_if_unusable_or_obsolete()
+        _close_broken()
         raise
+
+
+def _close_broken() -> None:
+    # Replaced on the next call rather than failing every later call on
+    # this thread.
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
 
 
 def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> "asyncio.Future[T]":
@@ -117,10 +144,15 @@ async def _async_pool():
         params = connection.get_connection_params()
         for django_only in ("cursor_factory", "context", "prepare_threshold"):
             params.pop(django_only, None)
+        # An unreachable server fails a request in seconds (then 503), not
+        # after psycopg's defaults of minutes.
+        params.setdefault("connect_timeout", 3)
         pool = _async_pools[loop] = AsyncConnectionPool(
             kwargs={**params, "autocommit": True},
             min_size=1,
             max_size=settings.SWITCHBOARD_DB_THREADS,
+            # Waiting longer for a connection means the server is away.
+            timeout=2,
             open=False,
             name="hot-path",
         )
@@ -134,6 +166,39 @@ async def pg_fetchone_async(sql: str, params: dict) -> tuple | None:
     async with pool.connection() as conn, conn.cursor() as cursor:
         await cursor.execute(sql, params, prepare=True)
         return await cursor.fetchone()
+
+
+async def discard_broken_connections() -> None:
+    """After a connection error: drop this event loop's pooled connections
+    that broke with it (a restarted server breaks them all), so that a retry
+    gets a working one. The thread path replaces its own (see _call)."""
+    pool = _async_pools.get(asyncio.get_running_loop())
+    if pool is not None:
+        await pool.check()
+
+
+async def retrying(call: Callable[[], Any], *, what: str, on_retry=None):
+    """
+    Await `call()`, calling it again on a fresh connection while the
+    database connection fails, SWITCHBOARD_DB_RETRIES times at most, with a
+    short pause growing each time; then raise the last error. `call` must be
+    safe to repeat (the statements here are keyed by their request id).
+    """
+    retries = settings.SWITCHBOARD_DB_RETRIES
+    for attempt in range(retries + 1):
+        try:
+            return await call()
+        except PoolTimeout:
+            raise  # no connection came in its time: the server is away
+        except CONNECTION_ERRORS:
+            if attempt == retries:
+                raise
+            if on_retry is not None:
+                on_retry()
+            logger.warning("database connection failed during %s: retrying", what)
+            await discard_broken_connections()
+            await asyncio.sleep(0.05 * 4**attempt)  # 50, 200, 800 ms
+    raise AssertionError("unreachable")
 
 
 async def close_async_pool() -> None:

@@ -6,6 +6,7 @@ an in-process cache and Celery tasks executed eagerly. Production sets
 DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
 
+import ipaddress
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -130,7 +131,8 @@ AUTH_PASSWORD_VALIDATORS = [
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis, with this process's memory standing in while it is away.
+            "BACKEND": "config.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": envstr("SWITCHBOARD_CACHE_PREFIX", "sb"),
         }
@@ -149,13 +151,39 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("SWITCHBOARD_MAX_REQUEST_BYTES", 32 * 1024 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# SWITCHBOARD_LOG_FORMAT=json: every line is one JSON object (ops.logs),
+# uvicorn's, Django's and Celery's included, and each /v1 request writes one
+# line to `switchboard.requests` (ops.requestlog). Otherwise (`make run`)
+# plain text, without the per-request lines.
+LOG_JSON = envstr("SWITCHBOARD_LOG_FORMAT", "text").strip().lower() == "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            **({"formatter": "json"} if LOG_JSON else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": envstr("SWITCHBOARD_LOG_LEVEL", "INFO")},
-    # httpx and stripe log every upstream or Stripe call at INFO: far too much.
-    "loggers": {"httpx": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
+    "loggers": {
+        # httpx and stripe log every upstream or Stripe call at INFO: far too much.
+        "httpx": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
+        "switchboard.requests": {"level": "INFO" if LOG_JSON else "WARNING"},
+        # Loggers with handlers of their own (uvicorn's, Django's defaults)
+        # write through the JSON handler instead.
+        **(
+            {
+                name: {"handlers": ["console"], "propagate": False}
+                for name in ("uvicorn", "uvicorn.access", "django.server")
+            }
+            | {"django": {"handlers": [], "propagate": True}}
+            if LOG_JSON
+            else {}
+        ),
+    },
 }
 
 # Celery: Redis as broker in production, tasks run inline without it.
@@ -167,6 +195,10 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-holds": {
         "task": "billing.tasks.release_expired_holds",
         "schedule": envint("SWITCHBOARD_HOLD_SWEEP_SECONDS", 60),
+    },
+    "release-dead-workers-holds": {
+        "task": "billing.tasks.release_dead_workers_holds",
+        "schedule": envint("SWITCHBOARD_WORKER_SWEEP_SECONDS", 15),
     },
     "probe-disabled-keys": {
         "task": "relay.tasks.probe_disabled_keys",
@@ -208,9 +240,33 @@ SWITCHBOARD_KEY_CACHE_SECONDS = envint("SWITCHBOARD_KEY_CACHE_SECONDS", 3)
 # How long a process trusts its cached copy of channels and prices.
 SWITCHBOARD_CATALOG_CACHE_SECONDS = envint("SWITCHBOARD_CATALOG_CACHE_SECONDS", 5)
 
-# A hold older than this is considered abandoned (its process died) and is
-# released by the periodic sweep. Must exceed the longest upstream call.
+# A hold older than this is considered abandoned and is released by the
+# periodic sweep: the backstop for a hold whose process cannot be told dead
+# (see billing.workers). Must exceed the longest upstream call.
 SWITCHBOARD_HOLD_TTL_SECONDS = envint("SWITCHBOARD_HOLD_TTL_SECONDS", 15 * 60)
+# Each serving process says it is alive this often; one silent for the dead
+# bound is taken for dead and its holds are released by the next sweep,
+# which runs on every live process and in Celery beat this often.
+SWITCHBOARD_WORKER_HEARTBEAT_SECONDS = envint("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", 5)
+SWITCHBOARD_WORKER_DEAD_SECONDS = envint("SWITCHBOARD_WORKER_DEAD_SECONDS", 20)
+SWITCHBOARD_WORKER_SWEEP_SECONDS = envint("SWITCHBOARD_WORKER_SWEEP_SECONDS", 15)
+
+# Who may scrape /metrics: a bearer token, or an address in these networks.
+SWITCHBOARD_METRICS_TOKEN = envstr("SWITCHBOARD_METRICS_TOKEN", "")
+SWITCHBOARD_METRICS_ALLOW = tuple(
+    ipaddress.ip_network(entry.strip(), strict=False)
+    for entry in envstr("SWITCHBOARD_METRICS_ALLOW", "127.0.0.1/32,::1/128").split(",")
+    if entry.strip()
+)
+
+# A reserve or settle whose database connection breaks is retried this many
+# times on a fresh connection. A settlement still failing then is written to
+# the journal in this directory (one append-only file per process, on local
+# disk: see billing.journal) and replayed when the database is back.
+SWITCHBOARD_DB_RETRIES = envint("SWITCHBOARD_DB_RETRIES", 3)
+SWITCHBOARD_JOURNAL_DIR = Path(
+    envstr("SWITCHBOARD_JOURNAL_DIR", str(BASE_DIR / "var" / "journal"))
+)
 
 # How far below zero a wallet may go, in USD; see "Overdraft policy" in the
 # README. Zero means never.

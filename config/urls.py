@@ -1,8 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from ops import views as ops_views
+
 urlpatterns = [
     path("v1/", include("relay.urls")),
+    # The operator's: health, readiness, Prometheus (served like /v1, see
+    # config/asgi.py).
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("billing/", include("billing.urls")),

@@ -7,6 +7,7 @@ channel's and the key's circuit breakers (relay.breakers).
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 
 import httpx
@@ -170,6 +171,8 @@ async def _attempt(
     response that serves it; raise the upstream's verdict on the request, or
     Failed."""
     adapter = found.adapter
+    if metered.upstream_started is None:
+        metered.upstream_started = time.perf_counter()
     try:
         response = await upstream.send(
             found.request(attempt, request, stream=metered.stream),

@@ -9,20 +9,23 @@ the earlier failures) and the next success closes it (clears the count).
 
 The state lives in Redis when REDIS_URL is set, so every process sees a
 breaker another one opened; without Redis (the embedded default) it lives in
-the process. The hot path never waits for Redis: it reads a local view that
-is refreshed in the background about once a second, and records failures and
-recoveries without awaiting them. The view keeps when each open breaker's
-cool-down ends, so the first request after it probes at once, whenever the
-next refresh comes.
+the process, as it does while Redis is away (each process then sees only its
+own failures; see config/redis_guard.py for the way back to Redis). The hot
+path never waits for Redis: it reads a local view that is refreshed in the
+background about once a second, and records failures and recoveries without
+awaiting them. The view keeps when each open breaker's cool-down ends, so the
+first request after it probes at once, whenever the next refresh comes.
 """
 
 import asyncio
 import logging
 import time
 import weakref
+from functools import partial
 
 from django.conf import settings
 
+from config import redis_guard
 from relay.background import spawn
 
 logger = logging.getLogger(__name__)
@@ -81,15 +84,46 @@ class LocalStore:
 
 class RedisStore:
     """Breaker state in Redis: `fail:<name>` counters, and `open:<name>`
-    holding the wall-clock second the breaker's cool-down ends."""
+    holding the wall-clock second the breaker's cool-down ends. While Redis
+    is away, the state of this process."""
 
     def __init__(self, url: str):
         import redis.asyncio
 
-        self._redis = redis.asyncio.Redis.from_url(url)
+        self._redis = redis.asyncio.Redis.from_url(url, **redis_guard.CLIENT_OPTIONS)
         self._prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', 'sb')}:breaker:"
+        self.fallback = LocalStore()
 
     async def failure(self, name: str, *, trip: bool = False) -> None:
+        await self._redis_or_fallback(
+            partial(self._failure, name, trip),
+            partial(self.fallback.failure, name, trip=trip),
+        )
+
+    async def success(self, name: str) -> None:
+        await self._redis_or_fallback(
+            partial(self._success, name), partial(self.fallback.success, name)
+        )
+
+    async def snapshot(self, names: list[str]) -> tuple[dict[str, float], set[str]]:
+        return await self._redis_or_fallback(
+            partial(self._snapshot, names), partial(self.fallback.snapshot, names)
+        )
+
+    async def _redis_or_fallback(self, on_redis, on_fallback):
+        guard = redis_guard.BREAKERS
+        if guard.down_until and guard.paused():
+            return await on_fallback()
+        try:
+            result = await on_redis()
+        except redis_guard.ERRORS as exc:
+            guard.failed(exc)
+            return await on_fallback()
+        if guard.down_until:
+            guard.recovered()
+        return result
+
+    async def _failure(self, name: str, trip: bool) -> None:
         fail, opened = self._prefix + "fail:" + name, self._prefix + "open:" + name
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(fail)
@@ -99,10 +133,10 @@ class RedisStore:
             cooldown = settings.SWITCHBOARD_BREAKER_COOLDOWN_SECONDS
             await self._redis.set(opened, repr(wall_clock() + cooldown), ex=cooldown)
 
-    async def success(self, name: str) -> None:
+    async def _success(self, name: str) -> None:
         await self._redis.delete(self._prefix + "fail:" + name)
 
-    async def snapshot(self, names: list[str]) -> tuple[dict[str, float], set[str]]:
+    async def _snapshot(self, names: list[str]) -> tuple[dict[str, float], set[str]]:
         if not names:
             return {}, set()
         keys = [self._prefix + "open:" + n for n in names]

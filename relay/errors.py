@@ -122,6 +122,18 @@ def upstream_unavailable() -> RelayError:
     )
 
 
+def service_unavailable() -> RelayError:
+    """503 while the relay's own database cannot be reached: nothing was held
+    or forwarded, so the client may simply retry."""
+    return RelayError(
+        503,
+        "The service is temporarily unavailable. Try again shortly.",
+        type="server_error",
+        code="service_unavailable",
+        headers={"retry-after": "5"},
+    )
+
+
 def upstream_timeout() -> RelayError:
     return RelayError(
         504,

@@ -3,11 +3,13 @@ A key's own limits on the hot path: the addresses it may be used from, and
 requests and tokens per minute.
 
 Minutes are fixed windows counted in Redis when REDIS_URL is set, so every
-process shares them, and in the process otherwise. A request is admitted
-while its key's count for the current minute is under the limit. Tokens are
-counted as the prompt estimate on admission and corrected with the usage at
-settlement, so a minute may overshoot its token limit by the request that
-crossed it, as OpenAI's own limits do. Keys without limits cost nothing here.
+process shares them, and in the process otherwise. While Redis is away each
+process counts on its own, and returns to Redis when it answers again (see
+config/redis_guard.py). A request is admitted while its key's count for the
+current minute is under the limit. Tokens are counted as the prompt estimate
+on admission and corrected with the usage at settlement, so a minute may
+overshoot its token limit by the request that crossed it, as OpenAI's own
+limits do. Keys without limits cost nothing here.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ import weakref
 from django.conf import settings
 
 from accounts.auth import KeyIdentity
+from config import redis_guard
 from relay import errors
 
 WINDOW_SECONDS = 60
@@ -44,20 +47,31 @@ class LocalCounters:
 
 
 class RedisCounters:
-    """Counters in Redis, expiring after their minute."""
+    """Counters in Redis, expiring after their minute; this process's own
+    while Redis is away."""
 
     def __init__(self, url: str):
         import redis.asyncio
 
-        self._redis = redis.asyncio.Redis.from_url(url)
+        self._redis = redis.asyncio.Redis.from_url(url, **redis_guard.CLIENT_OPTIONS)
         self._prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', 'sb')}:limit:"
+        self.fallback = LocalCounters()
 
     async def add(self, items: list[tuple[str, int]], window: int) -> list[int]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name, amount in items:
-                pipe.incrby(self._prefix + name, amount)
-                pipe.expire(self._prefix + name, 2 * WINDOW_SECONDS)
-            results = await pipe.execute()
+        guard = redis_guard.LIMITS
+        if guard.down_until and guard.paused():
+            return await self.fallback.add(items, window)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name, amount in items:
+                    pipe.incrby(self._prefix + name, amount)
+                    pipe.expire(self._prefix + name, 2 * WINDOW_SECONDS)
+                results = await pipe.execute()
+        except redis_guard.ERRORS as exc:
+            guard.failed(exc)
+            return await self.fallback.add(items, window)
+        if guard.down_until:
+            guard.recovered()
         return results[::2]
 
     async def close(self) -> None:

@@ -14,11 +14,13 @@ from typing import NamedTuple
 from django.utils import timezone
 
 from accounts.auth import KeyIdentity
+from billing import workers
 from billing.holds import hold_release_async, wallet_reserve_async
 from billing.money import format_usd
 from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
 from billing.settlement import Settlement, usage_settle_async
 from config.db import run_db
+from ops import requestlog
 from relay import errors, limits
 from relay.background import spawn
 from relay.catalog import ChannelInfo, ModelInfo
@@ -114,8 +116,15 @@ class MeteredRequest:
     rate_counted: bool = False
     first_byte: float | None = None
     settled: bool = False
+    # When the first upstream attempt began (relay.attempts).
+    upstream_started: float | None = None
+    # What the metrics and the request log see of it (ops.requestlog).
+    trace: requestlog.Trace | None = None
 
     def __post_init__(self):
+        trace = self.trace = requestlog.current.get()
+        if trace is not None:
+            self._describe(trace)
         if self.prices is None:
             self.prices = self.model.prices
         if self.exact_prompt is None:
@@ -131,12 +140,14 @@ class MeteredRequest:
         """Hold the cost of `worst` or refuse with 402, ending with `advice`."""
         worst = replace(worst, requests=1)
         self.hold = self.cost(worst)
+        workers.ensure_running()
         task = spawn(
             wallet_reserve_async(
                 tenant_id=self.identity.tenant_id,
                 request_id=self.request_id,
                 amount=self.hold,
                 promo_ok=self.model.promo_ok,
+                owner=workers.name(),
             )
         )
         try:
@@ -188,6 +199,7 @@ class MeteredRequest:
         if usage is not None and usage != NOTHING_USED:
             usage = replace(usage, requests=1)
         record = self._record(ended, usage, estimated)
+        self._tell(record)
         _touch_key(self.identity.key_id)
         # Shielded: a client disconnect cancels the request's task, never the
         # settlement of what was already produced.
@@ -203,6 +215,32 @@ class MeteredRequest:
             used = record.prompt_tokens + record.completion_tokens
             await limits.settle(self.identity, used - self.prompt_estimate)
         return settlement
+
+    def _describe(self, trace: requestlog.Trace) -> None:
+        trace.request_id = self.request_id
+        trace.tenant_id = self.identity.tenant_id
+        trace.endpoint = self.endpoint
+        trace.model = self.model.name
+        trace.stream = self.stream
+
+    def _tell(self, record: UsageRecord) -> None:
+        """Tell the request's trace how it ended; without one (a request
+        that did not come through config.asgi), count and log it now."""
+        trace = self.trace
+        if trace is None:
+            trace = requestlog.Trace(self.started)
+            self._describe(trace)
+        trace.upstream_started = self.upstream_started
+        trace.upstream_done = time.perf_counter()
+        trace.first_byte = self.first_byte
+        trace.channel = self.channel.name if self.channel else ""
+        trace.outcome = record.status
+        trace.status = record.http_status
+        trace.prompt_tokens = record.prompt_tokens
+        trace.completion_tokens = record.completion_tokens
+        trace.cost = record.cost
+        if self.trace is None:
+            requestlog.finish(trace)
 
     def _record(
         self, ended: Ending, usage: TokenUsage | None, estimated: bool

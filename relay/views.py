@@ -7,6 +7,8 @@ import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.db import CONNECTION_ERRORS
+from ops.metrics import POSTGRES_ERRORS
 from relay import catalog, counting, endpoints, errors, intake, proxy, stored
 from relay.metering import new_request_id
 
@@ -33,6 +35,12 @@ def openai_endpoint(method: str | None, *, anthropic: bool = False):
                 response = await view(request, request_id, *args, **kwargs)
             except errors.RelayError as exc:
                 return exc.response(request_id, anthropic=anthropic)
+            except CONNECTION_ERRORS:
+                POSTGRES_ERRORS.labels(component="relay").inc()
+                logger.warning("database unreachable: 503 (%s)", request_id)
+                return errors.service_unavailable().response(
+                    request_id, anthropic=anthropic
+                )
             except Exception:
                 logger.exception("relay failure (%s)", request_id)
                 return errors.RelayError(

@@ -1,6 +1,5 @@
 import os
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -9,14 +8,14 @@ from django.db import connection
 
 import config.db
 from accounts import auth
-from accounts.models import Tenant, User
-from accounts.services import api_key_create
-from billing.models import LedgerEntry, ModelPrice, Wallet
-from billing.money import usd_to_nano
-from billing.services import wallet_credit
-from onboarding.tenants import tenant_create
 from relay import breakers, catalog, limits
 from relay.models import Channel
+from tests import factories
+
+# The test prices and the customer factory, also under the names tests
+# import them by from here.
+from tests.factories import CLAUDE_PRICES, GEMINI_PRICES, PRICES, Customer
+from tests.factories import customer as make_customer
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.upstream import FakeUpstream
@@ -24,22 +23,6 @@ from tests.servers import ThreadedServer
 
 # The fake Stripe API and its fixtures, for every test that takes them.
 pytest_plugins = ["tests.fakes.stripe"]
-
-# Test prices, USD per 1M tokens: input, cached input, output. The same
-# figures as the published catalog, restated so tests do not depend on seed
-# data surviving a transactional test's flush.
-PRICES = {
-    "gpt-4.1": ("2.00", "0.50", "8.00", 32_768),
-    "gpt-4.1-mini": ("0.40", "0.10", "1.60", 32_768),
-    "gpt-4.1-nano": ("0.10", "0.025", "0.40", 32_768),
-}
-# Anthropic's and Google's: input, cache read, output, max output, cache write.
-CLAUDE_PRICES = {
-    "claude-3-5-haiku-latest": ("0.80", "0.08", "4.00", 8_192, "1.00"),
-}
-GEMINI_PRICES = {
-    "gemini-2.5-flash": ("0.30", "0.075", "2.50", 65_536, None),
-}
 
 
 def pytest_configure(config):
@@ -87,73 +70,19 @@ def _fresh_caches():
     _forget_process_state()
 
 
-@dataclass
-class Customer:
-    user: User
-    tenant: Tenant
-    secret: str
-
-    @property
-    def wallet(self) -> Wallet:
-        return Wallet.objects.get(tenant=self.tenant)
-
-    def fund(self, usd: "str | Decimal", reference: str = "test-grant") -> None:
-        wallet_credit(
-            tenant_id=self.tenant.pk,
-            amount=usd_to_nano(usd),
-            kind=LedgerEntry.Kind.GRANT,
-            reference=f"{reference}:{self.tenant.pk}",
-        )
-
-
-def make_customer(name: str, usd: str = "10.00") -> Customer:
-    user = User.objects.create_user(f"{name}@example.com", "correct horse battery")
-    tenant = tenant_create(name=f"{name.title()} Corp", owner=user)
-    _, secret = api_key_create(tenant=tenant, name=f"{name}'s key", created_by=user)
-    customer = Customer(user=user, tenant=tenant, secret=secret)
-    if usd:
-        customer.fund(usd)
-    return customer
-
-
 @pytest.fixture
 def prices(db):
-    for model, (input_, cached, output, max_output) in PRICES.items():
-        ModelPrice.objects.update_or_create(
-            model=model,
-            defaults={
-                "input_per_mtok": Decimal(input_),
-                "cached_input_per_mtok": Decimal(cached),
-                "output_per_mtok": Decimal(output),
-                "max_output_tokens": max_output,
-                "is_active": True,
-            },
-        )
-
-
-def _price(catalog: dict) -> None:
-    for model, (input_, read, output, max_output, write) in catalog.items():
-        ModelPrice.objects.update_or_create(
-            model=model,
-            defaults={
-                "input_per_mtok": Decimal(input_),
-                "cached_input_per_mtok": Decimal(read),
-                "cache_write_per_mtok": Decimal(write) if write else None,
-                "output_per_mtok": Decimal(output),
-                "max_output_tokens": max_output,
-                "is_active": True,
-            },
-        )
+    factories.publish(PRICES)
 
 
 @pytest.fixture
 def claude_prices(db):
-    _price(CLAUDE_PRICES)
+    factories.publish(CLAUDE_PRICES)
 
 
 @pytest.fixture
 def gemini_prices(db):
-    _price(GEMINI_PRICES)
+    factories.publish(GEMINI_PRICES)
 
 
 @pytest.fixture
@@ -166,89 +95,87 @@ def bob(db, prices) -> Customer:
     return make_customer("bob")
 
 
+# The fakes are served once a session; each test gets them reset, with no
+# knobs set and nothing recorded, and a channel to each serving its prices.
+
+
 @pytest.fixture(scope="session")
 def fake_upstream():
-    fake = FakeUpstream().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake(fake_upstream):
-    fake_upstream.reset()
-    yield fake_upstream
-    fake_upstream.reset()
-
-
-@pytest.fixture
-def channel(db, fake) -> Channel:
-    channel = Channel(
-        name="fake-openai",
-        kind=Channel.Kind.OPENAI,
-        base_url=fake.url(),
-        model_names=list(PRICES),
-    )
-    channel.save()
-    channel.add_key("sk-upstream-secret-1234")
-    return channel
+    with FakeUpstream() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")
 def fake_anthropic_server():
-    fake = FakeAnthropic().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake_anthropic(fake_anthropic_server):
-    fake_anthropic_server.reset()
-    yield fake_anthropic_server
-    fake_anthropic_server.reset()
-
-
-@pytest.fixture
-def claude_channel(db, claude_prices, fake_anthropic) -> Channel:
-    channel = Channel.objects.create(
-        name="fake-anthropic",
-        kind=Channel.Kind.ANTHROPIC,
-        base_url=fake_anthropic.base_url,
-        model_names=list(CLAUDE_PRICES),
-    )
-    channel.add_key("sk-ant-upstream")
-    return channel
+    with FakeAnthropic() as fake:
+        yield fake
 
 
 @pytest.fixture(scope="session")
 def fake_gemini_server():
-    fake = FakeGemini().start()
+    with FakeGemini() as fake:
+        yield fake
+
+
+def _reset_around(fake) -> Iterator:
+    fake.reset()
     yield fake
-    fake.stop()
+    fake.reset()
+
+
+@pytest.fixture
+def fake(fake_upstream):
+    yield from _reset_around(fake_upstream)
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server):
+    yield from _reset_around(fake_anthropic_server)
 
 
 @pytest.fixture
 def fake_gemini(fake_gemini_server):
-    fake_gemini_server.reset()
-    yield fake_gemini_server
-    fake_gemini_server.reset()
+    yield from _reset_around(fake_gemini_server)
+
+
+@pytest.fixture
+def channel(db, fake) -> Channel:
+    return factories.channel(
+        "fake-openai", fake.url(), PRICES, key="sk-upstream-secret-1234"
+    )
+
+
+@pytest.fixture
+def claude_channel(db, claude_prices, fake_anthropic) -> Channel:
+    return factories.channel(
+        "fake-anthropic",
+        fake_anthropic.base_url,
+        CLAUDE_PRICES,
+        key="sk-ant-upstream",
+        kind=Channel.Kind.ANTHROPIC,
+    )
 
 
 @pytest.fixture
 def gemini_channel(db, gemini_prices, fake_gemini) -> Channel:
-    channel = Channel.objects.create(
-        name="fake-gemini",
+    return factories.channel(
+        "fake-gemini",
+        fake_gemini.url(),
+        GEMINI_PRICES,
+        key="gemini-upstream-key",
         kind=Channel.Kind.GEMINI,
-        base_url=fake_gemini.url(),
-        model_names=list(GEMINI_PRICES),
     )
-    channel.add_key("gemini-upstream-key")
-    return channel
 
 
 @pytest.fixture(scope="session")
-def relay_server(django_db_setup, django_db_blocker):
+def relay_server(django_db_setup, django_db_blocker, tmp_path_factory):
     from config.asgi import application
 
+    # The in-process server's heartbeat would touch the database between
+    # tests (which pytest-django forbids) and outlive each test's flush: the
+    # liveness of real processes is tested on real processes (tests/faults).
+    settings.SWITCHBOARD_WORKER_HEARTBEAT_SECONDS = 0
+    settings.SWITCHBOARD_JOURNAL_DIR = tmp_path_factory.mktemp("journal")
     server = ThreadedServer(application, lifespan="on").start()
     yield server
     server.stop()

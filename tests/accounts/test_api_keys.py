@@ -12,6 +12,7 @@ from accounts.models import ApiKey, Membership, Tenant
 from accounts.services import api_key_create, api_key_revoke
 from billing.models import LedgerEntry, Wallet
 from onboarding.tenants import tenant_create
+from tests import factories
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -149,8 +150,8 @@ def test_a_revoked_key_stays_revoked(alice, settings):
     assert async_to_sync(identify)(alice.secret).revoked
 
 
-def test_it_creates_a_tenant_with_a_wallet_and_an_owner(db, django_user_model):
-    owner = django_user_model.objects.create_user("carol@example.com", "pw")
+def test_it_creates_a_tenant_with_a_wallet_and_an_owner(db):
+    owner = factories.user("carol@example.com")
     tenant = tenant_create(name="Carol Corp", owner=owner)
     wallet = Wallet.objects.get(tenant=tenant)
     assert (wallet.balance, wallet.held) == (0, 0)

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.models import Membership, User
+from accounts.models import User
 from api.services import token_create
 from billing.models import Payment
 from relay.models import UsageRecord
+from tests import factories
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -74,11 +75,7 @@ def bob_api(bob) -> Caller:
 @pytest.fixture
 def carol(alice) -> User:
     """A member (not an owner) of Alice's tenant."""
-    user = User.objects.create_user("carol@example.com", "correct horse battery")
-    Membership.objects.create(
-        user=user, tenant=alice.tenant, role=Membership.Role.MEMBER
-    )
-    return user
+    return factories.member(alice.tenant, "carol@example.com")
 
 
 @pytest.fixture
@@ -90,32 +87,25 @@ def carol_api(alice, carol) -> Caller:
 
 
 def make_usage(customer, n: int, **fields) -> UsageRecord:
-    defaults = {
+    """Usage record `n` of `customer`, made `n` minutes after T0."""
+    values = {
         "request_id": f"req_{customer.tenant.pk}_{n}",
-        "tenant": customer.tenant,
-        "api_key": customer.tenant.api_keys.order_by("pk").first(),
-        "model": "gpt-4.1-mini",
-        "status": UsageRecord.Status.OK,
-        "http_status": 200,
-        "usage_source": UsageRecord.Source.REPORTED,
         "prompt_tokens": 100,
         "completion_tokens": 20,
         "cost": 72_000,
         "charged": 72_000,
         "created_at": T0 + timedelta(minutes=n),
+        **fields,
     }
-    defaults.update(fields)
-    return UsageRecord.objects.create(**defaults)
+    return factories.usage_record(customer, **values)
 
 
 def make_payment(customer, n: int, **fields) -> Payment:
-    defaults = {
-        "tenant": customer.tenant,
-        "created_by": customer.user,
-        "amount_cents": 2500,
+    """Paid checkout `n` of `customer`, made `n` minutes after T0."""
+    values = {
         "status": Payment.Status.PAID,
         "stripe_session_id": f"cs_test_{customer.tenant.pk}_{n}",
         "created_at": T0 + timedelta(minutes=n),
+        **fields,
     }
-    defaults.update(fields)
-    return Payment.objects.create(**defaults)
+    return factories.payment(customer, **values)

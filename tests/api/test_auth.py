@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from accounts.models import Membership, User
 from api.models import ManagementToken
 from api.services import token_revoke
+from tests import factories
 
 CSRF_SECRET = "A" * 32
 
@@ -107,7 +108,7 @@ def test_a_token_acts_with_its_users_current_role(alice, alice_api):
 
 def test_a_token_acts_for_its_own_tenant_only(alice, bob, alice_api):
     # Alice also belongs to Bob's tenant; her token is still Alice Corp's.
-    Membership.objects.create(user=alice.user, tenant=bob.tenant)
+    factories.membership(bob.tenant, alice.user)
     bob.fund("3.00", reference="more")
 
     response = alice_api.get("/api/balance/")
@@ -126,7 +127,7 @@ def test_a_session_reads(alice, api_client):
 
 
 def test_a_session_acts_for_the_tenant_chosen_in_the_portal(alice, bob, api_client):
-    Membership.objects.create(user=alice.user, tenant=bob.tenant)
+    factories.membership(bob.tenant, alice.user)
     bob.fund("3.00", reference="more")
     api_client.force_login(alice.user)
     session = api_client.session
@@ -139,7 +140,7 @@ def test_a_session_acts_for_the_tenant_chosen_in_the_portal(alice, bob, api_clie
 
 
 def test_a_person_without_a_tenant_is_403(db, api_client):
-    user = User.objects.create_user("dave@example.com", "correct horse battery")
+    user = factories.user("dave@example.com")
     api_client.force_login(user)
 
     response = api_client.get("/api/balance/")

@@ -59,13 +59,16 @@ class Money:
     def __init__(self, loop: RelayLoop) -> None:
         self.loop = loop
 
-    def reserve(self, customer, request_id: str, amount: int, promo_ok=True) -> bool:
+    def reserve(
+        self, customer, request_id: str, amount: int, promo_ok=True, owner=""
+    ) -> bool:
         return self.loop.run(
             wallet_reserve_async(
                 tenant_id=customer.tenant.pk,
                 request_id=request_id,
                 amount=amount,
                 promo_ok=promo_ok,
+                owner=owner,
             )
         )
 

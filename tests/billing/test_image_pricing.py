@@ -12,6 +12,7 @@ from billing.models import ModelPrice
 from billing.money import nano_per_token, usd_to_nano
 from billing.pricing import TokenUsage, UnitPrices, usage_cost
 from relay.catalog import _load
+from tests.factories import GPT_IMAGE_TOKENS
 
 seed_images = import_module("billing.migrations.0006_seed_image_models")
 
@@ -202,18 +203,8 @@ def test_a_model_is_billed_per_image_or_by_tokens_not_both():
         model.clean()
 
 
-# Restated from the providers' pages rather than read from the migration.
-GPT_IMAGE_1_TOKENS = {
-    "low:1024x1024": 272,
-    "low:1024x1536": 408,
-    "low:1536x1024": 400,
-    "medium:1024x1024": 1056,
-    "medium:1024x1536": 1584,
-    "medium:1536x1024": 1568,
-    "high:1024x1024": 4160,
-    "high:1024x1536": 6240,
-    "high:1536x1024": 6208,
-}
+# Restated from the providers' pages rather than read from the migration
+# (GPT Image 1's tokens in tests/factories.py).
 PER_IMAGE_NANO = {
     "dall-e-3": {
         "standard:1024x1024": 40_000_000,
@@ -244,11 +235,11 @@ def test_the_image_models_are_seeded_at_published_prices(db):
         input=5_000, cached_input=1_250, output=40_000, cache_write=5_000,
         image_input=10_000,
     )  # fmt: skip
-    assert rows["gpt-image-1"].image_output_tokens == GPT_IMAGE_1_TOKENS
+    assert rows["gpt-image-1"].image_output_tokens == GPT_IMAGE_TOKENS
     assert rows["gpt-image-1"].image_prices == {}
 
     models = _load().models
-    assert models["gpt-image-1"].image_output_tokens == GPT_IMAGE_1_TOKENS
+    assert models["gpt-image-1"].image_output_tokens == GPT_IMAGE_TOKENS
     for name, prices in PER_IMAGE_NANO.items():
         assert models[name].image_prices == prices
         assert models[name].generates_images

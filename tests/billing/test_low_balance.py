@@ -2,13 +2,14 @@
 
 import pytest
 
-from accounts.models import Membership, User
+from accounts.models import Membership
 from billing.alerts import low_balance_alerts_send, low_balance_threshold_set
 from billing.models import LedgerEntry
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
 from billing.services import wallet_credit
 from billing.tasks import send_low_balance_alerts
+from tests import factories
 from tests.billing.test_concurrent_holds import run_together
 
 THRESHOLD = usd_to_nano("5.00")
@@ -30,14 +31,8 @@ def top_up(customer, usd: str, reference: str) -> None:
 @pytest.fixture
 def watched(alice):
     """Alice ($10.00) with a $5.00 threshold, a second owner and a member."""
-    co_owner = User.objects.create_user("carol@example.com", "pw")
-    member = User.objects.create_user("dave@example.com", "pw")
-    Membership.objects.create(
-        user=co_owner, tenant=alice.tenant, role=Membership.Role.OWNER
-    )
-    Membership.objects.create(
-        user=member, tenant=alice.tenant, role=Membership.Role.MEMBER
-    )
+    factories.member(alice.tenant, "carol@example.com", Membership.Role.OWNER)
+    factories.member(alice.tenant, "dave@example.com")
     assert low_balance_threshold_set(tenant=alice.tenant, threshold=THRESHOLD)
     return alice
 

@@ -13,6 +13,7 @@ from billing.selectors import wallet_drifts
 from billing.starter import promo_expire_due
 from onboarding.tenants import email_verify
 from relay.models import UsageRecord
+from tests import factories
 
 ONE_USD = usd_to_nano("1")
 
@@ -20,9 +21,7 @@ ONE_USD = usd_to_nano("1")
 @pytest.fixture
 def carol(db, prices):
     """A customer with $1 of starter credit and $2 paid."""
-    from tests.conftest import make_customer
-
-    customer = make_customer("carol", usd="2.00")
+    customer = factories.customer("carol", usd="2.00")
     email_verify(user=customer.user)
     return customer
 

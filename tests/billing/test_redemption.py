@@ -21,6 +21,7 @@ from billing.redemption import (
     redemption_batch_create,
 )
 from billing.selectors import wallet_drifts
+from tests import factories
 from tests.billing.test_concurrent_holds import run_together
 
 CODE_FORMAT = re.compile(rf"[{ALPHABET}]{{4}}(-[{ALPHABET}]{{4}}){{3}}")
@@ -28,10 +29,8 @@ FIVE = usd_to_nano("5.00")
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user(
-        "staff@example.com", "pw", is_staff=True
-    )
+def staff(db):
+    return factories.staff("staff@example.com")
 
 
 def make_batch(staff, count=3, value=FIVE, expires_at=None):

@@ -4,20 +4,17 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import User
 from billing.models import LedgerEntry
 from billing.payments import payments_reconcile
 from billing.selectors import wallet_drifts
-from onboarding.tenants import tenant_create
-from tests.conftest import Customer
+from tests import factories
+from tests.factories import Customer
 
 
 @pytest.fixture
 def carol(alice) -> Customer:
     """A tenant that signed up through Alice's invite link."""
-    user = User.objects.create_user("carol@example.com", "correct horse battery")
-    tenant = tenant_create(name="Carol Corp", owner=user, referred_by=alice.tenant)
-    return Customer(user=user, tenant=tenant, secret="")
+    return factories.customer("carol", usd="", referred_by=alice.tenant)
 
 
 def rewards(customer) -> list[LedgerEntry]:

@@ -2,18 +2,18 @@
 
 import pytest
 
-from accounts.models import User
 from audit.models import AuditEvent
 from audit.services import ReasonRequired
 from billing.models import LedgerEntry
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
 from billing.staff import wallet_adjust
+from tests import factories
 
 
 @pytest.fixture
 def staff(db):
-    return User.objects.create_user("ops@example.com", "x" * 12, is_staff=True)
+    return factories.staff("ops@example.com")
 
 
 def test_a_credit_writes_the_ledger_and_the_audit_log(alice, staff):

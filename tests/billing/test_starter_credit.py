@@ -2,18 +2,18 @@
 
 import pytest
 
-from accounts.models import Membership, User
 from billing.models import LedgerEntry, StarterGrant, Wallet
 from billing.money import usd_to_nano
 from billing.selectors import wallet_drifts
 from billing.starter import email_key
 from onboarding.tenants import email_verify, tenant_create
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 def sign_up(email: str):
-    user = User.objects.create_user(email, "correct horse battery")
+    user = factories.user(email)
     tenant = tenant_create(name=f"{email} inc", owner=user)
     return user, tenant
 
@@ -74,16 +74,14 @@ def test_a_re_signup_with_the_same_mailbox_gets_nothing():
 def test_a_tenant_gets_one_grant_whoever_verifies():
     owner, tenant = sign_up("ann@example.com")
     email_verify(user=owner)
-    co_owner = User.objects.create_user("ben@example.com", "correct horse battery")
-    Membership.objects.create(user=co_owner, tenant=tenant, role="owner")
+    co_owner = factories.member(tenant, "ben@example.com", role="owner")
     assert email_verify(user=co_owner) is None
     assert balance(tenant) == usd_to_nano("1.00")
 
 
 def test_a_member_who_owns_nothing_gets_no_grant_for_anyone():
     _, tenant = sign_up("ann@example.com")
-    member = User.objects.create_user("ben@example.com", "correct horse battery")
-    Membership.objects.create(user=member, tenant=tenant, role="member")
+    member = factories.member(tenant, "ben@example.com", role="member")
     assert email_verify(user=member) is None
     assert balance(tenant) == 0
     # ben's address stays unused: his own tenant can still get its grant.

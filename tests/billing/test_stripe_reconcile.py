@@ -10,6 +10,7 @@ from billing.models import LedgerEntry, Payment
 from billing.payments import payments_reconcile
 from billing.selectors import wallet_drifts
 from billing.tasks import reconcile_stripe_payments
+from tests import factories
 
 NANO_PER_CENT = 10_000_000
 
@@ -152,14 +153,14 @@ def test_the_celery_task_without_stripe_does_nothing(settings):
 
 
 def test_placeholders_that_never_reached_stripe_expire(alice, stripe_flow):
-    old = Payment.objects.create(
-        tenant=alice.tenant,
+    old = factories.payment(
+        alice,
         amount_cents=1000,
         stripe_session_id="pending:died-before-stripe-answered",
         created_at=timezone.now() - timedelta(hours=2),
     )
-    fresh = Payment.objects.create(
-        tenant=alice.tenant,
+    fresh = factories.payment(
+        alice,
         amount_cents=1000,
         stripe_session_id="pending:stripe-still-answering",
     )

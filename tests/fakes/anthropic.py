@@ -44,15 +44,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from tests.fakes.asgi import read_body, wait_disconnect, write_event
+from tests.fakes.asgi import StreamRecorder, read_body, wait_disconnect, write_event
 from tests.fakes.upstream import drop_connection, split_reply
 from tests.servers import LoopbackFake, ThreadedServer
 
@@ -400,15 +398,13 @@ async def _send_json(send, status: int, payload: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class FakeAnthropic(LoopbackFake):
+class FakeAnthropic(StreamRecorder[RecordedRequest], LoopbackFake):
     """The fake API: an ASGI app served by a uvicorn thread on loopback."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host, self.port = host, port
         self.knobs = Knobs()
-        self._lock = threading.Lock()
-        self._requests: deque[RecordedRequest] = deque(maxlen=1000)
-        self._aborted: list[int] = []
+        self._start_recording()
         self._server: ThreadedServer | None = None
 
     def configure(self, **knobs: Any) -> Knobs:
@@ -418,31 +414,7 @@ class FakeAnthropic(LoopbackFake):
 
     def reset(self) -> None:
         self.knobs = Knobs()
-        with self._lock:
-            self._requests.clear()
-            self._aborted.clear()
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def aborted_streams(self) -> int:
-        """Return how many streams the client left before their last event."""
-        with self._lock:
-            return len(self._aborted)
-
-    @property
-    def aborted_after(self) -> list[int]:
-        """Return the content deltas each abandoned stream had sent, in order."""
-        with self._lock:
-            return list(self._aborted)
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        with self._lock:
-            return self._requests[-1] if self._requests else None
+        self._forget_recorded()
 
     @property
     def base_url(self) -> str:
@@ -463,8 +435,7 @@ class FakeAnthropic(LoopbackFake):
         except orjson.JSONDecodeError:
             body = None
         recorded = RecordedRequest(scope["method"], scope["path"], headers, body, raw)
-        with self._lock:
-            self._requests.append(recorded)
+        self._record(recorded)
         knobs = self.knobs
         route = (scope["method"], scope["path"])
         if route not in (("POST", MESSAGES_PATH), ("POST", COUNT_TOKENS_PATH)):
@@ -513,8 +484,7 @@ class FakeAnthropic(LoopbackFake):
                 if is_delta and knobs.chunk_delay:
                     await asyncio.wait((watcher,), timeout=knobs.chunk_delay)
                 if watcher.done():
-                    with self._lock:
-                        self._aborted.append(deltas)
+                    self._record_abandoned(deltas)
                     return
                 deltas += is_delta
                 await write_event(send, event, knobs.split_utf8)

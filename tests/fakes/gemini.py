@@ -48,14 +48,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from tests.fakes.asgi import wait_disconnect, write_event
+from tests.fakes.asgi import StreamRecorder, wait_disconnect, write_event
 from tests.fakes.upstream import drop_connection
 from tests.servers import LoopbackFake, ThreadedServer
 
@@ -221,15 +220,13 @@ class RecordedRequest:
         return found.group(1) if found else None
 
 
-class FakeGemini(LoopbackFake):
+class FakeGemini(StreamRecorder[RecordedRequest], LoopbackFake):
     """A fake Gemini API: an ASGI app plus a uvicorn server thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **knobs: Any):
         self.host, self.port = host, port
         self.knobs = Knobs(**knobs)
-        self._requests: list[RecordedRequest] = []
-        self._aborted: list[int] = []
-        self._lock = threading.Lock()
+        self._start_recording()
         self._server: ThreadedServer | None = None
 
     def configure(self, **knobs: Any) -> Knobs:
@@ -239,31 +236,7 @@ class FakeGemini(LoopbackFake):
 
     def reset(self) -> None:
         self.configure()
-        with self._lock:
-            self._requests.clear()
-            self._aborted.clear()
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def aborted_streams(self) -> int:
-        """Return how many streams the client left before their last chunk."""
-        with self._lock:
-            return len(self._aborted)
-
-    @property
-    def aborted_after(self) -> list[int]:
-        """Return the chunks each abandoned stream had sent, in order."""
-        with self._lock:
-            return list(self._aborted)
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        with self._lock:
-            return self._requests[-1] if self._requests else None
+        self._forget_recorded()
 
     def url(self) -> str:
         """Return the API base a channel points at (ending in /v1beta)."""
@@ -289,8 +262,7 @@ class FakeGemini(LoopbackFake):
         request = RecordedRequest(
             scope["method"], scope["path"], query, headers, body, raw
         )
-        with self._lock:
-            self._requests.append(request)
+        self._record(request)
         knobs = self.knobs
         if knobs.latency:
             await asyncio.sleep(knobs.latency)
@@ -340,8 +312,7 @@ class FakeGemini(LoopbackFake):
                 if knobs.chunk_delay:
                     await asyncio.wait((watcher,), timeout=knobs.chunk_delay)
                 if watcher.done():
-                    with self._lock:
-                        self._aborted.append(sent)
+                    self._record_abandoned(sent)
                     return
                 await write_event(send, event, knobs.split_utf8)
             if knobs.drop_after is not None:

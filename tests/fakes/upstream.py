@@ -338,6 +338,24 @@ def openai_error(
     }
 
 
+def _missing(name: str) -> dict[str, Any]:
+    """The real API's answer to a required parameter left out."""
+    return openai_error(
+        f"Missing required parameter: '{name}'.",
+        param=name,
+        code="missing_required_parameter",
+    )
+
+
+def _wrong_type(name: str, expected: str) -> dict[str, Any]:
+    """The real API's answer to a parameter not of the `expected` type."""
+    return openai_error(
+        f"Invalid type for '{name}': expected {expected}.",
+        param=name,
+        code="invalid_type",
+    )
+
+
 def status_error(status: int) -> dict[str, Any]:
     """Return the error body the fake sends for a forced HTTP ``status``."""
     if status in _STATUS_ERRORS:
@@ -953,11 +971,7 @@ def _validate_common(content_type: str, body: Any) -> dict[str, Any] | None:
 def _validate_stream(body: dict[str, Any]) -> dict[str, Any] | None:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
-        return openai_error(
-            "Invalid type for 'stream': expected a boolean.",
-            param="stream",
-            code="invalid_type",
-        )
+        return _wrong_type("stream", "a boolean")
     if body.get("stream_options") is not None and stream is not True:
         return openai_error(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -974,11 +988,7 @@ def _validate_int(
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        return openai_error(
-            f"Invalid type for '{name}': expected an integer.",
-            param=name,
-            code="invalid_type",
-        )
+        return _wrong_type(name, "an integer")
     if value < minimum:
         return openai_error(
             f"Invalid '{name}': integer below minimum value. Expected a value "
@@ -1003,11 +1013,7 @@ def _validate_type(
     value = body.get(name)
     if value is None or isinstance(value, kind):
         return None
-    return openai_error(
-        f"Invalid type for '{name}': expected {label}.",
-        param=name,
-        code="invalid_type",
-    )
+    return _wrong_type(name, label)
 
 
 def _validate_inputs(
@@ -1017,19 +1023,14 @@ def _validate_inputs(
     or token-id arrays (one kind per array)."""
     value = body.get(name)
     if value is None:
-        return openai_error(
-            f"Missing required parameter: '{name}'.",
-            param=name,
-            code="missing_required_parameter",
-        )
+        return _missing(name)
     if isinstance(value, str):
         return None
     if not isinstance(value, list):
-        return openai_error(
-            f"Invalid type for '{name}': expected a string, an array of strings, "
-            "an array of integers, or an array of integer arrays.",
-            param=name,
-            code="invalid_type",
+        return _wrong_type(
+            name,
+            "a string, an array of strings, an array of integers, or an array "
+            "of integer arrays",
         )
     if not value:
         return openai_error(
@@ -1067,17 +1068,9 @@ def _validate_chat(content_type: str, body: Any) -> dict[str, Any] | None:
         return invalid
     messages = body.get("messages")
     if messages is None:
-        return openai_error(
-            "Missing required parameter: 'messages'.",
-            param="messages",
-            code="missing_required_parameter",
-        )
+        return _missing("messages")
     if not isinstance(messages, list):
-        return openai_error(
-            "Invalid type for 'messages': expected an array.",
-            param="messages",
-            code="invalid_type",
-        )
+        return _wrong_type("messages", "an array")
     if not messages:
         return openai_error(
             "Invalid 'messages': empty array. Expected an array with minimum "
@@ -1200,25 +1193,13 @@ def _validate_images(content_type: str, body: Any) -> dict[str, Any] | None:
         return openai_error(_BAD_JSON_MESSAGE)
     model = _image_model(body)
     if not isinstance(model, str):
-        return openai_error(
-            "Invalid type for 'model': expected a string.",
-            param="model",
-            code="invalid_type",
-        )
+        return _wrong_type("model", "a string")
     family = image_family(model)
     prompt = body.get("prompt")
     if prompt is None:
-        return openai_error(
-            "Missing required parameter: 'prompt'.",
-            param="prompt",
-            code="missing_required_parameter",
-        )
+        return _missing("prompt")
     if not isinstance(prompt, str):
-        return openai_error(
-            "Invalid type for 'prompt': expected a string.",
-            param="prompt",
-            code="invalid_type",
-        )
+        return _wrong_type("prompt", "a string")
     if not prompt:
         return openai_error(
             "Invalid 'prompt': empty string. Expected a non-empty string.",
@@ -1261,27 +1242,14 @@ def _validate_response_input(body: dict[str, Any]) -> dict[str, Any] | None:
     if value is None:
         if body.get("previous_response_id") is not None:
             return None
-        return openai_error(
-            "Missing required parameter: 'input'.",
-            param="input",
-            code="missing_required_parameter",
-        )
+        return _missing("input")
     if isinstance(value, str):
         return None
     if not isinstance(value, list):
-        return openai_error(
-            "Invalid type for 'input': expected one of a string or an array of "
-            "input items.",
-            param="input",
-            code="invalid_type",
-        )
+        return _wrong_type("input", "one of a string or an array of input items")
     for index, item in enumerate(value):
         if not isinstance(item, dict) or not isinstance(item.get("type", ""), str):
-            return openai_error(
-                f"Invalid type for 'input[{index}]': expected an input item.",
-                param=f"input[{index}]",
-                code="invalid_type",
-            )
+            return _wrong_type(f"input[{index}]", "an input item")
         kind = item.get("type", "message")
         if kind == "message" and item.get("role") not in _RESPONSE_ROLES:
             return openai_error(
@@ -1291,30 +1259,18 @@ def _validate_response_input(body: dict[str, Any]) -> dict[str, Any] | None:
                 code="invalid_value",
             )
         if kind in _TOOL_ANSWER_ITEMS and not isinstance(item.get("call_id"), str):
-            return openai_error(
-                f"Missing required parameter: 'input[{index}].call_id'.",
-                param=f"input[{index}].call_id",
-                code="missing_required_parameter",
-            )
+            return _missing(f"input[{index}].call_id")
     return None
 
 
 def _validate_response_tools(body: dict[str, Any]) -> dict[str, Any] | None:
     for index, tool in enumerate(body.get("tools") or ()):
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
-            return openai_error(
-                f"Missing required parameter: 'tools[{index}].type'.",
-                param=f"tools[{index}].type",
-                code="missing_required_parameter",
-            )
+            return _missing(f"tools[{index}].type")
         # Chat's nested {"function": {...}} form is refused here, as it is
         # by the real API: the name sits on the tool itself.
         if tool["type"] == "function" and not isinstance(tool.get("name"), str):
-            return openai_error(
-                f"Missing required parameter: 'tools[{index}].name'.",
-                param=f"tools[{index}].name",
-                code="missing_required_parameter",
-            )
+            return _missing(f"tools[{index}].name")
     return None
 
 
@@ -1323,11 +1279,7 @@ def _validate_responses(content_type: str, body: Any) -> dict[str, Any] | None:
     if not content_type.startswith("application/json") or not isinstance(body, dict):
         return openai_error(_BAD_JSON_MESSAGE)
     if body.get("model") is None:
-        return openai_error(
-            "Missing required parameter: 'model'.",
-            param="model",
-            code="missing_required_parameter",
-        )
+        return _missing("model")
     checks = (
         lambda: _validate_type(body, "model", str, "a string"),
         lambda: _validate_response_input(body),

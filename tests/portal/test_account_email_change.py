@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.models import LedgerEntry, StarterGrant
 from onboarding.tenants import email_verify
+from tests import factories
 
 PASSWORD = "correct horse battery"
 
@@ -115,7 +116,7 @@ def test_an_expired_change_link_is_refused(client, verified_alice, settings):
 def test_an_address_taken_meanwhile_is_refused(client, verified_alice):
     client.force_login(verified_alice.user)
     request_change(client, "alice.new@example.com")
-    User.objects.create_user("alice.new@example.com", "x" * 12)
+    factories.user("alice.new@example.com")
     response = client.get(change_link())
     assert response.status_code == 409
     assert "Another account now uses alice.new@example.com." in (

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from accounts.models import Membership, Tenant, User
 from billing.models import LedgerEntry, StarterGrant, Wallet
 from billing.selectors import wallet_drifts
+from tests import factories
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_signup_shows_errors_next_to_their_fields(
 
 
 def test_signup_refuses_an_address_already_in_use(client, db, ip):
-    User.objects.create_user("carol@example.com", "x" * 12)
+    factories.user("carol@example.com")
     response = signup(client, ip, email="CAROL@example.com")
     assert "An account with this address already exists" in response.content.decode()
     assert User.objects.count() == 1

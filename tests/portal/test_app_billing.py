@@ -11,7 +11,7 @@ from billing.models import LedgerEntry, Payment, RedemptionBatch, Wallet
 from billing.redemption import redemption_batch_create
 from billing.selectors import wallet_drifts
 from billing.services import wallet_credit
-from tests.portal.test_app_usage import add_member
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def test_owners_see_the_forms_and_members_only_the_figures(client, alice):
     for action in ("billing_topup", "billing_redeem", "billing_alert"):
         assert reverse(action) in html
     assert 'data-testid="billing-balance">$10.00<' in html
-    client.force_login(add_member(alice))
+    client.force_login(factories.member(alice.tenant, "mallory@example.com"))
     response = client.get(reverse("billing"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -163,7 +163,7 @@ def test_the_alert_threshold_is_set_and_cleared(signed_in, alice):
 def test_members_cannot_top_up_redeem_or_set_alerts(
     client, alice, stripe_settings, fake_stripe, name, data
 ):
-    client.force_login(add_member(alice))
+    client.force_login(factories.member(alice.tenant, "mallory@example.com"))
     assert client.post(reverse(name), data).status_code == 403
     assert not Payment.objects.exists()
     assert not fake_stripe.requests
@@ -171,16 +171,16 @@ def test_members_cannot_top_up_redeem_or_set_alerts(
 
 
 def test_payments_are_listed_with_their_status(signed_in, alice):
-    Payment.objects.create(
-        tenant=alice.tenant,
+    factories.payment(
+        alice,
         amount_cents=2500,
         stripe_session_id="cs_test_a",
         status=Payment.Status.PAID,
         paid_at=timezone.now(),
         refunded_cents=500,
     )
-    open_ = Payment.objects.create(
-        tenant=alice.tenant,
+    open_ = factories.payment(
+        alice,
         amount_cents=1000,
         stripe_session_id="cs_test_b",
         checkout_url="https://checkout.stripe.com/c/pay/cs_test_b",

@@ -12,7 +12,7 @@ from charts import bars as charts
 from portal import selectors
 from portal.views.dashboard import spend_chart
 from relay.models import UsageRecord
-from tests.portal.test_app_usage import add_member, usage_record
+from tests import factories
 
 
 @pytest.fixture
@@ -38,14 +38,15 @@ def test_it_shows_paid_and_promotional_balance_with_the_expiry(signed_in, alice)
 def test_spend_windows_count_today_seven_and_thirty_days(alice):
     today = date(2025, 6, 30)
     noon = datetime(2025, 6, 30, 12, tzinfo=UTC)
-    usage_record(
+    factories.usage_record(
         alice, created_at=noon, charged=100, prompt_tokens=1, completion_tokens=2
     )
-    usage_record(alice, created_at=noon - timedelta(days=6), charged=20)
-    usage_record(alice, created_at=noon - timedelta(days=7), charged=3)
-    usage_record(alice, created_at=noon - timedelta(days=29), charged=4000)
-    usage_record(alice, created_at=noon - timedelta(days=30), charged=50_000)
-    usage_record(alice, created_at=noon + timedelta(days=1), charged=0)  # not yet
+    factories.usage_record(alice, created_at=noon - timedelta(days=6), charged=20)
+    factories.usage_record(alice, created_at=noon - timedelta(days=7), charged=3)
+    factories.usage_record(alice, created_at=noon - timedelta(days=29), charged=4000)
+    factories.usage_record(alice, created_at=noon - timedelta(days=30), charged=50_000)
+    tomorrow = noon + timedelta(days=1)
+    factories.usage_record(alice, created_at=tomorrow, charged=0)  # not yet
     periods = selectors.spend_windows(tenant=alice.tenant, today=today)
     assert [(p.label, p.spend, p.requests) for p in periods] == [
         ("Today", 100, 2),
@@ -60,10 +61,14 @@ def test_daily_spend_groups_by_day_and_model_and_key(alice):
     first = alice.tenant.api_keys.exclude(pk=second.pk).get()
     days = selectors.chart_days(today=date(2025, 6, 30))
     day = datetime(2025, 6, 29, 8, tzinfo=UTC)
-    usage_record(alice, created_at=day, charged=5, model="gpt-4.1")
-    usage_record(alice, created_at=day, charged=7, model="gpt-4.1", key=second)
-    usage_record(alice, created_at=day + timedelta(days=1), charged=11)
-    usage_record(alice, created_at=datetime(2025, 5, 31, tzinfo=UTC), charged=999)
+    factories.usage_record(alice, created_at=day, charged=5, model="gpt-4.1")
+    factories.usage_record(
+        alice, created_at=day, charged=7, model="gpt-4.1", api_key=second
+    )
+    factories.usage_record(alice, created_at=day + timedelta(days=1), charged=11)
+    factories.usage_record(
+        alice, created_at=datetime(2025, 5, 31, tzinfo=UTC), charged=999
+    )
     by_model = selectors.daily_spend_by_model(tenant=alice.tenant, days=days)
     assert by_model.series == {
         "gpt-4.1": {date(2025, 6, 29): 12},
@@ -80,8 +85,8 @@ def test_daily_spend_groups_by_day_and_model_and_key(alice):
 
 
 def test_the_charts_are_svg_with_tooltips_a_legend_and_a_table(signed_in, alice):
-    usage_record(alice, model="gpt-4.1", charged=1_500_000)
-    usage_record(alice, model="gpt-4.1-nano", charged=250)
+    factories.usage_record(alice, model="gpt-4.1", charged=1_500_000)
+    factories.usage_record(alice, model="gpt-4.1-nano", charged=250)
     response = signed_in.get(reverse("dashboard"))
     html = response.content.decode()
     assert html.count('role="img"') == 2
@@ -106,7 +111,7 @@ def test_a_chart_without_spend_says_so(signed_in, alice):
 def test_recent_errors_are_the_newest_ten_failures(signed_in, alice):
     start = timezone.now() - timedelta(hours=1)
     failures = [
-        usage_record(
+        factories.usage_record(
             alice,
             status=UsageRecord.Status.UPSTREAM_ERROR,
             http_status=502,
@@ -115,7 +120,7 @@ def test_recent_errors_are_the_newest_ten_failures(signed_in, alice):
         )
         for n in range(12)
     ]
-    usage_record(alice, error="not an error")
+    factories.usage_record(alice, error="not an error")
     response = signed_in.get(reverse("dashboard"))
     shown = [r.request_id for r in response.context["errors"]]
     assert shown == [r.request_id for r in reversed(failures)][:10]
@@ -124,7 +129,7 @@ def test_recent_errors_are_the_newest_ten_failures(signed_in, alice):
 
 
 def test_members_see_the_dashboard(client, alice):
-    client.force_login(add_member(alice))
+    client.force_login(factories.member(alice.tenant, "mallory@example.com"))
     response = client.get(reverse("dashboard"))
     assert response.status_code == 200
     assert "Ask an owner" in response.content.decode()
@@ -138,9 +143,9 @@ def test_the_dashboard_takes_as_many_queries_for_40_rows_as_for_3(
     for total in (3, 40):
         for n in range(UsageRecord.objects.count(), total):
             key, _ = api_key_create(tenant=alice.tenant, name=f"key {n}")
-            usage_record(
+            factories.usage_record(
                 alice,
-                key=key,
+                api_key=key,
                 model=f"model-{n}",
                 status="upstream_error",
                 created_at=now - timedelta(days=n % 30),

@@ -5,8 +5,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import ApiKey
-from billing.models import Payment
-from tests.portal.test_app_usage import add_member, usage_record
+from tests import factories
 
 
 @pytest.fixture
@@ -14,16 +13,19 @@ def bobs(bob):
     """Bob's key, usage record and payment."""
     return {
         "key": bob.tenant.api_keys.get(),
-        "usage": usage_record(bob, model="gpt-4.1-nano", charged=777_777),
-        "payment": Payment.objects.create(
-            tenant=bob.tenant, amount_cents=4200, stripe_session_id="cs_test_bob"
+        "usage": factories.usage_record(bob, model="gpt-4.1-nano", charged=777_777),
+        "payment": factories.payment(
+            bob, amount_cents=4200, stripe_session_id="cs_test_bob"
         ),
     }
 
 
 @pytest.fixture(params=["owner", "member"])
 def alices_client(request, client, alice):
-    user = alice.user if request.param == "owner" else add_member(alice)
+    if request.param == "owner":
+        user = alice.user
+    else:
+        user = factories.member(alice.tenant, "mallory@example.com")
     client.force_login(user)
     return client
 
@@ -54,7 +56,7 @@ def test_guessed_ids_are_404(alices_client, name, arg):
 
 
 def test_lists_show_only_the_tenants_own_rows(alices_client, alice, bob, bobs):
-    mine = usage_record(alice, charged=123)
+    mine = factories.usage_record(alice, charged=123)
     pages = {
         name: alices_client.get(reverse(name)).content.decode()
         for name in ("dashboard", "keys", "usage", "billing", "billing_payments")

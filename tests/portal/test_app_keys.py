@@ -11,7 +11,7 @@ from django.utils.html import escape
 from accounts import auth
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
-from tests.portal.test_app_usage import add_member
+from tests import factories
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_revoking_asks_first_then_revokes(signed_in, alice):
 )
 def test_members_cannot_create_or_revoke_keys(client, alice, method, name, args):
     key = alice.tenant.api_keys.get()
-    client.force_login(add_member(alice))
+    client.force_login(factories.member(alice.tenant, "mallory@example.com"))
     url = reverse(name, args=[key.pk for _ in args])
     response = getattr(client, method)(url, {"name": "sneaky"})
     assert response.status_code == 403

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import itertools
 import warnings
 from datetime import UTC, datetime, timedelta
 
@@ -12,41 +11,10 @@ from django.test import AsyncRequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, User
 from accounts.services import api_key_create
 from portal.views.usage import usage_csv
 from relay.models import UsageRecord
-
-_ids = itertools.count(1)
-
-
-def usage_record(customer, *, key=None, model="gpt-4.1-mini", charged=1_000, **fields):
-    """Store a usage record of `customer` as the relay would have settled it."""
-    if key is None:
-        key = customer.tenant.api_keys.order_by("pk").first()
-    values = {
-        "request_id": f"req-{next(_ids)}",
-        "tenant": customer.tenant,
-        "api_key": key,
-        "model": model,
-        "status": UsageRecord.Status.OK,
-        "http_status": 200,
-        "prompt_tokens": 10,
-        "completion_tokens": 5,
-        "usage_source": UsageRecord.Source.REPORTED,
-        "cost": charged,
-        "charged": charged,
-    }
-    values.update(fields)
-    return UsageRecord.objects.create(**values)
-
-
-def add_member(customer, email="mallory@example.com") -> User:
-    user = User.objects.create_user(email, "correct horse battery")
-    Membership.objects.create(
-        user=user, tenant=customer.tenant, role=Membership.Role.MEMBER
-    )
-    return user
+from tests import factories
 
 
 @pytest.fixture
@@ -61,8 +29,12 @@ def rows(response) -> list[str]:
 
 def test_it_lists_the_tenants_requests_newest_first(signed_in, alice):
     now = timezone.now()
-    old = usage_record(alice, created_at=now - timedelta(hours=2), charged=1_234)
-    new = usage_record(alice, created_at=now, prompt_tokens=321, completion_tokens=45)
+    old = factories.usage_record(
+        alice, created_at=now - timedelta(hours=2), charged=1_234
+    )
+    new = factories.usage_record(
+        alice, created_at=now, prompt_tokens=321, completion_tokens=45
+    )
     response = signed_in.get(reverse("usage"))
     assert response.status_code == 200
     assert rows(response) == [new.request_id, old.request_id]
@@ -74,18 +46,22 @@ def test_it_lists_the_tenants_requests_newest_first(signed_in, alice):
 def test_it_filters_by_date_key_model_and_status(signed_in, alice):
     other_key, _ = api_key_create(tenant=alice.tenant, name="batch")
     day = datetime(2025, 3, 10, 12, tzinfo=UTC)
-    usage_record(alice, created_at=day - timedelta(days=1))
-    wanted = usage_record(
+    factories.usage_record(alice, created_at=day - timedelta(days=1))
+    wanted = factories.usage_record(
         alice,
-        key=other_key,
+        api_key=other_key,
         model="gpt-4.1",
         status=UsageRecord.Status.UPSTREAM_ERROR,
         created_at=day,
     )
-    usage_record(alice, key=other_key, model="gpt-4.1", created_at=day)
-    usage_record(alice, key=other_key, status="upstream_error", created_at=day)
-    usage_record(alice, model="gpt-4.1", status="upstream_error", created_at=day)
-    usage_record(alice, created_at=day + timedelta(days=1))
+    factories.usage_record(alice, api_key=other_key, model="gpt-4.1", created_at=day)
+    factories.usage_record(
+        alice, api_key=other_key, status="upstream_error", created_at=day
+    )
+    factories.usage_record(
+        alice, model="gpt-4.1", status="upstream_error", created_at=day
+    )
+    factories.usage_record(alice, created_at=day + timedelta(days=1))
     query = {
         "start": "2025-03-10",
         "end": "2025-03-10",
@@ -102,7 +78,7 @@ def test_it_filters_by_date_key_model_and_status(signed_in, alice):
 
 
 def test_a_bad_filter_is_explained_not_ignored(signed_in, alice):
-    usage_record(alice)
+    factories.usage_record(alice)
     response = signed_in.get(reverse("usage"), {"start": "yesterday", "status": "bad"})
     assert response.status_code == 200
     assert response.context["page"] is None
@@ -115,7 +91,8 @@ def test_a_bad_filter_is_explained_not_ignored(signed_in, alice):
 def test_it_pages_through_the_log(signed_in, alice):
     start = timezone.now() - timedelta(hours=1)
     records = [
-        usage_record(alice, created_at=start + timedelta(seconds=n)) for n in range(55)
+        factories.usage_record(alice, created_at=start + timedelta(seconds=n))
+        for n in range(55)
     ]
     first = signed_in.get(reverse("usage"), {"model": "gpt-4.1-mini"})
     second = signed_in.get(reverse("usage"), {"model": "gpt-4.1-mini", "page": 2})
@@ -128,7 +105,7 @@ def test_it_pages_through_the_log(signed_in, alice):
 def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
     key = alice.tenant.api_keys.get()
     at = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
-    wanted = usage_record(
+    wanted = factories.usage_record(
         alice,
         model="gpt-4.1",
         created_at=at,
@@ -139,47 +116,33 @@ def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
         cost=2_123_456_789,
         charged=2_000_000_001,
     )
-    usage_record(alice, model="gpt-4.1-nano", created_at=at)
+    factories.usage_record(alice, model="gpt-4.1-nano", created_at=at)
     response = signed_in.get(reverse("usage_csv"), {"model": "gpt-4.1"})
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
     body = b"".join(response.streaming_content).decode()
+    # The columns in their order, each with the wanted record's cell.
+    expected = {
+        "created_at": "2025-03-10T12:30:00+00:00",
+        "request_id": wanted.request_id,
+        "key_name": key.name,
+        "key_prefix": key.prefix,
+        "model": "gpt-4.1",
+        "endpoint": "chat.completions",
+        "status": "ok",
+        "http_status": "200",
+        "prompt_tokens": "1000",
+        "cached_tokens": "200",
+        "completion_tokens": "50",
+        "reasoning_tokens": "20",
+        "images": "0",
+        "cost_usd": "2.123456789",
+        "charged_usd": "2.000000001",
+    }
     assert list(csv.reader(io.StringIO(body))) == [
-        [
-            "created_at",
-            "request_id",
-            "key_name",
-            "key_prefix",
-            "model",
-            "endpoint",
-            "status",
-            "http_status",
-            "prompt_tokens",
-            "cached_tokens",
-            "completion_tokens",
-            "reasoning_tokens",
-            "images",
-            "cost_usd",
-            "charged_usd",
-        ],
-        [
-            "2025-03-10T12:30:00+00:00",
-            wanted.request_id,
-            key.name,
-            key.prefix,
-            "gpt-4.1",
-            "chat.completions",
-            "ok",
-            "200",
-            "1000",
-            "200",
-            "50",
-            "20",
-            "0",
-            "2.123456789",
-            "2.000000001",
-        ],
+        list(expected),
+        list(expected.values()),
     ]
 
 
@@ -187,8 +150,8 @@ def test_the_csv_export_keeps_the_customers_text_from_running_as_a_formula(
     signed_in, alice
 ):
     key, _ = api_key_create(tenant=alice.tenant, name='=HYPERLINK("http://x.test")')
-    usage_record(alice, key=key, model="@SUM(A1:A9)")
-    usage_record(alice, key=key, model="\tgpt-4.1-mini")
+    factories.usage_record(alice, api_key=key, model="@SUM(A1:A9)")
+    factories.usage_record(alice, api_key=key, model="\tgpt-4.1-mini")
     response = signed_in.get(reverse("usage_csv"), {"key": key.pk})
     body = b"".join(response.streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
@@ -232,15 +195,17 @@ def test_a_bad_export_filter_is_a_400_with_the_reason(signed_in, alice):
 
 
 def test_members_see_usage(client, alice):
-    record = usage_record(alice)
-    client.force_login(add_member(alice))
+    record = factories.usage_record(alice)
+    client.force_login(factories.member(alice.tenant, "mallory@example.com"))
     assert record.request_id in client.get(reverse("usage")).content.decode()
     detail = client.get(reverse("usage_detail", args=[record.request_id]))
     assert detail.status_code == 200
 
 
 def test_the_detail_page_shows_prices_and_cost(signed_in, alice):
-    record = usage_record(alice, cost=5_000_000, charged=5_000_000, latency_ms=812)
+    record = factories.usage_record(
+        alice, cost=5_000_000, charged=5_000_000, latency_ms=812
+    )
     response = signed_in.get(reverse("usage_detail", args=[record.request_id]))
     html = response.content.decode()
     assert "$0.005" in html and "812 ms" in html
@@ -260,7 +225,7 @@ def test_the_usage_page_takes_as_many_queries_for_40_rows_as_for_3(
     for total in (3, 40):
         for n in range(UsageRecord.objects.count(), total):
             key, _ = api_key_create(tenant=alice.tenant, name=f"key {n}")
-            usage_record(alice, key=key)
+            factories.usage_record(alice, api_key=key)
         with django_assert_max_num_queries(10) as queries:
             response = signed_in.get(reverse("usage"))
         assert len(rows(response)) == total
@@ -269,6 +234,6 @@ def test_the_usage_page_takes_as_many_queries_for_40_rows_as_for_3(
 
 
 def test_the_detail_page_shows_the_reasoning_part_of_the_output(signed_in, alice):
-    record = usage_record(alice, completion_tokens=120, reasoning_tokens=80)
+    record = factories.usage_record(alice, completion_tokens=120, reasoning_tokens=80)
     response = signed_in.get(reverse("usage_detail", args=[record.request_id]))
     assert "120 (80 reasoning)" in response.content.decode()

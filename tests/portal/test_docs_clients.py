@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from accounts.models import ApiKey
-from tests.conftest import make_customer
+from tests import factories
 
 HOST = "relay.example.org"
 
@@ -65,7 +65,7 @@ def test_claude_code_gets_the_site_without_v1_and_a_bearer_token(page):
 
 
 def test_a_signed_in_customer_sees_the_address_but_never_a_key(page, client):
-    alice = make_customer("alice")
+    alice = factories.customer("alice")
     client.force_login(alice.user)
     docs = page()
     key = ApiKey.objects.get(tenant=alice.tenant)

@@ -12,7 +12,7 @@ from django.core.cache import cache
 
 from accounts.models import Invitation, Membership, User
 from audit.models import AuditEvent
-from tests.conftest import make_customer
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -37,11 +37,11 @@ def owner_client(client, alice):
 
 @pytest.fixture
 def carol(db):
-    return User.objects.create_user("carol@example.com", "correct horse battery")
+    return factories.user("carol@example.com")
 
 
 def member_of(customer, user, role=Membership.Role.MEMBER) -> Membership:
-    return Membership.objects.create(user=user, tenant=customer.tenant, role=role)
+    return factories.membership(customer.tenant, user, role)
 
 
 def test_members_page_needs_a_login(client, db):
@@ -316,7 +316,7 @@ def test_members_page_queries_do_not_grow_with_members(
     owner_client, alice, django_assert_max_num_queries
 ):
     for n in range(3):
-        make_customer(f"extra{n}", usd="")
+        factories.customer(f"extra{n}", usd="")
     for user in User.objects.exclude(pk=alice.user.pk):
         member_of(alice, user)
     for n in range(5):

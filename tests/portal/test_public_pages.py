@@ -6,18 +6,19 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from accounts.models import Membership
 from billing.models import ModelPrice, Plan, Wallet
 from relay.models import Channel
-from tests.conftest import PRICES
+from tests import factories
+from tests.factories import PRICES
 
 
 def _serve(*models, kind=Channel.Kind.OPENAI, enabled=True, name=None) -> Channel:
-    return Channel.objects.create(
-        name=name or f"ch-{kind}-{'-'.join(models)}"[:100],
+    return factories.channel(
+        name or f"ch-{kind}-{'-'.join(models)}"[:100],
+        "http://127.0.0.1:9/v1",
+        models,
+        key=None,
         kind=kind,
-        base_url="http://127.0.0.1:9/v1",
-        model_names=list(models),
         is_enabled=enabled,
     )
 
@@ -188,7 +189,7 @@ def test_pricing_uses_the_plan_of_the_tenant_the_session_acts_for(
     Wallet.objects.filter(tenant=bob.tenant).update(
         plan=Plan.objects.create(name="half", multiplier=Decimal("0.5"))
     )
-    Membership.objects.create(user=alice.user, tenant=bob.tenant)
+    factories.membership(bob.tenant, alice.user)
     client.force_login(alice.user)
     session = client.session
     session["tenant_id"] = bob.tenant.pk
@@ -209,11 +210,7 @@ def test_pricing_queries_do_not_grow_with_the_catalog(
     client, served, alice, django_assert_max_num_queries
 ):
     for n in range(30):
-        ModelPrice.objects.create(
-            model=f"extra-{n}",
-            input_per_mtok=Decimal("1"),
-            output_per_mtok=Decimal("2"),
-        )
+        factories.model_price(f"extra-{n}", input_per_mtok=1, output_per_mtok=2)
     _serve(*[f"extra-{n}" for n in range(30)])
     client.force_login(alice.user)
     with django_assert_max_num_queries(6):

@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 
 from billing.pricing import TokenUsage
 from relay import errors, upstream
-from relay.catalog import ChannelInfo
 from relay.providers.anthropic import (
     DEFAULT_MAX_TOKENS,
     AnthropicAdapter,
     AnthropicStream,
 )
+from tests import factories
 from tests.fakes.anthropic import (
     DEFAULT_REPLY,
     TOOL_INPUT,
@@ -26,15 +26,7 @@ adapter = AnthropicAdapter()
 
 
 def channel(base_url="https://api.anthropic.com", api_key="sk-ant-secret"):
-    return ChannelInfo(
-        id=1,
-        name="claude",
-        kind="anthropic",
-        base_url=base_url,
-        api_key=api_key,
-        priority=0,
-        weight=1,
-    )
+    return factories.channel_info("anthropic", "claude", base_url, api_key)
 
 
 def translated(payload: dict, *, stream: bool = False) -> dict:
@@ -50,18 +42,9 @@ def user(content):
     return {"role": "user", "content": content}
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+WEATHER_TOOL = factories.function_tool(
+    "get_weather", "Current weather in a city.", city={"type": "string"}
+)
 
 
 # -- request ---------------------------------------------------------------
@@ -228,29 +211,12 @@ def test_tool_calls_and_results_become_tool_use_and_tool_result_blocks():
     body = translated(
         chat(
             user("Weather in Paris and Rome?"),
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_1",
-                        "type": "function",
-                        "function": {
-                            "name": "get_weather",
-                            "arguments": '{"city":"Paris"}',
-                        },
-                    },
-                    {
-                        "id": "call_2",
-                        "type": "function",
-                        "function": {
-                            "name": "get_weather",
-                            "arguments": '{"city":"Rome"}',
-                        },
-                    },
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+            factories.assistant_calls(
+                None,
+                factories.tool_call("call_1", "get_weather", '{"city":"Paris"}'),
+                factories.tool_call("call_2", "get_weather", '{"city":"Rome"}'),
+            ),
+            factories.tool_message("call_1", "18C"),
             {
                 "role": "tool",
                 "tool_call_id": "call_2",
@@ -432,11 +398,7 @@ def test_tool_use_blocks_become_tool_calls():
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
     assert choice["message"]["tool_calls"] == [
-        {
-            "id": "toolu_1",
-            "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
-        }
+        factories.tool_call("toolu_1", "get_weather", '{"city":"Paris"}')
     ]
 
 
@@ -732,21 +694,11 @@ def test_the_fake_accepts_a_translated_conversation_and_answers(claude):
     payload = chat(
         {"role": "system", "content": "Be brief."},
         user("Weather in Paris?"),
-        {
-            "role": "assistant",
-            "content": "Checking.",
-            "tool_calls": [
-                {
-                    "id": "toolu_a",
-                    "type": "function",
-                    "function": {
-                        "name": "get_weather",
-                        "arguments": '{"city":"Paris"}',
-                    },
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "toolu_a", "content": "18C and sunny"},
+        factories.assistant_calls(
+            "Checking.",
+            factories.tool_call("toolu_a", "get_weather", '{"city":"Paris"}'),
+        ),
+        factories.tool_message("toolu_a", "18C and sunny"),
         user("And tomorrow?"),
         tools=[WEATHER_TOOL],
         stream_options={"include_usage": True},

@@ -6,6 +6,7 @@ import openai
 import pytest
 
 from relay.models import UsageRecord
+from tests import factories
 from tests.fakes.anthropic import DEFAULT_REPLY, TOOL_INPUT, TOOL_TOKENS, input_tokens
 
 MODEL = "claude-3-5-haiku-latest"
@@ -15,18 +16,9 @@ MESSAGES = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "Say hello to the tests"},
 ]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}},
-            "required": ["location"],
-        },
-    },
-}
+WEATHER = factories.function_tool(
+    "get_weather", "Weather for a city", location={"type": "string"}
+)
 
 
 @pytest.fixture

@@ -3,21 +3,13 @@
 import openai
 
 from relay.models import Channel, UsageRecord
+from tests import factories
 
 MESSAGES = [{"role": "user", "content": "Hello Azure"}]
 
 
 def test_an_azure_channel_is_called_by_deployment(relay, alice, fake):
-    channel = Channel(
-        name="azure-east",
-        kind=Channel.Kind.AZURE,
-        base_url=fake.base_url,
-        api_version="2024-10-21",
-        model_names=["gpt-4.1-mini"],
-        model_map={"gpt-4.1-mini": "prod-mini"},
-    )
-    channel.save()
-    channel.add_key("azure-secret")
+    factories.azure_channel("azure-east", fake.base_url, {"gpt-4.1-mini": "prod-mini"})
     client = openai.OpenAI(base_url=relay, api_key=alice.secret, max_retries=0)
     before = alice.wallet.balance
     reply = client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)

@@ -7,6 +7,7 @@ import pytest
 
 from relay import breakers, catalog
 from relay.models import Channel, UpstreamKey
+from tests import factories
 
 BODY = {
     "model": "gpt-4.1-nano",
@@ -39,14 +40,9 @@ def clock(monkeypatch):
 def primary(channel, fake) -> Channel:
     """A preferred channel on its own fake scenario, above the `channel`."""
     fake.scenario("primary")
-    primary = Channel.objects.create(
-        name="primary",
-        base_url=fake.url("primary"),
-        model_names=["gpt-4.1-nano"],
-        priority=10,
+    return factories.channel(
+        "primary", fake.url("primary"), ["gpt-4.1-nano"], key="sk-primary", priority=10
     )
-    primary.add_key("sk-primary")
-    return primary
 
 
 def call(relay, customer) -> httpx.Response:

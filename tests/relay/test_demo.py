@@ -12,7 +12,6 @@ import re
 import struct
 import tomllib
 import zlib
-from decimal import Decimal
 
 import httpx
 import openai
@@ -20,28 +19,19 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Tenant
-from billing.models import LedgerEntry, ModelPrice
+from billing.models import LedgerEntry
 from relay import tokens
 from relay.models import Channel, UsageRecord
+from tests import factories
+from tests.factories import GPT_IMAGE_TOKENS
 
 START = 1_000_000_000  # the demo tenant's $1.00 of starter credit
 # nano-USD per token (input, output), restated from the published prices.
 CHAT_PRICES = {"gpt-4.1-mini": (400, 1600), "gpt-4.1-nano": (100, 400)}
 EMBEDDING_PRICE = 20  # text-embedding-3-small, $0.02 per 1M tokens
 # GPT Image 1: text input $5, output $40 per 1M tokens; output tokens per
-# image as OpenAI publishes them.
+# image as OpenAI publishes them (GPT_IMAGE_TOKENS).
 IMAGE_TEXT_INPUT, IMAGE_OUTPUT = 5_000, 40_000
-GPT_IMAGE_TOKENS = {
-    "low:1024x1024": 272,
-    "low:1024x1536": 408,
-    "low:1536x1024": 400,
-    "medium:1024x1024": 1056,
-    "medium:1024x1536": 1584,
-    "medium:1536x1024": 1568,
-    "high:1024x1024": 4160,
-    "high:1024x1536": 6240,
-    "high:1536x1024": 6208,
-}
 DALL_E_3_HD_TALL = 120_000_000  # hd 1024x1792, per image
 
 WEATHER = {
@@ -93,35 +83,14 @@ ASK_WEATHER = [{"role": "user", "content": "What's the weather in Paris?"}]
 @pytest.fixture
 def demo_catalog(prices):
     """The published prices of the embedding and image models the demo serves."""
-    image = {"max_output_tokens": 0, "is_active": True}
-    ModelPrice.objects.update_or_create(
-        model="text-embedding-3-small",
-        defaults={
-            "input_per_mtok": Decimal("0.02"),
-            "output_per_mtok": Decimal("0"),
-            "max_output_tokens": 0,
-            "is_active": True,
-        },
+    factories.model_price(
+        "text-embedding-3-small", input_per_mtok="0.02", max_output_tokens=0
     )
-    ModelPrice.objects.update_or_create(
-        model="gpt-image-1",
-        defaults={
-            **image,
-            "input_per_mtok": Decimal("5.00"),
-            "cached_input_per_mtok": Decimal("1.25"),
-            "image_input_per_mtok": Decimal("10.00"),
-            "output_per_mtok": Decimal("40.00"),
-            "image_output_tokens": GPT_IMAGE_TOKENS,
-        },
-    )
-    ModelPrice.objects.update_or_create(
-        model="dall-e-3",
-        defaults={
-            **image,
-            "input_per_mtok": Decimal("0"),
-            "output_per_mtok": Decimal("0"),
-            "image_prices": {"standard:1024x1024": "0.040", "hd:1024x1792": "0.120"},
-        },
+    factories.gpt_image_price()
+    factories.model_price(
+        "dall-e-3",
+        image_prices={"standard:1024x1024": "0.040", "hd:1024x1792": "0.120"},
+        max_output_tokens=0,
     )
 
 
@@ -665,9 +634,7 @@ def test_dall_e_3_makes_one_image_at_a_time(client):
 def test_running_setup_again_grants_credit_once_and_replaces_the_key(
     relay, demo_secret
 ):
-    ModelPrice.objects.create(
-        model="new-model", input_per_mtok=1, output_per_mtok=2, is_active=True
-    )
+    factories.model_price("new-model", input_per_mtok=1, output_per_mtok=2)
     new_secret = secret_in(setup_demo())
     assert LedgerEntry.objects.filter(kind="starter").count() == 1
     assert "new-model" in Channel.objects.get(name="demo").model_names

@@ -1,18 +1,21 @@
 """POST /v1/embeddings through a live Switchboard, driven by the openai SDK."""
 
-from decimal import Decimal
-
 import httpx
 import openai
 import pytest
 from django.core.management import call_command
 
-from billing.models import Hold, LedgerEntry, ModelPrice, Wallet
+from billing.models import Hold, LedgerEntry
 from relay.models import Channel, UsageRecord
+from tests import factories
 from tests.fakes.upstream import (
     encode_embedding,
     expected_embedding_tokens,
     expected_embeddings,
+)
+from tests.relay.checks import (
+    assert_refused_before_the_upstream,
+    assert_refused_uncharged,
 )
 
 MODEL = "text-embedding-3-small"
@@ -24,20 +27,14 @@ START_BALANCE = 10_000_000_000
 
 @pytest.fixture
 def embedding_channel(channel):
-    ModelPrice.objects.update_or_create(
-        model=MODEL,
-        defaults={
-            "input_per_mtok": Decimal("0.02"),
-            "cached_input_per_mtok": None,
-            "output_per_mtok": Decimal("0"),
-            "context_window": 8_192,
-            "max_output_tokens": 0,
-            "is_active": True,
-        },
+    factories.model_price(
+        MODEL,
+        input_per_mtok="0.02",
+        cached_input_per_mtok=None,
+        context_window=8_192,
+        max_output_tokens=0,
     )
-    channel.model_names = [*channel.model_names, MODEL]
-    channel.save()
-    return channel
+    return factories.also_serve(channel, MODEL)
 
 
 @pytest.fixture
@@ -161,36 +158,15 @@ def test_a_mapped_model_name_is_sent_upstream_and_billed_publicly(
     assert assert_charged(alice, expected_embedding_tokens(INPUTS)).model == MODEL
 
 
-def assert_refused_uncharged(response, status, param, customer):
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["param"] == param
-    assert not Hold.objects.exists()
-    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).exists()
-    wallet = customer.wallet
-    assert (wallet.balance, wallet.held) == (START_BALANCE, 0)
-    call_command("billing_audit")
-
-
 @pytest.mark.parametrize(
-    "body",
-    [
-        {"model": MODEL},
-        {"model": MODEL, "input": None},
-        {"model": MODEL, "input": ""},
-        {"model": MODEL, "input": []},
-        {"model": MODEL, "input": 42},
-    ],
+    "body", factories.bodies_lacking(MODEL, "input", None, "", [], 42)
 )
 def test_a_missing_or_empty_input_is_refused_before_the_upstream(
     relay, alice, embedding_channel, fake, body
 ):
     response = post(relay, alice.secret, body)
 
-    assert_refused_uncharged(response, 400, "input", alice)
-    assert fake.request_counts.total() == 0
-    assert not UsageRecord.objects.exists()
+    assert_refused_before_the_upstream(response, "input", alice, START_BALANCE, fake)
 
 
 def test_the_sdk_sees_refusals_as_its_exception_classes(client, alice, fake):
@@ -212,7 +188,7 @@ def test_an_upstream_verdict_on_the_request_comes_back_uncharged(
 
     response = post(relay, alice.secret, body)
 
-    assert_refused_uncharged(response, 400, "encoding_format", alice)
+    assert_refused_uncharged(response, 400, "encoding_format", alice, START_BALANCE)
     assert fake.request_counts.total() == 1
     record = UsageRecord.objects.get()
     assert (record.endpoint, record.status, record.charged) == (
@@ -223,20 +199,8 @@ def test_an_upstream_verdict_on_the_request_comes_back_uncharged(
 
 
 def test_an_azure_channel_embeds_by_deployment(relay, alice, fake):
-    ModelPrice.objects.update_or_create(
-        model=MODEL,
-        defaults={"input_per_mtok": Decimal("0.02"), "output_per_mtok": Decimal("0")},
-    )
-    channel = Channel(
-        name="azure-embed",
-        kind=Channel.Kind.AZURE,
-        base_url=fake.base_url,
-        api_version="2024-10-21",
-        model_names=[MODEL],
-        model_map={MODEL: "embed-deploy"},
-    )
-    channel.save()
-    channel.add_key("azure-secret")
+    factories.model_price(MODEL, input_per_mtok="0.02")
+    factories.azure_channel("azure-embed", fake.base_url, {MODEL: "embed-deploy"})
     client = openai.OpenAI(base_url=relay, api_key=alice.secret, max_retries=0)
 
     result = client.embeddings.create(model=MODEL, input=INPUTS)
@@ -251,13 +215,8 @@ def test_an_azure_channel_embeds_by_deployment(relay, alice, fake):
     assert assert_charged(alice, expected_embedding_tokens(INPUTS)).model == MODEL
 
 
-def empty_wallet(customer) -> None:
-    LedgerEntry.objects.filter(tenant=customer.tenant).delete()
-    Wallet.objects.filter(tenant=customer.tenant).update(balance=0, held=0)
-
-
 def test_an_empty_wallet_is_refused_with_402(relay, alice, embedding_channel, fake):
-    empty_wallet(alice)
+    alice.set_balance("0")
 
     response = post(relay, alice.secret, {"model": MODEL, "input": INPUTS})
 
@@ -271,7 +230,7 @@ def test_an_empty_wallet_is_refused_with_402(relay, alice, embedding_channel, fa
 def test_the_402_for_embeddings_gives_advice_that_applies(
     relay, alice, embedding_channel
 ):
-    empty_wallet(alice)
+    alice.set_balance("0")
 
     response = post(relay, alice.secret, {"model": MODEL, "input": INPUTS})
 

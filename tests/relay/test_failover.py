@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from billing.models import LedgerEntry
 from relay.models import Channel, UsageRecord
+from tests import factories
 
 BODY = {
     "model": "gpt-4.1-mini",
@@ -69,14 +70,13 @@ def down():
 def preferred(channel, fake, settings) -> Channel:
     settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS = 0
     fake.scenario("preferred")
-    preferred = Channel.objects.create(
-        name="preferred",
-        base_url=fake.url("preferred"),
-        model_names=["gpt-4.1-mini"],
+    return factories.channel(
+        "preferred",
+        fake.url("preferred"),
+        ["gpt-4.1-mini"],
+        key="sk-preferred",
         priority=10,
     )
-    preferred.add_key("sk-preferred")
-    return preferred
 
 
 def served_once_by_the_backup(relay, customer, channel) -> None:

@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from accounts.models import Tenant
 from relay.models import Channel, UsageRecord
+from tests import factories
 from tests.fakes.upstream import DEFAULT_REPLY, expected_responses_usage
 
 # gpt-4.1-mini, nano-USD per token: input, cached input, output.
@@ -35,16 +36,12 @@ def assert_charged(customer, before: int, expected: int) -> None:
 
 @pytest.fixture
 def azure(db, fake) -> Channel:
-    channel = Channel.objects.create(
-        name="azure-east",
-        kind=Channel.Kind.AZURE,
-        base_url=fake.base_url,
+    return factories.azure_channel(
+        "azure-east",
+        fake.base_url,
+        {"gpt-4.1-mini": "prod-mini"},
         api_version="2025-04-01-preview",
-        model_names=["gpt-4.1-mini"],
-        model_map={"gpt-4.1-mini": "prod-mini"},
     )
-    channel.add_key("azure-secret")
-    return channel
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])

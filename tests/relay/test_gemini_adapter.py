@@ -8,23 +8,15 @@ from hypothesis import strategies as st
 
 from billing.pricing import TokenUsage
 from relay import upstream
-from relay.catalog import ChannelInfo
 from relay.providers.gemini import SKIP_SIGNATURE, GeminiAdapter, GeminiStream
+from tests import factories
 from tests.fakes.gemini import DEFAULT_REPLY, THOUGHT_SIGNATURE, FakeGemini
 
 adapter = GeminiAdapter()
 
 
 def channel(base_url="https://generativelanguage.googleapis.com/v1beta", key="AIza-k"):
-    return ChannelInfo(
-        id=1,
-        name="gemini",
-        kind="gemini",
-        base_url=base_url,
-        api_key=key,
-        priority=0,
-        weight=1,
-    )
+    return factories.channel_info("gemini", "gemini", base_url, key)
 
 
 def gemini_body(payload: dict, *, stream: bool = False) -> dict:
@@ -171,27 +163,13 @@ def test_tool_results_find_their_function_names():
     body = gemini_body(
         chat(
             {"role": "user", "content": "Weather in Paris and Oslo?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_a",
-                        "type": "function",
-                        "function": {
-                            "name": "get_weather",
-                            "arguments": '{"city": "Paris"}',
-                        },
-                    },
-                    {
-                        "id": "call_b",
-                        "type": "function",
-                        "function": {"name": "get_time", "arguments": ""},
-                    },
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_b", "content": "12:00"},
-            {"role": "tool", "tool_call_id": "call_a", "content": '{"temp": 21}'},
+            factories.assistant_calls(
+                None,
+                factories.tool_call("call_a", "get_weather", '{"city": "Paris"}'),
+                factories.tool_call("call_b", "get_time", ""),
+            ),
+            factories.tool_message("call_b", "12:00"),
+            factories.tool_message("call_a", '{"temp": 21}'),
             {"role": "user", "content": "Thanks"},
         )
     )
@@ -233,7 +211,7 @@ def test_thought_signatures_come_back_from_extra_content():
         chat(
             {"role": "user", "content": "Hi"},
             {"role": "assistant", "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": "call_a", "content": "[1, 2]"},
+            factories.tool_message("call_a", "[1, 2]"),
         )
     )
     assert body["contents"][1]["parts"] == [
@@ -752,7 +730,7 @@ def test_a_tool_round_trip_through_the_fake_keeps_the_signature(gemini):
     assert call["function"] == {"name": "get_weather", "arguments": '{"query":"fake"}'}
     history = first["messages"] + [
         message["message"],
-        {"role": "tool", "tool_call_id": call["id"], "content": "Sunny"},
+        factories.tool_message(call["id"], "Sunny"),
     ]
     gemini.configure()
     again = {**first, "messages": history}

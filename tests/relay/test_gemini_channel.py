@@ -6,6 +6,7 @@ import openai
 import pytest
 
 from relay.models import UsageRecord
+from tests import factories
 from tests.fakes.gemini import prompt_tokens
 
 MODEL = "gemini-2.5-flash"
@@ -15,18 +16,7 @@ MESSAGES = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "Say hello to the tests"},
 ]
-SEARCH = {
-    "type": "function",
-    "function": {
-        "name": "search",
-        "description": "Search the web",
-        "parameters": {
-            "type": "object",
-            "properties": {"query": {"type": "string"}},
-            "required": ["query"],
-        },
-    },
-}
+SEARCH = factories.function_tool("search", "Search the web", query={"type": "string"})
 
 
 @pytest.fixture

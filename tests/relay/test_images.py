@@ -8,8 +8,9 @@ import openai
 import pytest
 from django.core.management import call_command
 
-from billing.models import Hold, LedgerEntry, ModelPrice, Wallet
-from relay.models import Channel, UsageRecord
+from billing.models import Hold, LedgerEntry, ModelPrice
+from relay.models import UsageRecord
+from tests import factories
 from tests.fakes.upstream import FAKE_PNG, expected_image_usage
 
 PROMPT = "A lighthouse at dusk"
@@ -17,20 +18,8 @@ PROMPT_WORDS = 4  # the fake counts words as text tokens
 START_BALANCE = 10_000_000_000
 
 # GPT Image 1, nano-USD per token: text input $5, cached text $1.25, image
-# input $10, output $40 per 1M tokens. Restated here rather than read from
-# the seed migration, so a typo in either shows.
+# input $10, output $40 per 1M tokens (tests/factories.py publishes it).
 TEXT_INPUT, IMAGE_INPUT, OUTPUT = 5_000, 10_000, 40_000
-GPT_IMAGE_TOKENS = {
-    "low:1024x1024": 272,
-    "low:1024x1536": 408,
-    "low:1536x1024": 400,
-    "medium:1024x1024": 1056,
-    "medium:1024x1536": 1584,
-    "medium:1536x1024": 1568,
-    "high:1024x1024": 4160,
-    "high:1024x1536": 6240,
-    "high:1536x1024": 6208,
-}
 # DALL·E, nano-USD per image.
 DALL_E_3 = {
     ("standard", "1024x1024"): 40_000_000,
@@ -49,38 +38,17 @@ def usd_per_image(nano: int) -> str:
 
 @pytest.fixture
 def image_prices(db):
-    defaults = {"max_output_tokens": 0, "is_active": True}
-    ModelPrice.objects.update_or_create(
-        model="gpt-image-1",
-        defaults={
-            **defaults,
-            "input_per_mtok": Decimal("5.00"),
-            "cached_input_per_mtok": Decimal("1.25"),
-            "image_input_per_mtok": Decimal("10.00"),
-            "output_per_mtok": Decimal("40.00"),
-            "image_output_tokens": GPT_IMAGE_TOKENS,
+    factories.gpt_image_price()
+    factories.model_price(
+        "dall-e-3",
+        image_prices={
+            f"{quality}:{size}": usd_per_image(nano)
+            for (quality, size), nano in DALL_E_3.items()
         },
+        max_output_tokens=0,
     )
-    ModelPrice.objects.update_or_create(
-        model="dall-e-3",
-        defaults={
-            **defaults,
-            "input_per_mtok": Decimal("0"),
-            "output_per_mtok": Decimal("0"),
-            "image_prices": {
-                f"{quality}:{size}": usd_per_image(nano)
-                for (quality, size), nano in DALL_E_3.items()
-            },
-        },
-    )
-    ModelPrice.objects.update_or_create(
-        model="dall-e-2",
-        defaults={
-            **defaults,
-            "input_per_mtok": Decimal("0"),
-            "output_per_mtok": Decimal("0"),
-            "image_prices": {"standard:1024x1024": "0.020"},
-        },
+    factories.model_price(
+        "dall-e-2", image_prices={"standard:1024x1024": "0.020"}, max_output_tokens=0
     )
     for price in ModelPrice.objects.all():
         price.full_clean()
@@ -88,9 +56,7 @@ def image_prices(db):
 
 @pytest.fixture
 def image_channel(channel, image_prices):
-    channel.model_names = [*channel.model_names, "gpt-image-1", "dall-e-3", "dall-e-2"]
-    channel.save()
-    return channel
+    return factories.also_serve(channel, "gpt-image-1", "dall-e-3", "dall-e-2")
 
 
 @pytest.fixture
@@ -261,16 +227,10 @@ def test_dall_e_3_refuses_two_images_uncharged(client, alice, fake):
     assert (record.status, record.charged) == (UsageRecord.Status.REJECTED, 0)
 
 
-def set_balance(customer, usd: str) -> None:
-    LedgerEntry.objects.filter(tenant=customer.tenant).delete()
-    Wallet.objects.filter(tenant=customer.tenant).update(balance=0, held=0)
-    customer.fund(usd, reference="small")
-
-
 def test_the_hold_covers_the_quality_asked(client, alice, fake):
     # $0.05 covers a low image (272 x $40/1M = $0.011) but not a high one
     # ($0.166), nor "auto", held as high at the largest size ($0.25).
-    set_balance(alice, "0.05")
+    alice.set_balance("0.05", reference="small")
 
     for quality in ("high", None):
         extra = {"quality": quality} if quality else {}
@@ -294,7 +254,7 @@ def test_the_hold_covers_the_quality_asked(client, alice, fake):
 
 
 def test_the_hold_covers_the_per_image_price_and_n(client, alice, fake):
-    set_balance(alice, "0.05")
+    alice.set_balance("0.05", reference="small")
 
     with pytest.raises(openai.APIStatusError) as hd:
         client.images.generate(model="dall-e-3", prompt=PROMPT, quality="hd")
@@ -385,16 +345,12 @@ def test_an_image_model_is_not_served_as_text(client, alice, fake):
 
 
 def test_an_azure_channel_generates_by_deployment(relay, alice, image_prices, fake):
-    channel = Channel(
-        name="azure-images",
-        kind=Channel.Kind.AZURE,
-        base_url=fake.base_url,
+    channel = factories.azure_channel(
+        "azure-images",
+        fake.base_url,
+        {"gpt-image-1": "images-eastus"},
         api_version="2025-04-01-preview",
-        model_names=["gpt-image-1"],
-        model_map={"gpt-image-1": "images-eastus"},
     )
-    channel.save()
-    channel.add_key("azure-secret")
     client = openai.OpenAI(base_url=relay, api_key=alice.secret, max_retries=0)
 
     result = client.images.generate(model="gpt-image-1", prompt=PROMPT, quality="low")

@@ -8,15 +8,20 @@ import orjson
 import pytest
 from django.core.management import call_command
 
-from billing.models import Hold, LedgerEntry, Wallet
+from billing.models import Hold, LedgerEntry
 from billing.money import NANO_PER_USD
 from relay import tokens
 from relay.models import UsageRecord
+from tests import factories
 from tests.fakes.upstream import (
     DEFAULT_REPLY,
     LEGACY_DEFAULT_MAX_TOKENS,
     expected_completion_usage,
     split_reply,
+)
+from tests.relay.checks import (
+    assert_refused_before_the_upstream,
+    assert_refused_uncharged,
 )
 
 MODEL = "gpt-4.1-mini"
@@ -190,9 +195,7 @@ def test_the_raw_stream_ends_with_done_after_settling(relay, alice, channel, fak
 
 def set_balance(customer, nano: int) -> None:
     """Leave `customer` with exactly `nano` nano-USD, ledger included."""
-    LedgerEntry.objects.filter(tenant=customer.tenant).delete()
-    Wallet.objects.filter(tenant=customer.tenant).update(balance=0, held=0)
-    customer.fund(Decimal(nano) / NANO_PER_USD, reference=f"set-{nano}")
+    customer.set_balance(Decimal(nano) / NANO_PER_USD, reference=f"set-{nano}")
 
 
 def test_the_hold_without_max_tokens_is_the_api_default_of_16(
@@ -239,35 +242,15 @@ def test_an_explicit_max_tokens_sizes_the_hold(relay, alice, channel, fake):
     assert fake.request_counts.total() == 1
 
 
-def assert_refused_uncharged(response, status, param, customer):
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["param"] == param
-    assert not Hold.objects.exists()
-    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.USAGE).exists()
-    wallet = customer.wallet
-    assert (wallet.balance, wallet.held) == (START_BALANCE, 0)
-    call_command("billing_audit")
-
-
 @pytest.mark.parametrize(
-    "body",
-    [
-        {"model": MODEL},
-        {"model": MODEL, "prompt": None},
-        {"model": MODEL, "prompt": []},
-        {"model": MODEL, "prompt": 42},
-    ],
+    "body", factories.bodies_lacking(MODEL, "prompt", None, [], 42)
 )
 def test_a_missing_prompt_is_refused_before_the_upstream(
     relay, alice, channel, fake, body
 ):
     response = post(relay, alice.secret, body)
 
-    assert_refused_uncharged(response, 400, "prompt", alice)
-    assert fake.request_counts.total() == 0
-    assert not UsageRecord.objects.exists()
+    assert_refused_before_the_upstream(response, "prompt", alice, START_BALANCE, fake)
 
 
 def test_the_sdk_sees_refusals_as_its_exception_classes(client, alice, fake):
@@ -286,7 +269,7 @@ def test_an_upstream_verdict_on_the_request_comes_back_uncharged(
 
     response = post(relay, alice.secret, body)
 
-    assert_refused_uncharged(response, 400, "best_of", alice)
+    assert_refused_uncharged(response, 400, "best_of", alice, START_BALANCE)
     assert fake.request_counts.total() == 1
     record = UsageRecord.objects.get()
     assert (record.endpoint, record.status, record.charged) == (

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from billing.pricing import TokenUsage
 from relay.errors import RelayError
 from relay.formats.messages import StreamFromChat, from_chat, to_chat
+from tests import factories
 
 MODEL = "gpt-5-mini"
 PNG = "iVBORw0KGgo="
@@ -368,27 +369,13 @@ def test_tool_use_and_tool_results_keep_chat_completions_order():
     )
     assert messages == [
         {"role": "user", "content": "Weather in Paris and Rome?"},
-        {
-            "role": "assistant",
-            "content": "Checking.",
-            "tool_calls": [
-                {
-                    "id": "toolu_1",
-                    "type": "function",
-                    "function": {
-                        "name": "get_weather",
-                        "arguments": '{"city":"Paris"}',
-                    },
-                },
-                {
-                    "id": "toolu_2",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
-                },
-            ],
-        },
-        {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
-        {"role": "tool", "tool_call_id": "toolu_2", "content": "21C"},
+        factories.assistant_calls(
+            "Checking.",
+            factories.tool_call("toolu_1", "get_weather", '{"city":"Paris"}'),
+            factories.tool_call("toolu_2", "get_weather", '{"city":"Rome"}'),
+        ),
+        factories.tool_message("toolu_1", "18C"),
+        factories.tool_message("toolu_2", "21C"),
         {"role": "user", "content": "And tomorrow?"},
     ]
 
@@ -427,9 +414,9 @@ def test_tool_result_text_is_joined_and_errors_keep_their_text():
         ),
     )
     assert messages[2:] == [
-        {"role": "tool", "tool_call_id": "toolu_1", "content": "line 1\n2"},
-        {"role": "tool", "tool_call_id": "toolu_2", "content": "No such city."},
-        {"role": "tool", "tool_call_id": "toolu_3", "content": ""},
+        factories.tool_message("toolu_1", "line 1\n2"),
+        factories.tool_message("toolu_2", "No such city."),
+        factories.tool_message("toolu_3", ""),
     ]
 
 
@@ -751,14 +738,6 @@ def answered(message: dict, finish_reason="stop", usage=USAGE, **fields) -> Mess
     return Message.model_validate(body, strict=False)
 
 
-def chat_call(call_id, name, arguments) -> dict:
-    return {
-        "id": call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
-
-
 def test_a_text_answer_becomes_a_message_with_the_full_usage():
     message = answered({"role": "assistant", "content": "Hello!"})
     assert message.id == "msg_sb1"
@@ -774,15 +753,12 @@ def test_a_text_answer_becomes_a_message_with_the_full_usage():
 
 def test_tool_calls_become_tool_use_blocks_after_the_text():
     message = answered(
-        {
-            "role": "assistant",
-            "content": "Let me check.",
-            "tool_calls": [
-                chat_call("call_1", "get_weather", '{"city": "Paris"}'),
-                chat_call("functions.get_weather:1", "get_weather", "{broken"),
-                {"type": "function", "function": {"name": "now", "arguments": ""}},
-            ],
-        },
+        factories.assistant_calls(
+            "Let me check.",
+            factories.tool_call("call_1", "get_weather", '{"city": "Paris"}'),
+            factories.tool_call("functions.get_weather:1", "get_weather", "{broken"),
+            {"type": "function", "function": {"name": "now", "arguments": ""}},
+        ),
         finish_reason="tool_calls",
     )
     text, paris, broken, now = message.content
@@ -802,11 +778,9 @@ def test_tool_calls_become_tool_use_blocks_after_the_text():
 
 def test_tool_calls_without_text_have_no_text_block():
     message = answered(
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [chat_call("call_1", "get_weather", "{}")],
-        },
+        factories.assistant_calls(
+            None, factories.tool_call("call_1", "get_weather", "{}")
+        ),
         # Some upstreams end a turn of tool calls with "stop".
         finish_reason="stop",
     )
@@ -1045,8 +1019,11 @@ def test_whole_tool_calls_in_one_delta_pass_at_once():
     both = chunk(
         {
             "tool_calls": [
-                {**chat_call("call_a", "get_weather", '{"city": "Oslo"}'), "index": 0},
-                {**chat_call("call_b", "now", "{}"), "index": 1},
+                {
+                    **factories.tool_call("call_a", "get_weather", '{"city": "Oslo"}'),
+                    "index": 0,
+                },
+                {**factories.tool_call("call_b", "now", "{}"), "index": 1},
             ]
         }
     )

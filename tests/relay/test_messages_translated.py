@@ -6,7 +6,6 @@ channel and a Gemini channel, billed exactly like any other request.
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import anthropic
@@ -17,7 +16,7 @@ from accounts.services import api_key_create
 from billing.models import Hold, LedgerEntry, ModelPrice
 from relay import limits, tokens
 from relay.models import Channel, UsageRecord
-from tests.conftest import make_customer
+from tests import factories
 from tests.fakes import gemini as fake_gemini_api
 from tests.fakes.anthropic import COUNT_TOKENS_PATH
 from tests.fakes.anthropic import input_tokens as anthropic_input_tokens
@@ -281,16 +280,13 @@ def test_stop_sequences_reach_the_upstream(client, target):
 
 
 def price(model: str, *, max_output: int, reasoning: bool = False) -> None:
-    ModelPrice.objects.update_or_create(
-        model=model,
-        defaults={
-            "input_per_mtok": Decimal("1.10"),
-            "cached_input_per_mtok": Decimal("0.275"),
-            "output_per_mtok": Decimal("4.40"),
-            "max_output_tokens": max_output,
-            "reasoning": reasoning,
-            "is_active": True,
-        },
+    factories.model_price(
+        model,
+        input_per_mtok="1.10",
+        cached_input_per_mtok="0.275",
+        output_per_mtok="4.40",
+        max_output_tokens=max_output,
+        reasoning=reasoning,
     )
 
 
@@ -298,9 +294,7 @@ def price(model: str, *, max_output: int, reasoning: bool = False) -> None:
 def more_models(channel) -> Channel:
     price(SMALL, max_output=16_384)
     price(REASONER, max_output=100_000, reasoning=True)
-    channel.model_names = [*channel.model_names, SMALL, REASONER]
-    channel.save()
-    return channel
+    return factories.also_serve(channel, SMALL, REASONER)
 
 
 THINKING = {"type": "enabled", "budget_tokens": 2048}
@@ -720,14 +714,14 @@ def test_a_bad_key_is_refused(relay_server, relay, alice, path_model):
 
 
 def test_an_empty_wallet_is_refused_with_402(relay_server, relay, path_model):
-    carol = make_customer("carol", usd="")
+    carol = factories.customer("carol", usd="")
     message = refused(send(relay_server, "", carol.secret, body(path_model)), 402)
     assert "Insufficient balance" in message
     assert_nothing_charged(carol, 0)
 
 
 def test_counting_tokens_needs_no_balance(relay_server, relay, path_model):
-    carol = make_customer("carol", usd="")
+    carol = factories.customer("carol", usd="")
     response = send(relay_server, "/count_tokens", carol.secret, count_body(path_model))
     assert response.status_code == 200
     assert response.json()["input_tokens"] > 0
@@ -736,22 +730,14 @@ def test_counting_tokens_needs_no_balance(relay_server, relay, path_model):
 
 @pytest.fixture
 def other_models(channel) -> Channel:
-    ModelPrice.objects.create(
-        model="dall-e-3",
-        input_per_mtok=0,
-        output_per_mtok=0,
-        image_prices={"standard:1024x1024": "0.040"},
-    )
-    ModelPrice.objects.create(
-        model="text-embedding-3-small",
-        input_per_mtok=Decimal("0.02"),
-        output_per_mtok=0,
+    factories.model_price("dall-e-3", image_prices={"standard:1024x1024": "0.040"})
+    factories.model_price(
+        "text-embedding-3-small",
+        input_per_mtok="0.02",
         context_window=8_192,
         max_output_tokens=0,
     )
-    channel.model_names = [*channel.model_names, "dall-e-3", "text-embedding-3-small"]
-    channel.save()
-    return channel
+    return factories.also_serve(channel, "dall-e-3", "text-embedding-3-small")
 
 
 @pytest.mark.parametrize("path", ["", "/count_tokens"])

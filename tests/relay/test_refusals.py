@@ -11,6 +11,7 @@ from accounts import auth
 from accounts.services import api_key_create, api_key_revoke
 from billing.models import Hold, LedgerEntry
 from relay.models import Channel, UsageRecord
+from tests import factories
 
 MESSAGES = [{"role": "user", "content": "Hello there"}]
 BODY = {"model": "gpt-4.1-mini", "messages": MESSAGES}
@@ -218,14 +219,9 @@ def test_it_fails_over_to_the_next_channel_and_charges_once(
 ):
     fake.scenario("down", status=500)
     Channel.objects.filter(pk=channel.pk).update(priority=0)
-    broken = Channel(
-        name="broken",
-        base_url=fake.url("down"),
-        model_names=["gpt-4.1-mini"],
-        priority=10,
+    factories.channel(
+        "broken", fake.url("down"), ["gpt-4.1-mini"], key="sk-other", priority=10
     )
-    broken.save()
-    broken.add_key("sk-other")
     response = post(
         relay, alice.secret, {"model": "gpt-4.1-mini", "messages": MESSAGES}
     )

@@ -20,11 +20,11 @@ import orjson
 import pytest
 from django.core.management import call_command
 
-from billing.models import Hold, LedgerEntry, ModelPrice
+from billing.models import Hold, LedgerEntry
 from relay import tokens
 from relay.endpoints import RESPONSES
 from relay.models import Channel, UsageRecord
-from tests.conftest import make_customer
+from tests import factories
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes import gemini as fake_gemini
 from tests.fakes import upstream as fake_openai
@@ -278,6 +278,17 @@ class Upstream:
         )
 
 
+def chat_only_channel(fake) -> Channel:
+    """A vendor serving gpt-4.1-mini on the fake's chat-only scenario."""
+    return factories.channel(
+        "chat-only-vendor",
+        fake.url(CHAT_SCENARIO),
+        ["gpt-4.1-mini"],
+        key="sk-chat-only-vendor",
+        responses_api=False,
+    )
+
+
 def make_upstream(request, kind: str) -> Upstream:
     if kind == "openai":
         channel = request.getfixturevalue("channel")
@@ -286,14 +297,7 @@ def make_upstream(request, kind: str) -> Upstream:
     if kind == "chat":
         fake = request.getfixturevalue("fake")
         fake.scenario(CHAT_SCENARIO)
-        channel = Channel.objects.create(
-            name="chat-only-vendor",
-            kind=Channel.Kind.OPENAI,
-            base_url=fake.url(CHAT_SCENARIO),
-            model_names=["gpt-4.1-mini"],
-            responses_api=False,
-        )
-        channel.add_key("sk-chat-only-vendor")
+        channel = chat_only_channel(fake)
         return Upstream(kind, "gpt-4.1-mini", channel, fake, GPT_MINI)
     if kind == "anthropic":
         channel = request.getfixturevalue("claude_channel")
@@ -322,27 +326,22 @@ def add_model(
     def per_mtok(nano: int) -> Decimal:
         return Decimal(nano) / 1000
 
-    ModelPrice.objects.update_or_create(
-        model=name,
-        defaults={
-            "input_per_mtok": per_mtok(prices.input),
-            "cached_input_per_mtok": per_mtok(prices.cached),
-            "cache_write_per_mtok": per_mtok(prices.cache_write),
-            "output_per_mtok": per_mtok(prices.output),
-            "max_output_tokens": max_output,
-            "reasoning": reasoning,
-            "is_active": True,
-        },
+    factories.model_price(
+        name,
+        input_per_mtok=per_mtok(prices.input),
+        cached_input_per_mtok=per_mtok(prices.cached),
+        cache_write_per_mtok=per_mtok(prices.cache_write),
+        output_per_mtok=per_mtok(prices.output),
+        max_output_tokens=max_output,
+        reasoning=reasoning,
     )
 
 
 def serve(upstream: Upstream, model: str, prices: Prices, *, reasoning: bool):
     """Have the upstream's channel serve `model` at `prices`."""
     add_model(model, prices, reasoning=reasoning)
-    channel = upstream.channel
-    if model not in channel.model_names:
-        channel.model_names = [*channel.model_names, model]
-        channel.save()
+    if model not in upstream.channel.model_names:
+        factories.also_serve(upstream.channel, model)
     upstream.model, upstream.prices = model, prices
 
 
@@ -952,7 +951,7 @@ def test_the_upstreams_verdict_on_the_request_comes_back_uncharged(
 
 
 def test_an_empty_wallet_is_refused_with_402(relay, alice, channel, fake):
-    carol = make_customer("carol", usd="")
+    carol = factories.customer("carol", usd="")
     response = post(relay, carol.secret, {"model": "gpt-4.1-mini", "input": "hi"})
     error = assert_openai_error(response, 402, code="insufficient_balance")
     assert "output tokens" in error["message"]
@@ -961,18 +960,13 @@ def test_an_empty_wallet_is_refused_with_402(relay, alice, channel, fake):
 
 
 def test_an_embedding_model_is_not_served_here(relay, alice, channel, fake):
-    ModelPrice.objects.update_or_create(
-        model="text-embedding-3-small",
-        defaults={
-            "input_per_mtok": Decimal("0.02"),
-            "output_per_mtok": Decimal("0"),
-            "context_window": 8_192,
-            "max_output_tokens": 0,
-            "is_active": True,
-        },
+    factories.model_price(
+        "text-embedding-3-small",
+        input_per_mtok="0.02",
+        context_window=8_192,
+        max_output_tokens=0,
     )
-    channel.model_names = [*channel.model_names, "text-embedding-3-small"]
-    channel.save()
+    factories.also_serve(channel, "text-embedding-3-small")
     before = alice.wallet.balance
     response = post(
         relay, alice.secret, {"model": "text-embedding-3-small", "input": "hi"}
@@ -1075,14 +1069,7 @@ def test_a_request_only_the_native_channel_can_serve_goes_there(
     only the Responses API can express (an item_reference) must go to the
     native channel, not be refused because the other cannot take it.
     """
-    chat_only = Channel.objects.create(
-        name="chat-only-vendor",
-        kind=Channel.Kind.OPENAI,
-        base_url=fake.url(CHAT_SCENARIO),
-        model_names=["gpt-4.1-mini"],
-        responses_api=False,
-    )
-    chat_only.add_key("sk-chat-only-vendor")
+    chat_only_channel(fake)
     fake.scenario(CHAT_SCENARIO)
     for _ in range(4):
         answer = client.responses.create(

@@ -26,6 +26,7 @@ from relay.formats.responses import (
     to_chat,
 )
 from relay.streaming import SSEBuffer, event_data, sse
+from tests import factories
 from tests.servers import ThreadedServer
 
 STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
@@ -87,6 +88,12 @@ def refused(payload: dict, *, reasoning: bool = False) -> RelayError:
 def chat_tool(name: str, description: str, parameters: dict, **extra) -> dict:
     function = {"name": name, "description": description, "parameters": parameters}
     return {"type": "function", "function": {**function, **extra}}
+
+
+def call_item(kind: str, call_id: str, name: str, **fields) -> dict:
+    """A Responses input item calling a tool: `kind` is "function_call" or
+    "custom_tool_call"."""
+    return {"type": kind, "call_id": call_id, "name": name, **fields}
 
 
 FREEFORM = "Pass the whole input, unchanged, as the `input` string."
@@ -219,19 +226,16 @@ def test_function_calls_join_the_assistant_turn_and_outputs_become_tool_messages
                     "encrypted_content": "x",
                 },
                 {"role": "assistant", "content": "Checking."},
-                {
-                    "type": "function_call",
-                    "call_id": "c1",
-                    "name": "shell",
-                    "arguments": '{"command":["ls"]}',
-                },
-                {
-                    "type": "function_call",
-                    "call_id": "c2",
-                    "name": "create_issue",
-                    "namespace": "mcp__github__",
-                    "arguments": '{"title":"x"}',
-                },
+                call_item(
+                    "function_call", "c1", "shell", arguments='{"command":["ls"]}'
+                ),
+                call_item(
+                    "function_call",
+                    "c2",
+                    "create_issue",
+                    namespace="mcp__github__",
+                    arguments='{"title":"x"}',
+                ),
                 {"type": "function_call_output", "call_id": "c1", "output": "a.txt"},
                 {
                     "type": "function_call_output",
@@ -248,27 +252,13 @@ def test_function_calls_join_the_assistant_turn_and_outputs_become_tool_messages
     )
     assert chat["messages"] == [
         {"role": "user", "content": "List files and file an issue."},
-        {
-            "role": "assistant",
-            "content": "Checking.",
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {"name": "shell", "arguments": '{"command":["ls"]}'},
-                },
-                {
-                    "id": "c2",
-                    "type": "function",
-                    "function": {
-                        "name": "mcp__github__create_issue",
-                        "arguments": '{"title":"x"}',
-                    },
-                },
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": "a.txt"},
-        {"role": "tool", "tool_call_id": "c2", "content": "Created\n#7"},
+        factories.assistant_calls(
+            "Checking.",
+            factories.tool_call("c1", "shell", '{"command":["ls"]}'),
+            factories.tool_call("c2", "mcp__github__create_issue", '{"title":"x"}'),
+        ),
+        factories.tool_message("c1", "a.txt"),
+        factories.tool_message("c2", "Created\n#7"),
         {"role": "user", "content": "Thanks."},
     ]
 
@@ -280,19 +270,16 @@ def test_custom_tool_calls_become_calls_of_their_input_function():
             "tools": TOOLS,
             "input": [
                 {"role": "user", "content": "Fix it."},
-                {
-                    "type": "custom_tool_call",
-                    "call_id": "c1",
-                    "name": "apply_patch",
-                    "input": "*** Begin Patch\n",
-                },
-                {
-                    "type": "custom_tool_call",
-                    "call_id": "c2",
-                    "name": "comment",
-                    "namespace": "mcp__github__",
-                    "input": "LGTM",
-                },
+                call_item(
+                    "custom_tool_call", "c1", "apply_patch", input="*** Begin Patch\n"
+                ),
+                call_item(
+                    "custom_tool_call",
+                    "c2",
+                    "comment",
+                    namespace="mcp__github__",
+                    input="LGTM",
+                ),
                 {"type": "custom_tool_call_output", "call_id": "c1", "output": "Done!"},
                 {"type": "custom_tool_call_output", "call_id": "c2", "output": "ok"},
             ],
@@ -300,30 +287,13 @@ def test_custom_tool_calls_become_calls_of_their_input_function():
         reasoning=False,
     )
     assert chat["messages"][1:] == [
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {
-                        "name": "apply_patch",
-                        "arguments": '{"input":"*** Begin Patch\\n"}',
-                    },
-                },
-                {
-                    "id": "c2",
-                    "type": "function",
-                    "function": {
-                        "name": "mcp__github__comment",
-                        "arguments": '{"input":"LGTM"}',
-                    },
-                },
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": "Done!"},
-        {"role": "tool", "tool_call_id": "c2", "content": "ok"},
+        factories.assistant_calls(
+            None,
+            factories.tool_call("c1", "apply_patch", '{"input":"*** Begin Patch\\n"}'),
+            factories.tool_call("c2", "mcp__github__comment", '{"input":"LGTM"}'),
+        ),
+        factories.tool_message("c1", "Done!"),
+        factories.tool_message("c2", "ok"),
     ]
 
 
@@ -648,11 +618,7 @@ def test_the_chat_payload_never_carries_responses_only_fields():
 
 def calling(*names: str, content=None, finish="tool_calls") -> dict:
     calls = [
-        {
-            "id": f"call_{i}",
-            "type": "function",
-            "function": {"name": name, "arguments": '{"input":"x"}'},
-        }
+        factories.tool_call(f"call_{i}", name, '{"input":"x"}')
         for i, name in enumerate(names)
     ]
     message = {"role": "assistant", "content": content, "tool_calls": calls}

@@ -12,6 +12,7 @@ import pytest
 
 from billing.models import LedgerEntry
 from relay.models import Channel, UsageRecord
+from tests import factories
 from tests.fakes.upstream import DEFAULT_REPLY, expected_responses_usage
 from tests.relay.test_responses_endpoint import (
     GPT_MINI,
@@ -37,9 +38,7 @@ KEYS = {
 def two_channels(relay, alice, channel, fake) -> list[Channel]:
     """Two channels of one priority serving MODEL, with two keys each."""
     channel.upstream_keys.all().delete()
-    second = Channel.objects.create(
-        name="second-openai", base_url=fake.url("second"), model_names=[MODEL]
-    )
+    second = factories.channel("second-openai", fake.url("second"), [MODEL], key=None)
     fake.scenario("second")
     for each, scenario in ((channel, "default"), (second, "second")):
         for secret in KEYS[scenario]:

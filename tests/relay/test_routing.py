@@ -3,17 +3,12 @@ from collections import Counter
 
 from relay.catalog import ChannelInfo
 from relay.routing import attempt_order
+from tests import factories
 
 
 def channel(name, priority=0, weight=1) -> ChannelInfo:
-    return ChannelInfo(
-        id=hash(name),
-        name=name,
-        kind="openai",
-        base_url="http://upstream.invalid/v1",
-        api_key="",
-        priority=priority,
-        weight=weight,
+    return factories.channel_info(
+        name=name, id=hash(name), priority=priority, weight=weight
     )
 
 

@@ -5,13 +5,16 @@ exactly once, public model names in every answer, cache writes in OpenAI's
 usage object.
 """
 
+from dataclasses import dataclass
+
 import httpx
 import orjson
 import pytest
 
-from billing.models import Hold, LedgerEntry, ModelPrice
+from billing.models import Hold, LedgerEntry
 from relay import tokens
 from relay.models import Channel, UsageRecord
+from tests import factories
 from tests.fakes.anthropic import input_tokens
 from tests.fakes.gemini import STREAM_ERROR
 from tests.fakes.upstream import status_error
@@ -227,17 +230,30 @@ def test_an_openai_error_mid_chat_is_passed_on_once(relay, alice, channel, fake)
     assert record.completion_tokens == tokens.count(text)
 
 
-def test_an_anthropic_error_mid_chat_is_passed_on_once(
-    relay, alice, claude_channel, fake_anthropic
-):
-    fake_anthropic.configure(reply=LONG_REPLY, error_after=3)
-    before = alice.wallet.balance
+@dataclass
+class CutChat:
+    """A streamed chat its upstream broke off with an error."""
+
+    before: int  # the customer's balance before it
+    response: httpx.Response
+    error: dict
+    text: str
+
+
+def chat_cut_after_three_words(relay, customer, upstream, model) -> CutChat:
+    """
+    Stream a chat from `model` whose upstream (FakeAnthropic or FakeGemini)
+    sends an error after three words; check the error is the stream's one
+    last event and no [DONE] follows.
+    """
+    upstream.configure(reply=LONG_REPLY, error_after=3)
+    before = customer.wallet.balance
     response = post(
         relay,
         "/chat/completions",
-        alice,
+        customer,
         {
-            "model": CLAUDE,
+            "model": model,
             "stream": True,
             "messages": [{"role": "user", "content": QUESTION}],
         },
@@ -245,13 +261,21 @@ def test_an_anthropic_error_mid_chat_is_passed_on_once(
     events = payloads(response)
     [error] = error_events(events)
     assert events[-1] is error
-    assert error["error"]["message"] == "Overloaded"
     assert b"[DONE]" not in response.content
     text = chat_text(events)
     assert text == "word0 word1 word2 "
+    return CutChat(before, response, error, text)
+
+
+def test_an_anthropic_error_mid_chat_is_passed_on_once(
+    relay, alice, claude_channel, fake_anthropic
+):
+    cut = chat_cut_after_three_words(relay, alice, fake_anthropic, CLAUDE)
+    assert cut.error["error"]["message"] == "Overloaded"
+    text = cut.text
     # message_start reported the input: 3 + 3 + the question's two words.
     expected = claude_cost(8, 0, 0, tokens.count(text))
-    record = assert_charged(alice, before, response, expected)
+    record = assert_charged(alice, cut.before, cut.response, expected)
     assert record.status == UsageRecord.Status.UPSTREAM_ERROR
     assert record.error == "Overloaded"
     assert record.usage_source == UsageRecord.Source.ESTIMATED
@@ -326,29 +350,12 @@ def test_an_openai_error_mid_translated_message_is_passed_on_once(
 def test_a_gemini_error_mid_chat_is_passed_on_once(
     relay, alice, gemini_channel, fake_gemini
 ):
-    fake_gemini.configure(reply=LONG_REPLY, error_after=3)
-    before = alice.wallet.balance
-    response = post(
-        relay,
-        "/chat/completions",
-        alice,
-        {
-            "model": GEMINI,
-            "stream": True,
-            "messages": [{"role": "user", "content": QUESTION}],
-        },
-    )
-    events = payloads(response)
-    [error] = error_events(events)
-    assert events[-1] is error
-    assert error["error"]["message"] == STREAM_ERROR
-    assert b"[DONE]" not in response.content
-    text = chat_text(events)
-    assert text == "word0 word1 word2 "
+    cut = chat_cut_after_three_words(relay, alice, fake_gemini, GEMINI)
+    assert cut.error["error"]["message"] == STREAM_ERROR
     # Every Gemini chunk carries the usage so far: the upstream's own count
     # of what it produced (1 + 2 prompt tokens, 3 words) is what is billed.
     expected = 3 * GEMINI_INPUT + 3 * GEMINI_OUTPUT
-    record = assert_charged(alice, before, response, expected)
+    record = assert_charged(alice, cut.before, cut.response, expected)
     assert record.status == UsageRecord.Status.UPSTREAM_ERROR
     assert record.error == STREAM_ERROR
     assert (record.prompt_tokens, record.completion_tokens) == (3, 3)
@@ -378,53 +385,47 @@ def models_answered(response: httpx.Response) -> list[str]:
 
 @pytest.fixture
 def mapped_channel(db, alice, fake) -> Channel:
-    ModelPrice.objects.create(
-        model="text-embedding-3-small",
+    factories.model_price(
+        "text-embedding-3-small",
         input_per_mtok="0.02",
-        output_per_mtok="0",
         context_window=8_192,
         max_output_tokens=0,
     )
-    channel = Channel.objects.create(
-        name="mapped-openai",
-        kind=Channel.Kind.OPENAI,
-        base_url=fake.url(),
-        model_names=[GPT, "text-embedding-3-small"],
+    return factories.channel(
+        "mapped-openai",
+        fake.url(),
+        [GPT, "text-embedding-3-small"],
+        key="sk-upstream-mapped",
         model_map={GPT: GPT_UPSTREAM, "text-embedding-3-small": "upstream-embed"},
     )
-    channel.add_key("sk-upstream-mapped")
-    return channel
 
 
 MESSAGE = [{"role": "user", "content": "Say hello"}]
+
+
+def whole_and_streamed(model: str, *paths: str) -> list[tuple[str, dict]]:
+    """A request for `model` to each of `paths`, then the same streamed."""
+    bodies = {
+        "/chat/completions": {"model": model, "messages": MESSAGE},
+        "/messages": {"model": model, "max_tokens": 50, "messages": MESSAGE},
+        "/completions": {"model": model, "prompt": "Say hello"},
+        "/responses": {"model": model, "input": "Say hello"},
+    }
+    # The OpenAI formats report a stream's usage only when asked.
+    usage = {"stream_options": {"include_usage": True}}
+    asks_usage = {"/chat/completions", "/completions"}
+    requests = []
+    for path in paths:
+        body = bodies[path]
+        streamed = {**body, "stream": True, **(usage if path in asks_usage else {})}
+        requests += [(path, body), (path, streamed)]
+    return requests
+
+
 OPENAI_MAPPED = [
-    ("/chat/completions", {"model": GPT, "messages": MESSAGE}),
-    (
-        "/chat/completions",
-        {
-            "model": GPT,
-            "messages": MESSAGE,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        },
+    *whole_and_streamed(
+        GPT, "/chat/completions", "/messages", "/completions", "/responses"
     ),
-    ("/messages", {"model": GPT, "max_tokens": 50, "messages": MESSAGE}),
-    (
-        "/messages",
-        {"model": GPT, "max_tokens": 50, "messages": MESSAGE, "stream": True},
-    ),
-    ("/completions", {"model": GPT, "prompt": "Say hello"}),
-    (
-        "/completions",
-        {
-            "model": GPT,
-            "prompt": "Say hello",
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        },
-    ),
-    ("/responses", {"model": GPT, "input": "Say hello"}),
-    ("/responses", {"model": GPT, "input": "Say hello", "stream": True}),
     ("/embeddings", {"model": "text-embedding-3-small", "input": "Say hello"}),
 ]
 
@@ -447,25 +448,9 @@ def mapped_claude_channel(claude_channel) -> Channel:
     return claude_channel
 
 
-CLAUDE_MAPPED = [
-    ("/chat/completions", {"model": CLAUDE, "messages": MESSAGE}),
-    (
-        "/chat/completions",
-        {
-            "model": CLAUDE,
-            "messages": MESSAGE,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        },
-    ),
-    ("/messages", {"model": CLAUDE, "max_tokens": 50, "messages": MESSAGE}),
-    (
-        "/messages",
-        {"model": CLAUDE, "max_tokens": 50, "messages": MESSAGE, "stream": True},
-    ),
-    ("/responses", {"model": CLAUDE, "input": "Say hello"}),
-    ("/responses", {"model": CLAUDE, "input": "Say hello", "stream": True}),
-]
+CLAUDE_MAPPED = whole_and_streamed(
+    CLAUDE, "/chat/completions", "/messages", "/responses"
+)
 
 
 @pytest.mark.parametrize(("path", "body"), CLAUDE_MAPPED)

@@ -10,22 +10,19 @@ from billing.money import usd_string
 from relay.filters import UsageFilter
 from relay.models import UsageRecord
 from relay.selectors import CSV_HEADER, usage_csv_rows, usage_records
+from tests import factories
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def record(customer, n: int, **fields) -> UsageRecord:
-    defaults = {
+    """Usage record `n` of `customer`, made `n` hours after T0."""
+    values = {
         "request_id": f"req-{customer.tenant.pk}-{n}",
-        "tenant": customer.tenant,
-        "model": "gpt-4.1-mini",
-        "status": UsageRecord.Status.OK,
-        "http_status": 200,
-        "usage_source": UsageRecord.Source.REPORTED,
         "created_at": T0 + timedelta(hours=n),
+        **fields,
     }
-    defaults.update(fields)
-    return UsageRecord.objects.create(**defaults)
+    return factories.usage_record(customer, **values)
 
 
 def ids(records) -> list[str]:

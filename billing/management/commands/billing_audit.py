@@ -1,13 +1,18 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from billing import journal
 from billing.models import Wallet
-from billing.selectors import wallet_drifts
+from billing.money import format_usd
+from billing.selectors import holds_in_flight, wallet_drifts
 
 
 class Command(BaseCommand):
     help = (
         "Check that every wallet's balance equals the sum of its ledger, that "
-        "its held amount equals its open holds, and that no hold has expired."
+        "its held amount equals its open holds, that no hold has expired and "
+        "that no dead worker's hold outlived the sweep. Holds of requests in "
+        "flight and settlements waiting in the journal are reported, not "
+        "counted as drift."
     )
 
     def handle(self, *args, **options):
@@ -19,3 +24,13 @@ class Command(BaseCommand):
         self.stdout.write(
             f"OK: {Wallet.objects.count()} wallets balance with their ledgers"
         )
+        in_flight = holds_in_flight()
+        self.stdout.write(
+            f"in flight: {in_flight.holds} holds of {format_usd(in_flight.amount)}"
+        )
+        waiting = journal.depth()
+        if waiting:
+            self.stdout.write(
+                f"journal: {waiting} settlements wait for the database "
+                "(manage.py settlements_replay)"
+            )
