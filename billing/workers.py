@@ -30,6 +30,7 @@ from billing import journal
 from billing.holds import hold_release
 from billing.models import Hold, Worker
 from config.db import CONNECTION_ERRORS, run_db
+from ops.metrics import POSTGRES_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ async def _keep_alive() -> None:
                 last_sweep = time.monotonic()
                 await run_db(holds_release_dead)
         except CONNECTION_ERRORS:
+            POSTGRES_ERRORS.labels(component="heartbeat").inc()
             logger.warning("heartbeat: the database is unreachable")
         except Exception:
             logger.exception("heartbeat failed")

@@ -24,6 +24,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db import utils as django_db
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ops.metrics import POSTGRES_ERRORS
+
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
@@ -189,8 +191,10 @@ async def retrying(call: Callable[[], Any], *, what: str, on_retry=None):
         try:
             return await call()
         except PoolTimeout:
+            POSTGRES_ERRORS.labels(component="pool").inc()
             raise  # no connection came in its time: the server is away
         except CONNECTION_ERRORS:
+            POSTGRES_ERRORS.labels(component="hot-path").inc()
             if attempt == retries:
                 raise
             if on_retry is not None:
