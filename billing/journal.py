@@ -38,9 +38,14 @@ import orjson
 from django.apps import apps
 from django.conf import settings
 
+from config.db import CONNECTION_ERRORS
+
 logger = logging.getLogger(__name__)
 
 STALE_CLAIM_SECONDS = 60
+# Entries a replay could not settle for a reason other than the database
+# being away: kept for an operator, never replayed by themselves.
+UNSETTLED = "unsettled.txt"
 
 
 def directory() -> Path:
@@ -128,13 +133,16 @@ def depth() -> int:
 
 def replay() -> int:
     """
-    Settle every journaled entry; return how many were settled. An entry
-    that fails again goes back to the journal with those after it.
+    Settle every journaled entry; return how many were settled. While the
+    database is still away, the entry and those after it go back to the
+    journal and the connection error is raised (so the caller replaces the
+    connection). An entry the database refuses for another reason is kept
+    aside in UNSETTLED for an operator (billing_audit reports it).
     """
     from billing.settlement import usage_settle  # settlement journals here
 
     settled = 0
-    for claimed in _claim_all():
+    for claimed in _claims():
         try:
             lines = claimed.read_bytes().splitlines()
         except FileNotFoundError:
@@ -142,22 +150,26 @@ def replay() -> int:
         for index, line in enumerate(lines):
             try:
                 entry = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                logger.error("unreadable journal line kept aside: %r", line[:200])
+                record = record_of(entry)
+            except (ValueError, KeyError, LookupError, TypeError):
+                logger.error("unreadable journal entry kept aside: %r", line[:200])
                 _keep_aside(line)
                 continue
             try:
                 usage_settle(
-                    record=record_of(entry),
+                    record=record,
                     description=entry["description"],
                     promo_ok=entry["promo_ok"],
                 )
-            except Exception:
-                logger.warning("journal replay stopped: the database refused")
+            except CONNECTION_ERRORS:
                 for rest in lines[index:]:
                     append(rest + b"\n", owner=claimed.name.split(".")[0])
                 claimed.unlink(missing_ok=True)
-                return settled
+                raise
+            except Exception:
+                logger.exception("journaled settlement kept aside: %r", line[:200])
+                _keep_aside(line)
+                continue
             settled += 1
         claimed.unlink(missing_ok=True)
     if settled:
@@ -165,11 +177,20 @@ def replay() -> int:
     return settled
 
 
-def _claim_all() -> list[Path]:
+def unsettled() -> int:
+    """How many journaled settlements were kept aside, unsettled."""
+    try:
+        return (directory() / UNSETTLED).read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def _claims():
+    """Claim the journal files one at a time, each as it is reached, so that
+    a replay stopped by the database leaves the others for the next."""
     folder = directory()
     if not folder.exists():
-        return []
-    claimed = []
+        return
     for path in sorted(folder.iterdir()):
         if path.name.endswith(".jsonl"):
             target = _claim(path, locked=True)
@@ -178,8 +199,7 @@ def _claim_all() -> list[Path]:
         else:
             continue
         if target is not None:
-            claimed.append(target)
-    return claimed
+            yield target
 
 
 def _claim(path: Path, *, locked: bool) -> Path | None:
@@ -210,8 +230,10 @@ def _stale(path: Path) -> bool:
 
 
 def _keep_aside(line: bytes) -> None:
-    with open(directory() / "unreadable.txt", "ab") as kept:
+    with open(directory() / UNSETTLED, "ab") as kept:
         kept.write(line + b"\n")
+        kept.flush()
+        os.fsync(kept.fileno())
 
 
 def _safe(owner: str) -> str:

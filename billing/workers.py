@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 _name: tuple[int, str] | None = None
 _loop_task: asyncio.Task | None = None
+# Holds that may have been placed by a reserve whose connection broke
+# (tenant id, request id): released once the database answers again.
+_to_release: set[tuple[int, str]] = set()
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -91,6 +94,18 @@ def holds_release_dead(*, now: datetime | None = None) -> int:
     return released
 
 
+def release_later(tenant_id: int, request_id: str) -> None:
+    """Release this request's hold, if it has one, once the database is back:
+    its reserve failed with the connection, perhaps after placing it."""
+    _to_release.add((tenant_id, request_id))
+
+
+def _release_pending() -> None:
+    for tenant_id, request_id in list(_to_release):
+        hold_release(tenant_id=tenant_id, request_id=request_id)
+        _to_release.discard((tenant_id, request_id))
+
+
 def ensure_running() -> None:
     """Start this process's heartbeat loop, once (from its event loop). A
     heartbeat of 0 seconds turns it off: holds then wait for their expiry."""
@@ -123,6 +138,8 @@ async def _keep_alive() -> None:
     while True:
         try:
             await run_db(heartbeat)
+            if _to_release:
+                await run_db(_release_pending)
             if journal.pending():
                 await run_db(journal.replay)
             if time.monotonic() - last_sweep >= sweep_every:

@@ -19,7 +19,7 @@ from billing.holds import hold_release_async, wallet_reserve_async
 from billing.money import format_usd
 from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
 from billing.settlement import Settlement, usage_settle_async
-from config.db import run_db
+from config.db import CONNECTION_ERRORS, run_db
 from ops import requestlog
 from relay import errors, limits
 from relay.background import spawn
@@ -157,6 +157,12 @@ class MeteredRequest:
             # thread finishes regardless, so release whatever it reserved.
             self.settled = True
             spawn(self._release_when_placed(task))
+            raise
+        except CONNECTION_ERRORS:
+            # Refused with a 503; the hold may have been placed before the
+            # connection broke.
+            self.settled = True
+            workers.release_later(self.identity.tenant_id, self.request_id)
             raise
         if not reserved:
             self.settled = True

@@ -5,8 +5,10 @@ and are settled exactly once when it is back.
 
 import os
 import time
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from billing import journal
 from billing.models import LedgerEntry
@@ -58,23 +60,30 @@ def test_an_entry_journaled_twice_or_replayed_twice_is_charged_once(alice):
     assert alice.wallet.balance == before - 700
 
 
-def test_an_entry_the_database_refuses_stays_with_those_after_it(alice, bob):
+def test_an_entry_the_database_refuses_is_kept_aside_and_the_audit_says_so(
+    alice, bob, journal_dir
+):
     journaled(alice, "req-first", 100)
     gone = usage_record(bob, "req-refused", 100)
     gone.tenant_id = 999_999  # no such wallet: the settlement fails
     journal.append(journal.entry_of(gone, "x", True), owner="host:1:1")
     journaled(alice, "req-after", 100)
 
-    assert journal.replay() == 1
+    assert journal.replay() == 2
 
     assert UsageRecord.objects.filter(request_id="req-first").exists()
-    assert journal.depth() == 2
-    assert not UsageRecord.objects.filter(request_id="req-after").exists()
+    assert UsageRecord.objects.filter(request_id="req-after").exists()
+    assert journal.depth() == 0 and journal.unsettled() == 1
+    assert b"req-refused" in (journal_dir / journal.UNSETTLED).read_bytes()
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("billing_audit", stdout=StringIO(), stderr=err)
+    assert "1 settlements could not be replayed" in err.getvalue()
 
 
 def test_a_writer_whose_file_was_claimed_writes_a_new_one(alice, journal_dir):
     journaled(alice, "req-a", 100)
-    [claimed] = journal._claim_all()
+    claimed = next(journal._claims())
     journaled(alice, "req-b", 100)
 
     assert sorted(p.suffix for p in journal_dir.iterdir()) == [".claimed", ".jsonl"]
@@ -83,7 +92,7 @@ def test_a_writer_whose_file_was_claimed_writes_a_new_one(alice, journal_dir):
 
 def test_a_claim_left_by_a_dead_replayer_is_replayed_after_a_minute(alice, journal_dir):
     journaled(alice, "req-abandoned", 100)
-    [claimed] = journal._claim_all()
+    claimed = next(journal._claims())
     assert journal.replay() == 0  # fresh: its replayer may still be at work
 
     old = time.time() - journal.STALE_CLAIM_SECONDS - 1

@@ -147,3 +147,17 @@ def test_the_sweep_runs_on_the_beat_schedule():
     assert entry["task"] == "billing.tasks.release_dead_workers_holds"
     seconds = maybe_schedule(entry["schedule"]).run_every.total_seconds()
     assert seconds == settings.SWITCHBOARD_WORKER_SWEEP_SECONDS
+
+
+def test_a_hold_whose_reserve_broke_is_released_once_the_database_answers(money, alice):
+    # The reserve's connection broke after the hold was placed: the client
+    # got a 503 and the request will never settle.
+    assert money.reserve(alice, "req-lost-answer", ONE_USD, owner=workers.name())
+    workers.release_later(alice.tenant.pk, "req-lost-answer")
+    workers.release_later(alice.tenant.pk, "req-never-placed")
+
+    workers._release_pending()
+
+    assert not Hold.objects.exists()
+    assert alice.wallet.held == 0
+    assert not workers._to_release

@@ -240,7 +240,14 @@ def lowest_balance(database_url: str) -> int:
 def settle_down(database_url: str, bound: float) -> float:
     """Wait until no hold is left; return how long it took."""
     started = time.monotonic()
-    wait_until(lambda: holds_left(database_url) == 0, "holds released", bound)
+    try:
+        wait_until(lambda: holds_left(database_url) == 0, "holds released", bound)
+    except pytest.fail.Exception:
+        with psycopg.connect(database_url) as conn:
+            left = conn.execute(
+                "SELECT request_id, owner, created_at FROM billing_hold"
+            ).fetchall()
+        pytest.fail(f"holds not released after {bound}s: {left}")
     return time.monotonic() - started
 
 

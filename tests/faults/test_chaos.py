@@ -174,7 +174,19 @@ def test_postgres_unreachable_then_back(stack, upstream):
     upstream.scenario("chaos", reply=WORDS, latency=1.5)
     proxy = stack.proxy
 
-    results = chaos.load(stack.ports, stack.key, count=8, fault=proxy.cut)
+    already = len(upstream.requests_for("chaos"))
+
+    def cut_once_all_are_upstream():
+        chaos.wait_until(
+            lambda: len(upstream.requests_for("chaos")) >= already + 8,
+            "every request at the upstream",
+            10,
+        )
+        proxy.cut()
+
+    results = chaos.load(
+        stack.ports, stack.key, count=8, fault=cut_once_all_are_upstream, fault_after=0
+    )
     # While the database is away, new requests are refused cleanly.
     refused = [chaos.send(port, stack.key, stream=False) for port in stack.ports]
     journaled = chaos.journal_depth(stack.workdir / "journal")

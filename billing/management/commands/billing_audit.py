@@ -19,8 +19,14 @@ class Command(BaseCommand):
         drifts = wallet_drifts()
         for drift in drifts:
             self.stderr.write(f"tenant {drift.tenant_id}: {drift.problem}")
-        if drifts:
-            raise CommandError(f"{len(drifts)} problem(s) found")
+        kept_aside = journal.unsettled()
+        if kept_aside:
+            self.stderr.write(
+                f"journal: {kept_aside} settlements could not be replayed, kept in "
+                f"{journal.directory() / journal.UNSETTLED}"
+            )
+        if drifts or kept_aside:
+            raise CommandError(f"{len(drifts) + bool(kept_aside)} problem(s) found")
         self.stdout.write(
             f"OK: {Wallet.objects.count()} wallets balance with their ledgers"
         )
