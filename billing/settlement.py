@@ -40,7 +40,6 @@ from django.db import (
 )
 from django.db.models import F, Model
 from django.utils import timezone
-from ops.metrics import SETTLEMENT_JOURNALED, SETTLEMENT_RETRIES
 
 from billing import journal, workers
 from billing.holds import hold_remove
@@ -48,6 +47,7 @@ from billing.models import LedgerEntry, Wallet
 from billing.money import usd_to_nano
 from billing.spendable import PROMO_USABLE_SQL, promo_set_aside
 from config.db import on_postgres, pg_fetchone_async, retrying, run_db
+from ops.metrics import SETTLEMENT_JOURNALED, SETTLEMENT_RETRIES
 
 logger = logging.getLogger(__name__)
 
