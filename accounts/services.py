@@ -114,7 +114,7 @@ def _tenant_activity_set(
             action=f"tenant.{verb}",
             tenant=tenant,
             target=f"tenant:{tenant.pk}",
-            summary=f"{verb}d {tenant}",
+            summary=f"{'resumed' if active else 'suspended'} {tenant}",
             reason=reason,
         )
     return bool(updated)

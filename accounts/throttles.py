@@ -1,7 +1,12 @@
 """
-How often people may try things: signups per IP, failed logins (customers'
-and staff's) per IP and address, verification emails per account, code
-redemptions per tenant.
+How often people may try things: signups per IP, failed logins per IP and
+address and per IP, password reset emails per IP and address, verification
+emails per account, code redemptions per tenant.
+
+Every way to log in (the portal's /login/, the admin's /admin/login/, the
+staff's second-factor codes) counts its failures in the same login throttle
+(login_blocked / login_failed / login_succeeded): an address blocked on one
+path is blocked on all of them.
 
 Fixed-window counters in Django's cache (Redis when configured, so every
 process counts together). While Redis is away the cache stands in with each
@@ -17,9 +22,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-# Failed admin logins allowed per IP and address in 15 minutes, unless
-# SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_15_MIN says otherwise.
-ADMIN_LOGIN_FAILURES_PER_15_MIN = 5
+# Failed logins allowed per IP and address in 15 minutes, on every login
+# path together: the default of SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN.
+LOGIN_FAILURES_PER_15_MIN = 5
+# The admin's login shares that throttle (the name is kept for its tests).
+ADMIN_LOGIN_FAILURES_PER_15_MIN = LOGIN_FAILURES_PER_15_MIN
 
 
 @dataclass(frozen=True)
@@ -43,17 +50,31 @@ class Throttle:
 
 
 SIGNUPS = Throttle("signup", 3600, lambda: settings.SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR)
+# Keyed by IP and address: one address guessed at from one network. A
+# success clears it.
 LOGIN_FAILURES = Throttle(
-    "login", 15 * 60, lambda: settings.SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN
-)
-ADMIN_LOGIN_FAILURES = Throttle(
-    "admin-login",
+    "login",
     15 * 60,
     lambda: getattr(
-        settings,
-        "SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_15_MIN",
-        ADMIN_LOGIN_FAILURES_PER_15_MIN,
+        settings, "SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN", LOGIN_FAILURES_PER_15_MIN
     ),
+)
+# Keyed by IP alone: many addresses tried from one network. Never cleared by
+# a success (one's own account would otherwise wipe it).
+LOGIN_FAILURES_PER_IP = Throttle(
+    "login-ip",
+    15 * 60,
+    lambda: getattr(settings, "SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN", 50),
+)
+PASSWORD_RESETS_PER_IP = Throttle(
+    "reset-ip",
+    3600,
+    lambda: getattr(settings, "SWITCHBOARD_PASSWORD_RESETS_PER_IP_PER_HOUR", 10),
+)
+PASSWORD_RESETS_PER_ADDRESS = Throttle(
+    "reset-address",
+    3600,
+    lambda: getattr(settings, "SWITCHBOARD_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", 3),
 )
 VERIFICATION_RESENDS = Throttle("verify-resend", 3600, lambda: 5)
 # A typo or two is fine, guessing codes is not (they carry ~79 random bits
@@ -89,6 +110,33 @@ def _hit(scope: str, ident: str, *, window: int) -> int:
 
 def _reset(scope: str, ident: str) -> None:
     cache.delete(_key(scope, ident))
+
+
+def normalised_address(email) -> str:
+    """An email address as the throttles key it: trimmed, lower-case."""
+    return str(email or "").strip().lower()[:254]
+
+
+def _login_ident(request, email) -> str:
+    return f"{client_ip(request)}|{normalised_address(email)}"
+
+
+def login_blocked(request, email) -> bool:
+    """Whether logging in as `email` from this request's IP is refused for
+    now, whatever the path (password or second factor)."""
+    return LOGIN_FAILURES.used_up(
+        _login_ident(request, email)
+    ) or LOGIN_FAILURES_PER_IP.used_up(client_ip(request))
+
+
+def login_failed(request, email) -> None:
+    """Count a wrong password or a wrong second-factor code for `email`."""
+    LOGIN_FAILURES.hit(_login_ident(request, email))
+    LOGIN_FAILURES_PER_IP.hit(client_ip(request))
+
+
+def login_succeeded(request, email) -> None:
+    LOGIN_FAILURES.reset(_login_ident(request, email))
 
 
 def client_ip(request) -> str:

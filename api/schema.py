@@ -1,9 +1,18 @@
 """
-OpenAPI schema additions: the management token as a security scheme, and
-the error responses every operation can give, in the one error shape.
+OpenAPI schema additions: the management token as a security scheme, the
+error responses every operation can give, in the one error shape, and the
+rules a serializer or filter cannot state by itself (the models a key may
+name, empty query parameters that do not filter).
 """
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from django.db import DatabaseError
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
+
+from billing.models import ModelPrice
+from relay.filters import UsageFilter
 
 ERROR_COMPONENT = {
     "type": "object",
@@ -48,13 +57,37 @@ class ManagementTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class KnownModelScheme(OpenApiSerializerFieldExtension):
+    target_class = "api.serializers.KnownModelField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        # Read when the schema is made, so it lists the price list of now.
+        # Without a database (`check --deploy` before one exists) the field
+        # is described rather than listed.
+        try:
+            models = sorted(ModelPrice.objects.values_list("model", flat=True))
+        except DatabaseError:
+            return {"type": "string", "description": "A model on the price list."}
+        if not models:
+            return {"type": "string", "not": {}, "description": "No model has a price."}
+        return {"type": "string", "enum": models}
+
+
 def add_error_responses(result, generator, request, public):
-    """Postprocessing hook: document the error responses of each operation."""
+    """
+    Postprocessing hook: document the error responses of each operation,
+    and that an empty filter of the usage log does not filter.
+    """
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = (
         ERROR_COMPONENT
     )
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", ()):
+                if parameter.get("in") == "query" and (
+                    parameter["name"] in UsageFilter.base_filters
+                ):
+                    parameter["allowEmptyValue"] = True
             codes = ["401", "403", "429"]
             takes_input = method in ("post", "put", "patch") or any(
                 parameter.get("in") == "query"

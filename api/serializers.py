@@ -4,6 +4,7 @@ nano-USD (1 USD = 10**9), the unit Switchboard counts in, and as an exact
 USD decimal string with nine places ("1.250000000"); never as a float.
 """
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -39,13 +40,61 @@ class OptionalUsdField(UsdField):
     pass
 
 
+# What str.strip() removes: a name must have something else, and no NUL
+# (which DRF refuses anyway). Spelled in \u escapes so that the schema's
+# pattern (ECMA 262) and Python's re read it alike.
+_SPACE = (
+    r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+NAME_PATTERN = rf"^[^\u0000]*[^\u0000{_SPACE}][^\u0000]*$"
+
+
 class TextField(serializers.CharField):
-    """A CharField that takes only JSON strings, not numbers made into text."""
+    """
+    A CharField that takes only JSON strings, not numbers made into text,
+    and measures max_length before stripping: the length the schema states.
+    """
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+class NameField(TextField):
+    """A name a person gives: not blank, at most 100 characters."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(NAME_PATTERN, "Give a name that is not blank.")
+        )
+
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_NETWORK_PATTERN = rf"^{_OCTET}(\.{_OCTET}){{3}}/(3[0-2]|[12]?[0-9])$"
+
+
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "format": "ipv4"},
+            {"type": "string", "format": "ipv6"},
+            {"type": "string", "pattern": IPV4_NETWORK_PATTERN},
+        ],
+        "description": "An IPv4 or IPv6 address, or a network (10.0.0.0/8; "
+        "IPv6 networks such as 2001:db8::/32 too).",
+    }
+)
+class IpField(TextField):
+    """An address or network of a key's IP allowlist."""
+
+
+class KnownModelField(TextField):
+    """A model of the price list (api.schema lists them in the schema)."""
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -108,9 +157,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
-    name = TextField(max_length=100)
+    name = NameField()
     allowed_models = serializers.ListField(
-        child=TextField(max_length=100),
+        child=KnownModelField(max_length=100),
         required=False,
         max_length=MAX_ALLOWED_MODELS,
         help_text="Models the key may use; empty or absent: every model.",
@@ -118,10 +167,11 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(
         required=False,
         allow_null=True,
-        help_text="After this the key is refused; absent: it never expires.",
+        help_text="After this the key is refused; absent: it never expires. "
+        "Must be in the future.",
     )
     allowed_ips = serializers.ListField(
-        child=TextField(max_length=50),
+        child=IpField(max_length=50),
         required=False,
         max_length=100,
         help_text="Addresses or networks the key may be used from, e.g. "
@@ -321,7 +371,7 @@ class TokenSerializer(serializers.ModelSerializer):
 
 
 class TokenCreateSerializer(serializers.Serializer):
-    name = TextField(max_length=100)
+    name = NameField()
 
 
 class TokenCreatedSerializer(TokenSerializer):

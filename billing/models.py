@@ -192,11 +192,26 @@ class Payment(models.Model):
 
 
 class StripeEvent(models.Model):
-    """A webhook event processed once: its id makes replays no-ops."""
+    """
+    A verified webhook event, recorded as it arrives and then applied once:
+    its id makes replays no-ops. The payload is kept so that an event whose
+    effects need the Stripe API can be applied later, by a task.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, not applied yet"
+        PROCESSED = "processed", "Applied"
+        FAILED = "failed", "Could not be applied"
 
     event_id = models.CharField(max_length=255, primary_key=True)
     type = models.CharField(max_length=100)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=300, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"

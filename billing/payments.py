@@ -8,6 +8,7 @@ dispute), so the same payment can arrive through any number of events,
 replays and reconciliation runs and still move the balance exactly once.
 """
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant, User
@@ -241,19 +242,24 @@ def payment_refresh(payment: Payment) -> Payment:
     return session_apply(session.to_dict()) or payment
 
 
+def _payment_unknown(payment_intent: str | None) -> bool:
+    """Whether a refund or dispute names a payment intent that no paid
+    Payment carries yet, so that Stripe must be asked about it first."""
+    if not payment_intent or not settings.STRIPE_SECRET_KEY:
+        return False
+    return not Payment.objects.filter(
+        stripe_payment_intent=payment_intent, status=Payment.Status.PAID
+    ).exists()
+
+
 def _learn_payment_intent(payment_intent: str | None) -> None:
     """
     Make sure the paid Payment of `payment_intent` is known before a refund
     or dispute is applied to it: if its own webhook is late or lost, ask
     Stripe for the session and apply it first. Called outside any
-    transaction, since it may call Stripe.
+    transaction, since it may call Stripe; raises stripe.StripeError.
     """
-    if not payment_intent:
-        return
-    known = Payment.objects.filter(
-        stripe_payment_intent=payment_intent, status=Payment.Status.PAID
-    )
-    if known.exists() or not settings.STRIPE_SECRET_KEY:
+    if not _payment_unknown(payment_intent):
         return
     sessions = stripe_client().v1.checkout.sessions.list(
         {"payment_intent": payment_intent, "limit": 1}
@@ -403,32 +409,220 @@ _HANDLERS = {
 # The events the Stripe dashboard's webhook endpoint should send.
 HANDLED_EVENTS = tuple(_HANDLERS)
 
+# What the handlers read from each event's object: field -> (type, required).
+# Anything else in the object is ignored; a field present with another type
+# makes the event invalid rather than a crash halfway through applying it.
+_SESSION_FIELDS = {
+    "id": (str, True),
+    "metadata": (dict, False),
+    "payment_intent": (str, False),
+    "payment_status": (str, False),
+    "status": (str, False),
+    "amount_total": (int, False),
+    "currency": (str, False),
+}
+_DISPUTE_FIELDS = {
+    "id": (str, True),
+    "payment_intent": (str, False),
+    "amount": (int, False),
+    "reason": (str, False),
+    "status": (str, False),
+}
+_OBJECT_FIELDS = {
+    **dict.fromkeys(
+        [name for name in _HANDLERS if name.startswith("checkout.")], _SESSION_FIELDS
+    ),
+    "charge.refunded": {
+        "id": (str, False),
+        "payment_intent": (str, False),
+        "amount_refunded": (int, False),
+    },
+    "charge.dispute.created": _DISPUTE_FIELDS,
+    "charge.dispute.closed": _DISPUTE_FIELDS,
+}
+
+# Failures that pass: the Stripe API or the database being away. An event
+# that meets one of them stays "received" and is tried again later.
+TRANSIENT_ERRORS = (stripe.StripeError, OperationalError, InterfaceError)
+
+
+class InvalidStripeEvent(ValueError):
+    """A signed payload that is not a Stripe event Switchboard can read."""
+
+
+class StripeEventNotQueued(RuntimeError):
+    """A recorded event's task could not be queued (the broker is away)."""
+
+
+def _typed(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def stripe_event_parse(payload: bytes | str) -> dict[str, Any]:
+    """
+    Return the event in a webhook payload whose signature was verified, or
+    raise InvalidStripeEvent if it is not a JSON object with a string `id`
+    and `type`, and, for the types Switchboard handles, `data.object` with
+    the fields their handlers read, of the right types.
+    """
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, too deep
+        raise InvalidStripeEvent("The payload is not JSON.") from exc
+    if not isinstance(event, dict):
+        raise InvalidStripeEvent("The payload is not a JSON object.")
+    for name in ("id", "type"):
+        if not _typed(event.get(name), str) or not event[name]:
+            raise InvalidStripeEvent(f"The event has no `{name}`.")
+    fields = _OBJECT_FIELDS.get(event["type"])
+    if fields is None:
+        return event
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise InvalidStripeEvent("The event has no `data.object`.")
+    for name, (kind, required) in fields.items():
+        value = obj.get(name)
+        if (value is None and required) or (
+            value is not None and not _typed(value, kind)
+        ):
+            raise InvalidStripeEvent(
+                f"`data.object.{name}` is missing or not a {kind.__name__}."
+            )
+    return event
+
 
 def stripe_event_process(event: dict[str, Any]) -> str:
     """
-    Apply a verified webhook event once. Return "processed", "duplicate"
-    (this event id was already applied) or "ignored" (a type Switchboard
-    does not handle).
+    Record a verified event (from stripe_event_parse), then apply it once.
+    Return "processed", "duplicate" (this event id was already applied),
+    "failed" (it was recorded but cannot be applied), "ignored" (a type
+    Switchboard does not handle) or "queued".
 
-    The StripeEvent row is written in the transaction of the event's effects:
-    either both exist or neither, and a concurrent delivery of the same event
-    waits on the row's primary key, then finds it.
+    An event is queued to the apply_stripe_event task, which retries, when
+    applying it needs the Stripe API (a refund or dispute of a payment not
+    seen paid yet) or failed here: a Stripe outage never makes the whole
+    delivery fail. Raises StripeEventNotQueued if the task cannot be queued
+    (the event stays recorded; Stripe's redelivery tries again). Called
+    outside any transaction: the row is committed before the task is queued.
     """
-    handler = _HANDLERS.get(event["type"])
-    if handler is None:
+    if event["type"] not in _HANDLERS:
         return "ignored"
-    if StripeEvent.objects.filter(event_id=event["id"]).exists():
-        return "duplicate"
-    if event["type"].startswith("charge."):
-        _learn_payment_intent(event["data"]["object"].get("payment_intent"))
+    recorded, _ = StripeEvent.objects.get_or_create(
+        event_id=event["id"], defaults={"type": event["type"], "payload": event}
+    )
+    if recorded.status != StripeEvent.Status.RECEIVED:
+        return _OUTCOMES[recorded.status]
+    if event["type"].startswith("charge.") and _payment_unknown(
+        event["data"]["object"].get("payment_intent")
+    ):
+        return _apply_later(recorded)
+    try:
+        return _event_apply(event["id"])
+    except Exception:
+        logger.exception(
+            "Stripe %s %s could not be applied now; queued", event["type"], event["id"]
+        )
+        return _apply_later(recorded)
+
+
+_OUTCOMES = {
+    StripeEvent.Status.PROCESSED: "duplicate",
+    StripeEvent.Status.FAILED: "failed",
+}
+
+
+def _apply_later(recorded: StripeEvent) -> str:
+    # Imported here: billing.tasks imports this module.
+    from billing.tasks import apply_stripe_event
+
+    try:
+        apply_stripe_event.delay(recorded.event_id)
+    except Exception as exc:  # the broker is away (or, inline, the task broke)
+        logger.exception("Could not queue Stripe event %s", recorded.event_id)
+        raise StripeEventNotQueued(str(recorded)) from exc
+    return "queued"
+
+
+def _event_apply(event_id: str) -> str:
+    """Apply a recorded event's effects, in the transaction that marks it
+    processed; the row lock makes a concurrent delivery wait, then find it
+    applied."""
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                StripeEvent.objects.create(event_id=event["id"], type=event["type"])
-        except IntegrityError:
-            return "duplicate"
-        handler(event)
+        recorded = StripeEvent.objects.select_for_update().get(event_id=event_id)
+        if recorded.status != StripeEvent.Status.RECEIVED:
+            return _OUTCOMES[recorded.status]
+        _HANDLERS[recorded.type](recorded.payload)
+        recorded.status = StripeEvent.Status.PROCESSED
+        recorded.processed_at = timezone.now()
+        recorded.error = ""
+        recorded.save(update_fields=["status", "processed_at", "error"])
     return "processed"
+
+
+def stripe_event_apply(event_id: str) -> str:
+    """
+    Apply a recorded event (the apply_stripe_event task): first ask Stripe
+    about a payment it refers to that Switchboard has not seen paid, then
+    apply it once. Return "processed", "duplicate" or "failed" (its content
+    cannot be applied: recorded as failed, for staff). Raises one of
+    TRANSIENT_ERRORS when Stripe or the database is away: try again later.
+    """
+    recorded = StripeEvent.objects.get(event_id=event_id)
+    if recorded.status != StripeEvent.Status.RECEIVED:
+        return _OUTCOMES[recorded.status]
+    try:
+        if recorded.type.startswith("charge."):
+            obj = recorded.payload["data"]["object"]
+            _learn_payment_intent(obj.get("payment_intent"))
+        return _event_apply(event_id)
+    except TRANSIENT_ERRORS as exc:
+        stripe_event_note_error(event_id, exc)
+        raise
+    except Exception as exc:
+        logger.exception("Stripe %s cannot be applied; marked failed", recorded)
+        StripeEvent.objects.filter(
+            event_id=event_id, status=StripeEvent.Status.RECEIVED
+        ).update(status=StripeEvent.Status.FAILED, error=_error_text(exc))
+        return "failed"
+
+
+def stripe_event_note_error(event_id: str, exc: BaseException) -> None:
+    """Keep the last error of an event still waiting to be applied."""
+    StripeEvent.objects.filter(
+        event_id=event_id, status=StripeEvent.Status.RECEIVED
+    ).update(error=_error_text(exc))
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def stripe_events_requeue(*, now=None) -> int:
+    """
+    Queue again the events recorded more than STRIPE_EVENT_REQUEUE_AFTER ago
+    and still not applied (their task gave up during a long Stripe outage,
+    or was lost), up to SWITCHBOARD_RECONCILE_HOURS old. Return how many.
+    """
+    from billing.tasks import apply_stripe_event
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=settings.SWITCHBOARD_RECONCILE_HOURS)
+    waiting = StripeEvent.objects.filter(
+        status=StripeEvent.Status.RECEIVED,
+        received_at__gte=since,
+        received_at__lt=now - STRIPE_EVENT_REQUEUE_AFTER,
+    ).values_list("event_id", flat=True)
+    count = 0
+    for event_id in waiting:
+        logger.warning("Stripe event %s still not applied; queued again", event_id)
+        apply_stripe_event.delay(event_id)
+        count += 1
+    return count
+
+
+# Longer than the apply_stripe_event task's own retries take.
+STRIPE_EVENT_REQUEUE_AFTER = timedelta(hours=1)
 
 
 # -- reconciliation ---------------------------------------------------------

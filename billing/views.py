@@ -6,12 +6,20 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.tenancy import current_membership
 from billing.models import Payment
 from billing.money import format_usd
-from billing.payments import cents_to_nano, payment_refresh, stripe_event_process
+from billing.payments import (
+    InvalidStripeEvent,
+    StripeEventNotQueued,
+    cents_to_nano,
+    payment_refresh,
+    stripe_event_parse,
+    stripe_event_process,
+)
 from billing.stripe_api import StripeNotConfigured, webhook_secret
 
 logger = logging.getLogger(__name__)
@@ -27,22 +35,41 @@ def topup_return_urls(request: HttpRequest) -> tuple[str, str]:
 
 @csrf_exempt
 @require_POST
+@sensitive_variables("secret")
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """Stripe's event deliveries. Anything but 2xx makes Stripe retry."""
+    """
+    Stripe's event deliveries. Anything but 2xx makes Stripe retry: 400 for
+    a payload that is not a valid signed event, 503 while Switchboard cannot
+    take it; a valid event is recorded, then applied or queued, and gets 200.
+    """
     try:
         secret = webhook_secret()
     except StripeNotConfigured as exc:
         logger.error("Stripe webhook refused: %s", exc)
         return JsonResponse({"error": str(exc)}, status=503)
     try:
-        event = stripe.Webhook.construct_event(
-            request.body, request.headers.get("Stripe-Signature"), secret
+        stripe.WebhookSignature.verify_header(
+            request.body,
+            request.headers.get("Stripe-Signature"),
+            secret,
+            stripe.Webhook.DEFAULT_TOLERANCE,
         )
     except stripe.SignatureVerificationError:
         return JsonResponse({"error": "Invalid Stripe signature."}, status=400)
-    except ValueError:
+    except ValueError:  # a body that is not UTF-8
         return JsonResponse({"error": "Invalid payload."}, status=400)
-    outcome = stripe_event_process(event.to_dict())
+    try:
+        event = stripe_event_parse(request.body)
+    except InvalidStripeEvent as exc:
+        logger.warning("Stripe webhook: signed but not a valid event: %s", exc)
+        return JsonResponse({"error": f"Not a valid Stripe event: {exc}"}, status=400)
+    try:
+        outcome = stripe_event_process(event)
+    except StripeEventNotQueued:
+        return JsonResponse(
+            {"error": "The event was recorded but cannot be queued; retry later."},
+            status=503,
+        )
     return JsonResponse({"received": True, "outcome": outcome})
 
 

@@ -23,6 +23,7 @@ import django  # noqa: E402
 
 django.setup(set_prefix=False)
 
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
@@ -32,6 +33,7 @@ from accounts.keys import KEY_PREFIX, display_prefix  # noqa: E402
 from billing import workers  # noqa: E402
 from config.db import close_async_pool  # noqa: E402
 from ops import requestlog  # noqa: E402
+from relay import errors  # noqa: E402
 from relay.background import drain  # noqa: E402
 from relay.breakers import close_breakers  # noqa: E402
 from relay.intake import api_key_from  # noqa: E402
@@ -42,6 +44,21 @@ logger = logging.getLogger(__name__)
 # Served by APIHandler too: no middleware, no Host check (probes and
 # scrapers address a worker by its IP), nothing per request but the view.
 OPERATOR_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class BodyTimedOut(Exception):
+    """The client did not send its whole request body in time."""
+
+    def __init__(self, limit: float):
+        super().__init__(limit)
+        error = errors.RelayError(
+            408,
+            f"The request body was not received within {limit:g} seconds.",
+            code="request_timeout",
+        )
+        self.response = error.response()
+        # Whatever of the body comes later would pass for the next request.
+        self.response["connection"] = "close"
 
 
 class APIHandler(ASGIHandler):
@@ -70,9 +87,25 @@ class APIHandler(ASGIHandler):
             except Exception:
                 logger.exception("could not record request %s", trace.request_id)
 
+    async def read_body(self, receive):
+        """Read the request body, or raise BodyTimedOut once it has taken
+        SWITCHBOARD_BODY_READ_TIMEOUT_SECONDS: a client that announces a body
+        and never sends it must not hold its connection and task forever."""
+        limit = settings.SWITCHBOARD_BODY_READ_TIMEOUT_SECONDS
+        try:
+            async with asyncio.timeout(limit if limit > 0 else None):
+                return await super().read_body(receive)
+        except TimeoutError:
+            raise BodyTimedOut(limit) from None
+
     async def serve(self, scope, receive, send, trace):
         try:
             body_file = await self.read_body(receive)
+        except BodyTimedOut as timed_out:
+            if trace is not None:
+                trace.status = timed_out.response.status_code
+            await self.send_response(timed_out.response, send)
+            return
         except RequestAborted:
             return
         request, error_response = self.create_request(scope, body_file)

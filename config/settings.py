@@ -52,6 +52,50 @@ CSRF_TRUSTED_ORIGINS = [
     if origin
 ]
 
+# HTTPS. Outside debug mode the session and CSRF cookies are Secure and HSTS
+# is on; SWITCHBOARD_INSECURE_HTTP=1 turns both off for plain-HTTP trials.
+# Every setting below can also be set by its own name. TLS usually ends at a
+# proxy, which then redirects plain HTTP itself and says which requests came
+# over HTTPS in a header: SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto,https".
+_https_only = not envbool("SWITCHBOARD_INSECURE_HTTP", DEBUG)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", _https_only)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", _https_only)
+SECURE_HSTS_SECONDS = envint(
+    "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _https_only else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_SSL_HOST = envstr("SECURE_SSL_HOST", "") or None
+SECURE_REDIRECT_EXEMPT = [
+    pattern
+    for pattern in os.environ.get("SECURE_REDIRECT_EXEMPT", "").split(",")
+    if pattern
+]
+SECURE_CONTENT_TYPE_NOSNIFF = envbool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = envstr("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = envstr(
+    "SECURE_CROSS_ORIGIN_OPENER_POLICY", "same-origin"
+)
+SECURE_PROXY_SSL_HEADER = None
+if _proxy_header := envstr("SECURE_PROXY_SSL_HEADER", ""):
+    # "X-Forwarded-Proto,https": the header as sent, or as Django's META names it.
+    _name, _, _value = _proxy_header.partition(",")
+    _name = _name.strip().upper().replace("-", "_")
+    if not _value.strip():
+        raise RuntimeError("SECURE_PROXY_SSL_HEADER must be 'Header-Name,value'")
+    SECURE_PROXY_SSL_HEADER = (
+        _name if _name.startswith("HTTP_") else f"HTTP_{_name}",
+        _value.strip(),
+    )
+# check --deploy's advice that cannot apply: the redirect to HTTPS belongs to
+# the proxy that ends TLS (and probes talk plain HTTP to the workers), and
+# HSTS preloading is a commitment to the browsers' lists made on purpose.
+SILENCED_SYSTEM_CHECKS = [
+    *([] if SECURE_SSL_REDIRECT else ["security.W008"]),
+    *([] if SECURE_HSTS_PRELOAD or not SECURE_HSTS_SECONDS else ["security.W021"]),
+]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -62,6 +106,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "config.apps.SwitchboardConfig",
     "accounts",
     "audit",
     "billing",
@@ -69,10 +114,16 @@ INSTALLED_APPS = [
     "portal",
     "api",
     "console",
+    # Staff second factor (accounts/twofactor.py): TOTP devices and recovery
+    # codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -160,6 +211,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+    "filters": {"forbidden": {"()": "config.logs.ForbiddenWithoutTraceback"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -172,6 +224,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "stripe": {"level": "WARNING"},
         "switchboard.requests": {"level": "INFO" if LOG_JSON else "WARNING"},
+        # A 403 is one line, not a traceback.
+        "django.request": {"filters": ["forbidden"]},
         # Loggers with handlers of their own (uvicorn's, Django's defaults)
         # write through the JSON handler instead.
         **(
@@ -305,14 +359,27 @@ SWITCHBOARD_TOPUP_MAX_USD = envint("SWITCHBOARD_TOPUP_MAX_USD", 10_000)
 # Reconciliation looks this far back for paid sessions whose webhook was lost.
 SWITCHBOARD_RECONCILE_HOURS = envint("SWITCHBOARD_RECONCILE_HOURS", 48)
 
-# Email: printed to the console in the embedded default, SMTP otherwise.
-EMAIL_BACKEND = envstr(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if EMBEDDED or not os.environ.get("EMAIL_HOST")
-    else "django.core.mail.backends.smtp.EmailBackend",
+# Email: SMTP through EMAIL_HOST. The console backend writes every message to
+# the log, verification, reset and invitation links included: debug mode uses
+# it when EMAIL_HOST is unset; outside debug mode it must be asked for by name
+# (SWITCHBOARD_EMAIL_BACKEND=console), and config.apps warns of it at start.
+EMAIL_HOST = envstr("EMAIL_HOST", "")
+_email_backend = envstr(
+    "SWITCHBOARD_EMAIL_BACKEND", "smtp" if EMAIL_HOST or not DEBUG else "console"
 )
-EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_BACKEND = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}.get(_email_backend.strip().lower(), "")
+if not EMAIL_BACKEND:
+    raise RuntimeError("SWITCHBOARD_EMAIL_BACKEND must be smtp or console")
+if EMAIL_BACKEND.endswith(".smtp.EmailBackend") and not EMAIL_HOST:
+    raise RuntimeError(
+        "EMAIL_HOST (an SMTP server) must be set, or "
+        "SWITCHBOARD_EMAIL_BACKEND=console to write emails, links included, "
+        "to the log on purpose"
+    )
+SWITCHBOARD_EMAILS_TO_LOG = EMAIL_BACKEND.endswith(".console.EmailBackend")
 EMAIL_PORT = envint("EMAIL_PORT", 587)
 EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
@@ -325,6 +392,10 @@ SWITCHBOARD_UPSTREAM_CONNECT_TIMEOUT = float(
 )
 SWITCHBOARD_UPSTREAM_READ_TIMEOUT = float(
     envstr("SWITCHBOARD_UPSTREAM_READ_TIMEOUT", "300")
+)
+# A /v1 request body not wholly received in this many seconds gets a 408.
+SWITCHBOARD_BODY_READ_TIMEOUT_SECONDS = float(
+    envstr("SWITCHBOARD_BODY_READ_TIMEOUT_SECONDS", "30")
 )
 # Upstream attempts (keys and channels) for one request before giving up
 # with 502/504, and the base of the jittered exponential pause between them.
@@ -361,7 +432,30 @@ SWITCHBOARD_INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
 # 15 minutes.
 SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR = envint("SWITCHBOARD_SIGNUPS_PER_IP_PER_HOUR", 5)
 SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN = envint(
-    "SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN", 10
+    "SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN", 5
+)
+
+# --- Staff second factor and login throttles (accounts/twofactor.py) --------
+
+# Every staff account (is_staff or is_superuser) needs a TOTP code, or one of
+# its recovery codes, before /admin/ and /console/ open. On by default
+# outside debug mode.
+SWITCHBOARD_STAFF_2FA = envbool("SWITCHBOARD_STAFF_2FA", not DEBUG)
+OTP_TOTP_ISSUER = "Switchboard"
+# The admin never shows a device's key or its QR code again.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# One login throttle for every way in (portal, admin, second-factor codes):
+# failures per IP and address (above), and per IP for any address, per 15
+# minutes.
+SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN = envint(
+    "SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN", 50
+)
+# Password reset emails asked for, per IP and per address, per hour.
+SWITCHBOARD_PASSWORD_RESETS_PER_IP_PER_HOUR = envint(
+    "SWITCHBOARD_PASSWORD_RESETS_PER_IP_PER_HOUR", 10
+)
+SWITCHBOARD_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR = envint(
+    "SWITCHBOARD_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", 3
 )
 
 # Management API (/api/, the api app): Django REST framework with a

@@ -13,6 +13,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("billing/", include("billing.urls")),
+    # The staff's second factor: under /console/ for its strict headers, and
+    # open to staff who have not given it yet (console/middleware.py).
+    path("console/2fa/", include("accounts.twofactor_urls")),
     path("console/", include("console.urls")),
     path("", include("portal.urls")),
 ]

@@ -1,13 +1,17 @@
 """
-The staff areas (/admin/ and /console/): failed admin logins throttled per
-IP and address, and strict security headers on every response.
+The staff areas (/admin/ and /console/): failed admin logins counted in the
+login throttle every login path shares, the second factor required of staff
+(accounts/twofactor.py), and strict security headers on every response.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
-from django.shortcuts import render
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from accounts import throttles
+from accounts import throttles, twofactor
 
 # The admin's own pages load scripts and styles from files only (Django 5.2
 # has no inline script), so nothing inline is allowed. Charts are inline
@@ -33,34 +37,45 @@ class StaffAreaMiddleware:
         self.get_response = get_response
         self._prefixes: tuple[str, ...] | None = None
         self._login_path: str | None = None
+        self._twofactor_path: str | None = None
 
-    def _paths(self) -> tuple[tuple[str, ...], str]:
+    def _paths(self) -> tuple[tuple[str, ...], str, str]:
         # Resolved on first use: the URLconf is not loaded at start-up.
         if self._prefixes is None:
             self._prefixes = (reverse("admin:index"), reverse("console:dashboard"))
             self._login_path = reverse("admin:login")
-        return self._prefixes, self._login_path
+            self._twofactor_path = reverse("twofactor:verify")
+        return self._prefixes, self._login_path, self._twofactor_path
 
     def __call__(self, request):
-        prefixes, login_path = self._paths()
+        prefixes, login_path, twofactor_path = self._paths()
         if not request.path.startswith(prefixes):
             return self.get_response(request)
         if request.method == "POST" and request.path == login_path:
             response = self._login(request)
+        elif not request.path.startswith(
+            twofactor_path
+        ) and twofactor.needs_verification(request):
+            # Staff signed in by any path (/login/, /admin/login/) but
+            # without a second factor in this session: give it first.
+            response = redirect(
+                f"{twofactor_path}?"
+                + urlencode({REDIRECT_FIELD_NAME: request.get_full_path()})
+            )
         else:
             response = self.get_response(request)
         return secure(response)
 
     def _login(self, request):
-        ident = _login_ident(request)
-        if throttles.ADMIN_LOGIN_FAILURES.used_up(ident):
+        email = request.POST.get("username", "")
+        if throttles.login_blocked(request, email):
             return render(
                 request,
                 "console/login_throttled.html",
                 {
                     **admin.site.each_context(request),
                     "title": "Too many attempts",
-                    "minutes": throttles.ADMIN_LOGIN_FAILURES.window // 60,
+                    "minutes": throttles.LOGIN_FAILURES.window // 60,
                 },
                 status=429,
             )
@@ -68,15 +83,10 @@ class StaffAreaMiddleware:
         if response.status_code == 200:
             # The admin's login view answers a wrong password with the form
             # again (200) and a success with a redirect.
-            throttles.ADMIN_LOGIN_FAILURES.hit(ident)
+            throttles.login_failed(request, email)
         elif response.status_code in (301, 302, 303) and request.user.is_authenticated:
-            throttles.ADMIN_LOGIN_FAILURES.reset(ident)
+            throttles.login_succeeded(request, email)
         return response
-
-
-def _login_ident(request) -> str:
-    email = str(request.POST.get("username", "")).strip().lower()[:254]
-    return f"{throttles.client_ip(request)}|{email}"
 
 
 def secure(response):

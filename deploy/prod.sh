@@ -21,6 +21,8 @@ for name in DATABASE_URL REDIS_URL SWITCHBOARD_SECRET_KEY SWITCHBOARD_ENCRYPTION
   eval "value=\${$name:-}"
   [ -n "$value" ] || missing="$missing $name"
 done
+# Emails carry password reset and invitation links: SMTP, or the log on purpose.
+[ -n "${EMAIL_HOST:-}${SWITCHBOARD_EMAIL_BACKEND:-}" ] || missing="$missing EMAIL_HOST"
 if [ -n "$missing" ]; then
   cat >&2 <<MSG
 make prod: refusing to start, these must be set in the environment:$missing
@@ -29,6 +31,9 @@ make prod: refusing to start, these must be set in the environment:$missing
   REDIS_URL                   Redis, e.g. redis://127.0.0.1:6379/0
   SWITCHBOARD_SECRET_KEY      python -c "import secrets; print(secrets.token_urlsafe(50))"
   SWITCHBOARD_ENCRYPTION_KEY  python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+  EMAIL_HOST                  the SMTP server for password reset, verification and
+                              invitation emails (or SWITCHBOARD_EMAIL_BACKEND=console
+                              to write them, links included, to the log)
 
 Keep the two keys: upstream API keys stored with one encryption key cannot
 be read with another. (make run is the embedded default that needs none.)

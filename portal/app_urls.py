@@ -1,14 +1,21 @@
-"""The signed-in app under /app/: dashboard, keys, usage, billing."""
+"""The signed-in app under /app/: dashboard, keys, tokens, usage, billing."""
 
 from django.urls import path
 
-from portal.views import billing, dashboard, keys, usage
+from portal.views import billing, dashboard, keys, tokens, usage
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("keys/", keys.key_list, name="keys"),
     path("keys/new/", keys.key_create, name="key_create"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
+    path("tokens/", tokens.token_list, name="tokens"),
+    path("tokens/new/", tokens.token_create_view, name="token_create"),
+    path(
+        "tokens/<int:token_id>/revoke/",
+        tokens.token_revoke_view,
+        name="token_revoke",
+    ),
     path("usage/", usage.usage_list, name="usage"),
     path("usage/export.csv", usage.usage_csv, name="usage_csv"),
     path("usage/<str:request_id>/", usage.usage_detail, name="usage_detail"),

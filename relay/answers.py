@@ -19,6 +19,7 @@ from relay.bridge import Route
 from relay.endpoints import Endpoint
 from relay.metering import MeteredRequest, ending
 from relay.providers.base import ModelNames, StreamTranslator
+from relay.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,10 @@ async def relay_stream(
         try:
             async for data in response.aiter_raw():
                 out = translator.feed(data)
+                if out and translator.error:
+                    # The upstream's own error event, passed on: redacted of
+                    # its keys and host as every upstream error text is.
+                    out = redact(out.decode(errors="replace"), metered.channel).encode()
                 if out:
                     if metered.first_byte is None:
                         metered.first_byte = time.perf_counter()

@@ -21,6 +21,7 @@ from relay.bridge import Route
 from relay.catalog import ChannelInfo
 from relay.metering import MeteredRequest
 from relay.providers.base import Adapter
+from relay.redaction import redact
 from relay.routing import attempt_order, backoff, key_rotation
 from relay.services import upstream_key_disable
 
@@ -194,7 +195,7 @@ async def _attempt(
         return response
     if said is Meaning.VERDICT:
         metered.use(attempt)
-        raise errors.from_upstream(status, adapter.error_body(raw))
+        raise errors.from_upstream(status, adapter.error_body(raw), attempt)
     logger.warning(
         "channel %s answered %s (%s)", attempt.name, status, metered.request_id
     )
@@ -223,7 +224,8 @@ def _unreachable(
 
 def _disable_key(attempt: ChannelInfo, status: int, body: dict) -> None:
     """Take a key the upstream refuses out of rotation, saying why."""
-    message = str((body.get("error") or {}).get("message") or "")[:200]
+    message = redact(str((body.get("error") or {}).get("message") or ""), attempt)
+    message = message[:200]
     reason = f"Upstream answered {status}: {message}".strip(": ")
     logger.error(
         "channel %s: disabling upstream key %s (%s)",

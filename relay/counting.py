@@ -63,5 +63,7 @@ async def _upstream_count(
     if response.status_code >= 500 or response.status_code in upstream.KEY_STATUSES:
         return None
     if response.status_code >= 400:
-        raise errors.from_upstream(response.status_code, adapter.error_body(raw))
+        raise errors.from_upstream(
+            response.status_code, adapter.error_body(raw), attempt
+        )
     return raw

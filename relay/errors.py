@@ -3,6 +3,8 @@
 import orjson
 from django.http import HttpResponse
 
+from relay.redaction import redact
+
 # Anthropic's error types by status, for /v1/messages clients.
 ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -143,18 +145,24 @@ def upstream_timeout() -> RelayError:
     )
 
 
-def from_upstream(status: int, body: dict) -> RelayError:
-    """Pass an upstream's verdict on the request back in OpenAI's shape."""
+def from_upstream(status: int, body: dict, channel=None) -> RelayError:
+    """Pass an upstream's verdict on the request back in OpenAI's shape, its
+    text redacted of secrets and of the host of `channel` (a ChannelInfo):
+    the status, type and code pass through as they are."""
     error = body.get("error") or {}
 
     def text(name: str) -> str | None:
         value = error.get(name)
         return value if isinstance(value, str) and value else None
 
+    message = text("message")
+    param = text("param")
     return RelayError(
         status,
-        text("message") or f"The upstream provider refused the request ({status}).",
+        redact(message, channel)
+        if message
+        else f"The upstream provider refused the request ({status}).",
         type=text("type") or "invalid_request_error",
         code=text("code"),
-        param=text("param"),
+        param=redact(param, channel) if param else None,
     )

@@ -10,12 +10,13 @@ time zone); `start` is inclusive, `end` exclusive, and a date as `end`
 includes that whole day. Absent or empty parameters do not filter.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django import forms
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 
 from accounts import keys
 from relay.models import UsageRecord
@@ -43,7 +44,8 @@ def moment_parse(raw: str, *, end: bool = False) -> datetime:
         moment = datetime.fromisoformat(raw)
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
-    return moment
+    # In UTC: PostgreSQL refuses offsets beyond 15:59 that ISO 8601 allows.
+    return moment.astimezone(UTC)
 
 
 def id_parse(raw: str) -> int | None:
@@ -187,6 +189,33 @@ class RangeForm(forms.Form):
         return cleaned
 
 
+def _printable_pattern() -> str:
+    """
+    The schema's pattern of a str.isprintable() text, as ranges of the Basic
+    Multilingual Plane in \\u escapes (which ECMA 262 and Python read alike).
+    """
+    ranges, start = [], None
+    for code in range(0x10001):
+        printable = code < 0x10000 and chr(code).isprintable()
+        if printable and start is None:
+            start = code
+        elif not printable and start is not None:
+            ranges.append(rf"\u{start:04x}-\u{code - 1:04x}")
+            start = None
+    return f"^[{''.join(ranges)}]*$"
+
+
+def _moment_schema(description: str) -> dict:
+    """The API schema of a MomentField: an ISO 8601 date or datetime."""
+    return {
+        "anyOf": [
+            {"type": "string", "format": "date"},
+            {"type": "string", "format": "date-time"},
+        ],
+        "description": description,
+    }
+
+
 class UsageFilter(django_filters.FilterSet):
     """
     A tenant's usage log narrowed by time, key, model and status. The
@@ -194,29 +223,58 @@ class UsageFilter(django_filters.FilterSet):
     finds nothing.
     """
 
-    start = MomentFilter(
-        field_name="created_at",
-        lookup_expr="gte",
-        label="From",
-        help_text="ISO 8601 date or datetime: records at or after it.",
+    # The schema of each parameter (the API documents them) says what its
+    # field accepts; "empty means absent" is allowEmptyValue, added by
+    # api.schema.
+    start = extend_schema_field(
+        _moment_schema("ISO 8601 date or datetime: records at or after it.")
+    )(
+        MomentFilter(
+            field_name="created_at",
+            lookup_expr="gte",
+            label="From",
+            help_text="ISO 8601 date or datetime: records at or after it.",
+        )
     )
-    end = MomentFilter(
-        field_name="created_at",
-        lookup_expr="lt",
-        end=True,
-        label="To",
-        help_text="ISO 8601 datetime: records before it; a date: records up to "
-        "the end of that day.",
+    end = extend_schema_field(
+        _moment_schema(
+            "ISO 8601 datetime: records before it; a date: records up to the end "
+            "of that day. Must be after `start`."
+        )
+    )(
+        MomentFilter(
+            field_name="created_at",
+            lookup_expr="lt",
+            end=True,
+            label="To",
+            help_text="ISO 8601 datetime: records before it; a date: records up "
+            "to the end of that day.",
+        )
     )
-    # api_key__id, not api_key: the schema then types it as an integer (the
-    # query needs no join either way).
-    key = IdFilter(
-        field_name="api_key__id",
-        noun="an API key",
-        label="API key",
-        help_text="An API key's id.",
+    # api_key__id, not api_key: the query needs no join.
+    key = extend_schema_field(
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": ID_MAX - 1,
+            "description": "An API key's id.",
+        }
+    )(
+        IdFilter(
+            field_name="api_key__id",
+            noun="an API key",
+            label="API key",
+            help_text="An API key's id.",
+        )
     )
-    model = ModelNameFilter(label="Model", help_text="A model name.")
+    model = extend_schema_field(
+        {
+            "type": "string",
+            "maxLength": _MODEL_MAX_LENGTH,
+            "pattern": _printable_pattern(),
+            "description": "A model name: printable characters.",
+        }
+    )(ModelNameFilter(label="Model", help_text="A model name."))
     status = StatusFilter(
         choices=UsageRecord.Status.choices,
         empty_label="Any status",

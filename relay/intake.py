@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from accounts.auth import KeyIdentity, identify
 from accounts.models import ApiKey
-from relay import bridge, errors, limits
+from relay import bridge, errors, limits, validation
 from relay.bridge import Route
 from relay.catalog import Catalog, ModelInfo
 from relay.endpoints import Endpoint
@@ -85,7 +85,8 @@ def priced_model(
     identity: KeyIdentity, payload: dict, endpoint: Endpoint, snapshot: Catalog
 ) -> tuple[ModelInfo, dict[int, Route]]:
     """Return the requested model and how each channel serving it is reached
-    by `endpoint`, or refuse."""
+    by `endpoint`, or refuse: the request's known fields are checked here,
+    against the model's limits (relay.validation)."""
     name = payload.get("model")
     if not isinstance(name, str) or not name:
         raise errors.bad_request("you must provide a model parameter", param="model")
@@ -115,4 +116,5 @@ def priced_model(
         raise errors.model_not_supported(
             f"The model `{name}` is not served on {endpoint.path_shown}."
         )
+    validation.check(endpoint.name, payload, model)
     return model, routes

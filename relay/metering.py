@@ -25,6 +25,7 @@ from relay import errors, limits
 from relay.background import spawn
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.models import UsageRecord
+from relay.redaction import redact
 from relay.services import api_key_touch, usage_description
 
 logger = logging.getLogger(__name__)
@@ -296,7 +297,8 @@ class MeteredRequest:
                 if self.first_byte is not None
                 else None
             ),
-            error=ended.error[:300],
+            # An upstream's text may hold what the customer must not see.
+            error=redact(ended.error, self.channel)[:300],
             created_at=timezone.now(),
         )
 

@@ -153,7 +153,9 @@ async def stored_response(
         )
         raise errors.upstream_unavailable()
     if response.status_code >= 400:
-        raise errors.from_upstream(response.status_code, adapter.error_body(raw))
+        raise errors.from_upstream(
+            response.status_code, adapter.error_body(raw), attempt
+        )
     if channel.upstream_model(found.model) != found.model:
         raw = _renamed(raw, found.model)
     return HttpResponse(raw, content_type="application/json")

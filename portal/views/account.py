@@ -3,9 +3,11 @@ Account pages: signup, email verification, login, logout, password reset
 and change, email change, and which tenant to act for.
 """
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import REDIRECT_FIELD_NAME, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
@@ -15,11 +17,11 @@ from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import members as members_service
-from accounts import throttles
+from accounts import throttles, twofactor
 from accounts.models import Membership
 from accounts.tenancy import SESSION_KEY
 from onboarding import registration
-from portal.forms import EmailChangeForm, LoginForm, SignupForm, normalise_email
+from portal.forms import EmailChangeForm, LoginForm, SignupForm
 from portal.templatetags.switchboard import usd
 from portal.views.members import invitation_invalid
 from portal.views.public import site_url
@@ -258,17 +260,20 @@ def email_change_confirm(request, token):
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, with failed attempts throttled per IP and address."""
+    """
+    Django's login, with failed attempts counted in the login throttle that
+    every login path shares (per IP and address, and per IP). Staff who must
+    give a second factor are asked for it next.
+    """
 
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
-    def _ident(self) -> str:
-        email = normalise_email(self.request.POST.get("username", ""))
-        return f"{throttles.client_ip(self.request)}|{email}"
+    def _email(self) -> str:
+        return self.request.POST.get("username", "")
 
     def post(self, request, *args, **kwargs):
-        if throttles.LOGIN_FAILURES.used_up(self._ident()):
+        if throttles.login_blocked(request, self._email()):
             return throttled(
                 request,
                 "Too many failed attempts to log in to this account from your "
@@ -277,12 +282,18 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        throttles.LOGIN_FAILURES.hit(self._ident())
+        throttles.login_failed(self.request, self._email())
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        throttles.LOGIN_FAILURES.reset(self._ident())
-        return super().form_valid(form)
+        throttles.login_succeeded(self.request, self._email())
+        response = super().form_valid(form)
+        if twofactor.needs_verification(self.request):
+            return redirect(
+                f"{reverse('twofactor:verify')}?"
+                + urlencode({REDIRECT_FIELD_NAME: response["Location"]})
+            )
+        return response
 
     def get_default_redirect_url(self):
         return app_home()
@@ -298,8 +309,33 @@ class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """
+    Django's password reset, throttled per IP and per address. Every answer
+    is the same whether an account uses the address or not: the "check your
+    email" page, or the same "too many" page once a limit is reached.
+    """
+
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
+
+    too_many = (
+        "Several password reset emails were asked for in the last hour. "
+        "Check your inbox and spam folder, or try again later."
+    )
+
+    def post(self, request, *args, **kwargs):
+        if throttles.PASSWORD_RESETS_PER_IP.used_up(throttles.client_ip(request)):
+            return throttled(request, self.too_many)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        ip = throttles.client_ip(self.request)
+        address = throttles.normalised_address(form.cleaned_data["email"])
+        if not throttles.PASSWORD_RESETS_PER_IP.hit(ip):
+            return throttled(self.request, self.too_many)
+        if not throttles.PASSWORD_RESETS_PER_ADDRESS.hit(address):
+            return throttled(self.request, self.too_many)
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -14,6 +14,11 @@ It serves what Switchboard uses:
   pagination with ``has_more``;
 * ``GET /v1/checkout/sessions/{id}``.
 
+``fail_next(count)`` makes the next `count` API requests fail as during a
+Stripe outage (503, ``api_error``, with ``Stripe-Should-Retry: false`` so
+the SDK gives up at once and each failure is one failed call); ``failures``
+says how many are still to come.
+
 Tests play the customer and Stripe's back office with the controls
 (``complete``, ``async_succeed``, ``async_fail``, ``expire``) and turn the
 result into webhook deliveries with ``event``, ``charge_refunded`` and
@@ -209,6 +214,7 @@ class FakeStripe(LoopbackFake):
         self._sessions: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[str, str] = {}
         self._requests: list[RecordedRequest] = []
+        self._failures = 0
         self._server: ThreadedServer | None = None
 
     @property
@@ -222,6 +228,18 @@ class FakeStripe(LoopbackFake):
             self._sessions.clear()
             self._idempotent.clear()
             self._requests.clear()
+            self._failures = 0
+
+    def fail_next(self, count: int) -> None:
+        """Answer the next `count` API requests with a 503, as Stripe does
+        during an outage."""
+        with self._lock:
+            self._failures = count
+
+    @property
+    def failures(self) -> int:
+        with self._lock:
+            return self._failures
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -386,6 +404,12 @@ class FakeStripe(LoopbackFake):
         params = decode_form(parse_qsl(source, keep_blank_values=True))
         with self._lock:
             self._requests.append(RecordedRequest(method, path, headers, params))
+            failing = self._failures > 0
+            self._failures -= failing
+        if failing:
+            body = stripe_error(503, "Stripe is temporarily unavailable (fake outage).")
+            await _send_json(send, 503, body, should_retry=False)
+            return
         try:
             status, body = self._answer(method, path, headers, params)
         except StripeRefusal as refusal:
@@ -467,12 +491,16 @@ class FakeStripe(LoopbackFake):
         }
 
 
-async def _send_json(send, status: int, payload: Any) -> None:
+async def _send_json(
+    send, status: int, payload: Any, *, should_retry: bool | None = None
+) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"request-id", f"req_fake{next(_counter):08d}".encode()),
         (b"stripe-version", API_VERSION.encode()),
     ]
+    if should_retry is not None:
+        headers.append((b"stripe-should-retry", str(should_retry).lower().encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": orjson.dumps(payload)})
 
@@ -492,12 +520,26 @@ def fake_stripe(fake_stripe_server) -> FakeStripe:
 
 
 @pytest.fixture
-def stripe_settings(settings, fake_stripe):
+def stripe_settings(settings, fake_stripe, celery_inline):
     """Switchboard's Stripe settings, pointed at the fake."""
     settings.STRIPE_SECRET_KEY = fake_stripe.api_key
     settings.STRIPE_WEBHOOK_SECRET = fake_stripe.webhook_secret
     settings.STRIPE_API_BASE = fake_stripe.base_url
     return settings
+
+
+@pytest.fixture
+def celery_inline():
+    """Run queued Celery tasks at once in the test's process, as a worker
+    would (even when REDIS_URL would send them to a broker with no worker
+    behind it): retries run at once too, and what a task raises ends in its
+    result, not in the code that queued it."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
 
 
 WEBHOOK_PATH = "/billing/stripe/webhook/"

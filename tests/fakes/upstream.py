@@ -878,8 +878,13 @@ class Scenario:
     call_tools: bool = False
     # Send the provider's error event after N content chunks, then end.
     error_after_chunks: int | None = None
+    # The body of that error event (chat and completions; default a 500).
+    stream_error: dict[str, Any] | None = None
     # Cut every event holding a multi-byte character across two writes.
     split_utf8: bool = False
+    # A failing upstream that echoes the credentials and the host it was
+    # called with in its error message, as some do.
+    echo_credentials: bool = False
 
     def __post_init__(self) -> None:
         """Reject knob values that would make a test silently meaningless."""
@@ -1876,7 +1881,7 @@ class FakeUpstream(LoopbackFake):
             return
         if route == MODELS_PATH:
             if scenario.failing:
-                await self._send_failure(send, scenario)
+                await self._send_failure(send, scenario, headers)
                 return
             await _send_json(send, 200, self._models_payload(scenario))
             return
@@ -1886,7 +1891,7 @@ class FakeUpstream(LoopbackFake):
             await _send_json(send, 400, invalid)
             return
         if scenario.failing:
-            await self._send_failure(send, scenario)
+            await self._send_failure(send, scenario, headers)
             return
         # Embeddings never stream: the API has no such option, and ignores it.
         # Image streams are refused by their validator.
@@ -1931,7 +1936,7 @@ class FakeUpstream(LoopbackFake):
                 await _send_json(send, 400, invalid)
                 return
         if scenario.failing:
-            await self._send_failure(send, scenario)
+            await self._send_failure(send, scenario, headers)
             return
         if kind == "create":
             await self._create_response(name, scenario, body, key, receive, send)
@@ -2066,9 +2071,20 @@ class FakeUpstream(LoopbackFake):
             self._requests.append(request)
             self._request_counts[request.scenario or ""] += 1
 
-    async def _send_failure(self, send: Send, scenario: Scenario) -> None:
+    async def _send_failure(
+        self, send: Send, scenario: Scenario, headers: Mapping[str, str]
+    ) -> None:
         status = scenario.status or 500
         payload = scenario.error_body or status_error(status)
+        if scenario.echo_credentials:
+            error = dict(payload.get("error") or {})
+            echoed = ", ".join(
+                f"{name}: {headers[name]}"
+                for name in ("authorization", "api-key", "x-api-key", "host")
+                if name in headers
+            )
+            error["message"] = f"{error.get('message', 'Error')} (received {echoed})"
+            payload = {**payload, "error": error}
         extra = None
         if status == 429 and scenario.retry_after is not None:
             extra = [(b"retry-after", str(scenario.retry_after).encode())]
@@ -2399,7 +2415,9 @@ class FakeUpstream(LoopbackFake):
         watcher = asyncio.create_task(wait_disconnect(receive))
         split = scenario.split_utf8
         drop_at, error_at = scenario.drop_after_chunks, scenario.error_after_chunks
-        fail = error or (lambda _sent: [_sse(status_error(500))])
+        fail = error or (
+            lambda _sent: [_sse(scenario.stream_error or status_error(500))]
+        )
         try:
             await send(
                 {"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS}

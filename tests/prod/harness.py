@@ -154,6 +154,9 @@ def production_env(database_url: str, redis_url: str, workdir: Path, **extra) ->
         SWITCHBOARD_SECRET_KEY=secrets.token_urlsafe(48),
         SWITCHBOARD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         SWITCHBOARD_ALLOWED_HOSTS=f"{HOST},localhost",
+        # No SMTP server here: emails go to the log, which production
+        # allows only when asked for by name.
+        SWITCHBOARD_EMAIL_BACKEND="console",
         PROMETHEUS_MULTIPROC_DIR=str(metrics),
         PYTHONUNBUFFERED="1",
         # The Procfile's commands are the virtualenv's.

@@ -139,9 +139,10 @@ def test_refusals_surface_as_their_sdk_exception_classes(relay, channel, alice):
         client.chat.completions.create(model="gpt-4.1-mini", messages=MESSAGES)
     poor = openai.OpenAI(base_url=relay, api_key=alice.secret, max_retries=0)
     with pytest.raises(openai.APIStatusError) as caught:
-        # 200 choices of up to 32,768 gpt-4.1 tokens may cost $52; alice has $10.
+        # 128 choices of up to 32,768 gpt-4.1 tokens may cost $33.5; alice
+        # has $10.
         poor.chat.completions.create(
-            model="gpt-4.1", messages=MESSAGES, max_tokens=10_000_000, n=200
+            model="gpt-4.1", messages=MESSAGES, max_tokens=32_768, n=128
         )
     assert caught.value.status_code == 402
     assert caught.value.code == "insufficient_balance"

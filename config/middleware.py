@@ -1,0 +1,69 @@
+"""
+Security headers of every page outside the staff areas (those have
+console.middleware's): a strict Content-Security-Policy on the portal and the
+public pages, a stricter one on the management API (/api/), and
+`Cache-Control: no-store` wherever a response may hold a secret or a
+tenant's data.
+"""
+
+from django.conf import settings
+
+# Scripts and styles come from files only: no inline <script>, style="" or
+# <style> anywhere (charts are inline SVG drawn with presentation
+# attributes, which CSP does not govern). A top-up's form is answered with a
+# redirect to Stripe Checkout, which form-action governs too.
+PAGE_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self' https://checkout.stripe.com",
+        "frame-ancestors 'none'",
+    ]
+)
+# The API answers JSON, which must never run or load anything as a page.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+# Pages that show nothing of the visitor's: a shared cache may keep them for
+# signed-out visitors. Every other page may carry a secret (a new API key or
+# management token, a link with a token in its address) or a tenant's data.
+PUBLIC_PAGES = frozenset({"home", "pricing", "docs"})
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.api_prefix = "/api/"
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(self.api_prefix):
+            response.headers.setdefault("Content-Security-Policy", API_POLICY)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        if not (settings.DEBUG and _is_error(response)):
+            # Django's debug pages (a 404's, a 500's) are styled inline.
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        if not _public(request):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _is_error(response) -> bool:
+    return response.status_code == 404 or response.status_code >= 500
+
+
+def _public(request) -> bool:
+    match = request.resolver_match
+    user = getattr(request, "user", None)
+    return (
+        match is not None
+        and match.url_name in PUBLIC_PAGES
+        and not match.namespace
+        and not (user is not None and user.is_authenticated)
+    )
