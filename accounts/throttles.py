@@ -66,6 +66,15 @@ LOGIN_FAILURES_PER_IP = Throttle(
     15 * 60,
     lambda: getattr(settings, "SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN", 50),
 )
+# Keyed by account alone, from anywhere: a password guessed from many
+# networks. Higher than the per-network limit, so that someone else's
+# failures lock the owner out only under a sustained attack; a success
+# clears it.
+LOGIN_FAILURES_PER_ACCOUNT = Throttle(
+    "login-account",
+    15 * 60,
+    lambda: getattr(settings, "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_PER_15_MIN", 20),
+)
 PASSWORD_RESETS_PER_IP = Throttle(
     "reset-ip",
     3600,
@@ -124,19 +133,23 @@ def _login_ident(request, email) -> str:
 def login_blocked(request, email) -> bool:
     """Whether logging in as `email` from this request's IP is refused for
     now, whatever the path (password or second factor)."""
-    return LOGIN_FAILURES.used_up(
-        _login_ident(request, email)
-    ) or LOGIN_FAILURES_PER_IP.used_up(client_ip(request))
+    return (
+        LOGIN_FAILURES.used_up(_login_ident(request, email))
+        or LOGIN_FAILURES_PER_IP.used_up(client_ip(request))
+        or LOGIN_FAILURES_PER_ACCOUNT.used_up(normalised_address(email))
+    )
 
 
 def login_failed(request, email) -> None:
     """Count a wrong password or a wrong second-factor code for `email`."""
     LOGIN_FAILURES.hit(_login_ident(request, email))
     LOGIN_FAILURES_PER_IP.hit(client_ip(request))
+    LOGIN_FAILURES_PER_ACCOUNT.hit(normalised_address(email))
 
 
 def login_succeeded(request, email) -> None:
     LOGIN_FAILURES.reset(_login_ident(request, email))
+    LOGIN_FAILURES_PER_ACCOUNT.reset(normalised_address(email))
 
 
 def client_ip(request) -> str:

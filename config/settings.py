@@ -447,6 +447,9 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # One login throttle for every way in (portal, admin, second-factor codes):
 # failures per IP and address (above), and per IP for any address, per 15
 # minutes.
+SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_PER_15_MIN = envint(
+    "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_PER_15_MIN", 20
+)
 SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN = envint(
     "SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN", 50
 )

@@ -262,3 +262,21 @@ def test_many_addresses_from_one_network_are_blocked(db, settings):
     assert portal_login(
         Client(), "fresh@example.com", "x", ip="192.0.2.8"
     ).status_code == (200)
+
+
+def test_one_account_guessed_from_many_networks_is_blocked_everywhere(staff, settings):
+    settings.SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_PER_15_MIN = 4
+    for n in range(4):  # a different network each time: no per-network limit
+        ip = f"198.51.100.{n + 10}"
+        assert portal_login(Client(), staff.email, "wrong", ip=ip).status_code == 200
+
+    assert admin_login(
+        Client(), staff.email, PASSWORD, ip="192.0.2.99"
+    ).status_code == (429)
+    assert portal_login(
+        Client(), staff.email, PASSWORD, ip="192.0.2.98"
+    ).status_code == (429)
+    # Other accounts, from the same networks, are not.
+    assert portal_login(
+        Client(), "someone@example.com", "x", ip="192.0.2.99"
+    ).status_code == (200)
