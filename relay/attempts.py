@@ -7,8 +7,11 @@ channel's and the key's circuit breakers (relay.breakers).
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 from django.conf import settings
@@ -116,6 +119,51 @@ class Failed(Exception):
         self.next_channel = next_channel
 
 
+def retry_after(headers: httpx.Headers) -> int | None:
+    """Return the seconds an upstream's answer asks to wait before a retry
+    (`retry-after-ms`, else `retry-after` in seconds or as an HTTP date),
+    rounded up; None if it does not say."""
+    try:
+        ms = float(headers.get("retry-after-ms") or "nan")
+    except ValueError:
+        ms = math.nan
+    if math.isfinite(ms) and ms >= 0:
+        return math.ceil(ms / 1000)
+    text = headers.get("retry-after")
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0, math.ceil(seconds))
+
+
+def _outcome(failures: list[errors.RelayError]) -> errors.RelayError:
+    """Return the request's error once no attempt served it: 429 if every
+    attempt was rate limited, with the longest wait any upstream asked for;
+    otherwise the last error that was not a rate limit."""
+    if not failures:
+        return errors.upstream_unavailable()
+    for failure in reversed(failures):
+        if failure.code != "upstream_rate_limited":
+            return failure
+    waits = [
+        int(failure.headers["retry-after"])
+        for failure in failures
+        if "retry-after" in failure.headers
+    ]
+    return errors.upstream_rate_limited(max(waits) if waits else None)
+
+
 async def open_upstream(
     metered: MeteredRequest,
     channels: tuple[ChannelInfo, ...],
@@ -130,17 +178,18 @@ async def open_upstream(
     serve the request, its body still unread, or raise why none did. A key's
     own trouble (429, 401, 403) moves on to the channel's next key, a
     channel's (connection error, timeout, 5xx) to the next channel, at most
-    SWITCHBOARD_MAX_ATTEMPTS attempts in all. `pinned`: the request must be
+    SWITCHBOARD_MAX_ATTEMPTS attempts in all. When every attempt was
+    answered 429, so is the client (see _outcome). `pinned`: the request must be
     served by the one channel and key given (a stored response's follow-up).
     """
     watched = breakers.breakers()
     watched.watch(breaker_names)
-    failure = errors.upstream_unavailable()
+    failures = []
     attempts = 0
     for channel in _channel_order(channels, watched):
         for key_id, secret in _key_order(channel, watched):
             if attempts >= settings.SWITCHBOARD_MAX_ATTEMPTS:
-                raise failure
+                raise _outcome(failures)
             if attempts:
                 await asyncio.sleep(
                     backoff(attempts, settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS)
@@ -153,10 +202,10 @@ async def open_upstream(
                     metered, found, attempt, request, watched, pinned=pinned
                 )
             except Failed as failed:
-                failure = failed.error
+                failures.append(failed.error)
                 if failed.next_channel:
                     break
-    raise failure
+    raise _outcome(failures)
 
 
 async def _attempt(
@@ -202,7 +251,9 @@ async def _attempt(
     if said is Meaning.KEY_TROUBLE and attempt.key_id is not None and revoked(status):
         _disable_key(attempt, status, adapter.error_body(raw))
     raise Failed(
-        errors.upstream_unavailable(),
+        errors.upstream_rate_limited(retry_after(response.headers))
+        if status == 429
+        else errors.upstream_unavailable(),
         next_channel=said is Meaning.CHANNEL_TROUBLE,
     )
 

@@ -98,14 +98,34 @@ def model_not_supported(message: str) -> RelayError:
     return RelayError(404, message, code="model_not_supported", param="model")
 
 
-def rate_limited(message: str, *, kind: str, retry_after: int) -> RelayError:
-    """429 for a key over its own limit; `kind` is "requests" or "tokens"."""
+def rate_limited(
+    message: str,
+    *,
+    kind: str,
+    retry_after: int,
+    headers: dict[str, str] | None = None,
+) -> RelayError:
+    """429 for a key over its own limit; `kind` is "requests" or "tokens",
+    `headers` the key's x-ratelimit-* ones."""
     return RelayError(
         429,
         message,
         type=kind,
         code="rate_limit_exceeded",
-        headers={"retry-after": str(retry_after)},
+        headers={**(headers or {}), "retry-after": str(retry_after)},
+    )
+
+
+def upstream_rate_limited(retry_after: int | None) -> RelayError:
+    """429 when every upstream tried answered 429; `retry_after`: the
+    longest wait they asked for in seconds, if any said."""
+    return RelayError(
+        429,
+        "The upstream provider is rate limiting requests for this model. "
+        "Try again shortly.",
+        type="rate_limit_error",
+        code="upstream_rate_limited",
+        headers={} if retry_after is None else {"retry-after": str(retry_after)},
     )
 
 

@@ -10,12 +10,17 @@ current minute is under the limit. Tokens are counted as the prompt estimate
 on admission and corrected with the usage at settlement, so a minute may
 overshoot its token limit by the request that crossed it, as OpenAI's own
 limits do. Keys without limits cost nothing here.
+
+What admission counted is what the answer tells in OpenAI's x-ratelimit-*
+headers (Rate): no second look at the counters.
 """
 
 import asyncio
 import ipaddress
+import math
 import time
 import weakref
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -124,13 +129,55 @@ def _names(identity: KeyIdentity, window: int) -> tuple[str, str]:
     return f"rpm:{identity.key_id}:{window}", f"tpm:{identity.key_id}:{window}"
 
 
-async def admit(identity: KeyIdentity, tokens: int) -> bool:
+def duration(seconds: float) -> str:
+    """Return `seconds` as OpenAI's reset headers write it: "20ms", "1.5s",
+    "6m0s"."""
+    ms = max(0, math.ceil(round(seconds * 1000, 6)))
+    if ms < 1000:
+        return f"{ms}ms" if ms else "0s"
+    minutes, ms = divmod(ms, 60_000)
+    text = f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{minutes}m{text}" if minutes else text
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A key's minute as admitting a request left it: its limits (None: not
+    limited), what the minute has counted, and seconds until it ends."""
+
+    rpm_limit: int | None
+    requests: int
+    tpm_limit: int | None
+    tokens: int
+    reset: float
+
+    def headers(self) -> dict[str, str]:
+        """Return OpenAI's x-ratelimit-* headers for the limits the key has."""
+        reset = duration(self.reset)
+        found = {}
+        if self.rpm_limit is not None:
+            found["x-ratelimit-limit-requests"] = str(self.rpm_limit)
+            found["x-ratelimit-remaining-requests"] = str(
+                max(0, self.rpm_limit - self.requests)
+            )
+            found["x-ratelimit-reset-requests"] = reset
+        if self.tpm_limit is not None:
+            found["x-ratelimit-limit-tokens"] = str(self.tpm_limit)
+            found["x-ratelimit-remaining-tokens"] = str(
+                max(0, self.tpm_limit - self.tokens)
+            )
+            found["x-ratelimit-reset-tokens"] = reset
+        return found
+
+
+async def admit(identity: KeyIdentity, tokens: int) -> Rate | None:
     """
     Count a request of about `tokens` prompt tokens against its key's
-    limits, or refuse it with 429. Return whether anything was counted.
+    limits, or refuse it with 429. Return the key's minute as counted, or
+    None if the key has no limits (nothing was counted).
     """
     if identity.rpm_limit is None and identity.tpm_limit is None:
-        return False
+        return None
     now = wall_clock()
     window = int(now // WINDOW_SECONDS)
     rpm, tpm = _names(identity, window)
@@ -147,16 +194,26 @@ async def admit(identity: KeyIdentity, tokens: int) -> bool:
         refusal = ("requests", f"{identity.rpm_limit} requests per minute")
     elif identity.tpm_limit is not None and values[tpm] - tokens >= identity.tpm_limit:
         refusal = ("tokens", f"{identity.tpm_limit} tokens per minute")
-    if refusal is None:
-        return True
+    left = WINDOW_SECONDS - now % WINDOW_SECONDS
     # A refused request uses none of the key's allowance.
+    undo = 0 if refusal is None else 1
+    rate = Rate(
+        rpm_limit=identity.rpm_limit,
+        requests=values.get(rpm, 0) - undo,
+        tpm_limit=identity.tpm_limit,
+        tokens=values.get(tpm, 0) - undo * tokens,
+        reset=left,
+    )
+    if refusal is None:
+        return rate
     await store.add([(name, -amount) for name, amount in items], window)
-    wait = max(1, int(WINDOW_SECONDS - now % WINDOW_SECONDS))
+    wait = max(1, int(left))
     kind, limit = refusal
     raise errors.rate_limited(
         f"Rate limit reached for this API key: {limit}. Try again in {wait} s.",
         kind=kind,
         retry_after=wait,
+        headers=rate.headers(),
     )
 
 

@@ -48,6 +48,8 @@ class Prepared:
     pinned: bool
     # Whether the client asked for usage in its stream.
     forward_usage: bool
+    # The key's minute as admission counted it (None: a key without limits).
+    rate: limits.Rate | None = None
 
 
 async def prepare(
@@ -72,7 +74,7 @@ async def prepare(
         payload, endpoint, model, routes, channels, stream=stream
     )
     metered = _metered(request_id, identity, model, endpoint, payload, stream)
-    await _hold(metered, endpoint, payload)
+    rate = await _hold(metered, endpoint, payload)
     forwarded = bridge.Request(
         request_id=request_id,
         payload=payload,
@@ -89,6 +91,7 @@ async def prepare(
         breaker_names=snapshot.breaker_names,
         pinned=pinned,
         forward_usage=forward_usage,
+        rate=rate,
     )
 
 
@@ -180,18 +183,31 @@ def _metered(
     )
 
 
-async def _hold(metered: MeteredRequest, endpoint: Endpoint, payload: dict) -> None:
+async def _hold(
+    metered: MeteredRequest, endpoint: Endpoint, payload: dict
+) -> limits.Rate | None:
     """Count the request against its key's per-minute limits and hold its
-    worst-case cost, or refuse it."""
+    worst-case cost, or refuse it. Return the key's minute as counted."""
     identity = metered.identity
-    metered.rate_counted = await limits.admit(identity, metered.prompt_estimate)
+    rate = await limits.admit(identity, metered.prompt_estimate)
+    metered.rate_counted = rate is not None
     worst = endpoint.worst_case(payload, metered.model, metered.prompt_estimate)
     try:
         await metered.reserve(worst, endpoint.hold_advice)
-    except errors.RelayError:
-        if metered.rate_counted:  # refused before any upstream call: no tokens used
+    except errors.RelayError as exc:
+        if rate is not None:  # refused before any upstream call: no tokens used
             await limits.settle(identity, -metered.prompt_estimate)
+            _tell_rate(exc.headers, rate)
         raise
+    return rate
+
+
+def _tell_rate(headers, rate: limits.Rate) -> None:
+    """Add the key's x-ratelimit-* headers to an answer's or a refusal's
+    `headers`, leaving those it already has."""
+    for name, value in rate.headers().items():
+        if name not in headers:
+            headers[name] = value
 
 
 async def serve(prepared: Prepared) -> HttpResponse:
@@ -208,16 +224,22 @@ async def serve(prepared: Prepared) -> HttpResponse:
             pinned=prepared.pinned,
         )
         if not metered.stream:
-            return await whole_answer(
+            answer = await whole_answer(
                 metered, prepared.endpoint, found, response, prepared.forwarded
             )
-        return streamed_answer(
-            metered,
-            found,
-            response,
-            prepared.forwarded,
-            forward_usage=prepared.forward_usage,
-        )
+        else:
+            answer = streamed_answer(
+                metered,
+                found,
+                response,
+                prepared.forwarded,
+                forward_usage=prepared.forward_usage,
+            )
     except (asyncio.CancelledError, Exception) as exc:
         await metered.settle(ending(exc), usage=None)
+        if prepared.rate is not None and isinstance(exc, errors.RelayError):
+            _tell_rate(exc.headers, prepared.rate)
         raise
+    if prepared.rate is not None:
+        _tell_rate(answer.headers, prepared.rate)
+    return answer

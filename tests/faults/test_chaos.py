@@ -107,8 +107,8 @@ def test_upstream_errors_rate_limits_and_drops(stack, upstream):
 
     assert outcome.complete == 0
     assert {r.status for r in results[:10]} <= {502}
-    # Every channel rate-limited: a 502 until issue 15 passes the 429 on.
-    assert {r.status for r in results[10:20]} <= {429, 502}
+    # Every channel rate-limited: the client is told 429, not 502.
+    assert {r.status for r in results[10:20]} <= {429}
 
 
 def test_clients_that_leave_mid_stream(stack, upstream):
