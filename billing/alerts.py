@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Tenant
 from billing.models import Wallet
-from billing.money import format_usd_exact
+from billing.money import format_usd_text
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def _alert(tenant_id: int) -> int:
         return 0
     context = {
         "tenant": wallet.tenant,
-        "balance": format_usd_exact(wallet.balance),
-        "threshold": format_usd_exact(wallet.low_balance_threshold),
+        "balance": format_usd_text(wallet.balance),
+        "threshold": format_usd_text(wallet.low_balance_threshold),
     }
     subject = render_to_string("billing/email/low_balance_subject.txt", context)
     body = render_to_string("billing/email/low_balance.txt", context)

@@ -6,7 +6,7 @@ Prices are published in USD per 1M tokens; every published price ($0.025 per
 so token charges are exact integers.
 """
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 NANO_PER_USD = 1_000_000_000
 # Stripe counts US dollars in cents.
@@ -68,3 +68,44 @@ def format_usd(nano: int, places: int = 6) -> str:
     quantum = Decimal(1).scaleb(-places)
     usd = (Decimal(abs(nano)) / NANO_PER_USD).quantize(quantum)
     return f"{'-' if nano < 0 else ''}${usd:f}"
+
+
+def format_usd_full(nano: int) -> str:
+    """Return `nano` exactly, with all nine decimals: the figure shown on
+    hover next to format_usd_human ("$0.004215000", "$1,234.500000000")."""
+    sign = "-" if nano < 0 else ""
+    return f"{sign}${Decimal(abs(nano)).scaleb(-9):,.9f}"
+
+
+def format_usd_human(nano: int) -> str:
+    """
+    Return `nano` as people read money: whole cents from $1 up
+    ("$1,234.50"), two significant digits below (at most nine decimals) so
+    that a tiny charge never reads $0.00 ("$0.0042", "$0.000015").
+    Rounded half up; format_usd_full gives the exact figure.
+    """
+    sign = "-" if nano < 0 else ""
+    size = abs(nano)
+    if size == 0 or size >= NANO_PER_USD:
+        places = 2
+    else:
+        # A number of nano-USD with d digits has its first significant digit
+        # at decimal 10 - d; keep one more.
+        places = min(9, max(2, 11 - len(str(size))))
+    usd = Decimal(size).scaleb(-9).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    if places > 2 and usd.scaleb(places) >= 100:
+        # Rounding carried into a new digit ($0.0099999 -> $0.010).
+        places -= 1
+        usd = usd.quantize(Decimal(1).scaleb(-places))
+    return f"{sign}${usd:,f}"
+
+
+def format_usd_text(nano: int) -> str:
+    """
+    format_usd_human for plain text (emails, audit summaries), where nothing
+    shows on hover: a rounded amount carries its exact value along,
+    "$5.00 (exactly $4.9999999)".
+    """
+    shown = format_usd_human(nano)
+    exact = format_usd_exact(nano, grouping=True)
+    return shown if shown == exact else f"{shown} (exactly {exact})"

@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import Tenant, User
 from accounts.services import tenant_suspend
 from billing.models import LedgerEntry, Payment, ReconciliationRun, StripeEvent
-from billing.money import NANO_PER_CENT, cents_to_nano, format_usd
+from billing.money import NANO_PER_CENT, cents_to_nano, format_usd_text
 from billing.referrals import referral_reward_after_topup
 from billing.services import wallet_credit
 from billing.stripe_api import stripe_client
@@ -71,8 +71,8 @@ def topup_amount_check(amount_cents: Any) -> int:
         raise TopUpAmountError(f"Choose a whole number of dollars {bounds}.")
     if amount_cents % 100:
         raise TopUpAmountError(
-            f"Top-ups are whole dollars: {format_usd(cents_to_nano(amount_cents), 2)} "
-            "has cents."
+            "Top-ups are whole dollars: "
+            f"{format_usd_text(cents_to_nano(amount_cents))} has cents."
         )
     if not low * 100 <= amount_cents <= high * 100:
         raise TopUpAmountError(f"A top-up must be {bounds}.")
@@ -107,7 +107,7 @@ def checkout_start(
         stripe_session_id=f"pending:{uuid.uuid4().hex}",
     )
     metadata = {METADATA_TENANT: str(tenant.pk), METADATA_PAYMENT: str(payment.pk)}
-    dollars = format_usd(cents_to_nano(amount_cents), 2)
+    dollars = format_usd_text(cents_to_nano(amount_cents))
     params: dict[str, Any] = {
         "mode": "payment",
         "line_items": [
@@ -184,7 +184,7 @@ def _credit(payment: Payment, session: dict[str, Any]) -> None:
         kind=LedgerEntry.Kind.PAYMENT,
         reference=payment_reference(payment.stripe_session_id),
         description=(
-            f"Top-up {format_usd(cents_to_nano(payment.amount_cents), 2)} "
+            f"Top-up {format_usd_text(cents_to_nano(payment.amount_cents))} "
             f"(Stripe {payment.stripe_session_id})"
         ),
     )
@@ -314,7 +314,7 @@ def _refund_apply(event: dict) -> None:
             kind=LedgerEntry.Kind.REFUND,
             reference=f"stripe:refund:{payment.stripe_session_id}:{refunded}",
             description=(
-                f"Refund of {format_usd(cents_to_nano(clawback), 2)} "
+                f"Refund of {format_usd_text(cents_to_nano(clawback))} "
                 f"(Stripe {charge.get('id', '')})"
             ),
         )
@@ -336,7 +336,7 @@ def _dispute_apply(event: dict) -> None:
             kind=LedgerEntry.Kind.DISPUTE,
             reference=f"stripe:dispute:{dispute_id}",
             description=(
-                f"Disputed payment {format_usd(cents_to_nano(clawback), 2)} "
+                f"Disputed payment {format_usd_text(cents_to_nano(clawback))} "
                 f"(Stripe {dispute_id})"
             ),
         )
@@ -376,7 +376,7 @@ def _dispute_closed_apply(event: dict) -> None:
         amount=returned,
         kind=LedgerEntry.Kind.DISPUTE,
         reference=f"stripe:dispute-won:{dispute_id}",
-        description=f"Dispute {dispute_id} won: {format_usd(returned, 2)} returned",
+        description=f"Dispute {dispute_id} won: {format_usd_text(returned)} returned",
     )
     if entry is not None:
         payment.disputed_cents -= returned // NANO_PER_CENT

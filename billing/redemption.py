@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from audit.services import audit_record
 from billing.models import LedgerEntry, RedemptionBatch, RedemptionCode
-from billing.money import format_usd
+from billing.money import format_usd, format_usd_text
 from billing.services import wallet_credit
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -120,7 +120,7 @@ def redemption_batch_create(
         actor=actor,
         action="redemption.batch_create",
         target=f"redemptionbatch:{batch.pk}",
-        summary=f"created {count} codes worth {format_usd(value)} each ({name})",
+        summary=f"created {count} codes worth {format_usd_text(value)} each ({name})",
         data={"count": count, "value_nano": value},
     )
     return batch

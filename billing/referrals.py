@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts.models import Tenant
 from billing.models import LedgerEntry, Payment
-from billing.money import format_usd, usd_to_nano
+from billing.money import format_usd_text, usd_to_nano
 from billing.services import wallet_create, wallet_credit
 
 
@@ -46,7 +46,7 @@ def referral_reward_after_topup(*, payment: Payment) -> LedgerEntry | None:
         kind=LedgerEntry.Kind.REFERRAL,
         reference=referral_reference(invitee.pk),
         description=(
-            f"Referral reward {format_usd(reward, 2)}: {invitee.name} "
+            f"Referral reward {format_usd_text(reward)}: {invitee.name} "
             "made its first top-up"
         ),
     )

@@ -5,7 +5,7 @@ from django.db import transaction
 from accounts.models import Tenant
 from audit.services import audit_record, reason_required
 from billing.models import LedgerEntry, Plan, Wallet
-from billing.money import format_usd
+from billing.money import format_usd_text
 from billing.services import wallet_credit
 
 
@@ -35,7 +35,7 @@ def wallet_adjust(
             action="wallet.adjust",
             tenant=tenant,
             target=f"ledgerentry:{entry.pk}",
-            summary=f"{verb} {format_usd(abs(amount))} to {tenant}",
+            summary=f"{verb} {format_usd_text(abs(amount))} to {tenant}",
             reason=reason,
             data={"amount_nano": amount},
         )

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant, User
 from billing.models import LedgerEntry, StarterGrant, Wallet
-from billing.money import format_usd, usd_to_nano
+from billing.money import format_usd_text, usd_to_nano
 from billing.services import wallet_credit
 
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
@@ -90,7 +90,9 @@ def _promo_expire(*, tenant_id: int, now) -> int:
         promo_amount=-wallet.promo,
         kind=LedgerEntry.Kind.EXPIRY,
         reference=f"promo-expiry:{tenant_id}:{wallet.promo_expires_at.isoformat()}",
-        description=f"Unused promotional credit ({format_usd(wallet.promo)}) expired",
+        description=(
+            f"Unused promotional credit ({format_usd_text(wallet.promo)}) expired"
+        ),
         promo_expires_at=None,
     )
     return int(entry is not None)

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.tenancy import current_membership
 from billing.models import Payment
-from billing.money import format_usd
+from billing.money import format_usd_text
 from billing.payments import (
     InvalidStripeEvent,
     StripeEventNotQueued,
@@ -98,7 +98,7 @@ def topup_success(request: HttpRequest) -> HttpResponse:
         {
             "payment": payment,
             "tenant": membership.tenant,
-            "amount": format_usd(cents_to_nano(payment.amount_cents), 2),
+            "amount": format_usd_text(cents_to_nano(payment.amount_cents)),
         },
     )
 

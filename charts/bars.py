@@ -12,7 +12,7 @@ stay exact integers; only the drawing uses floats.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from billing.money import NANO_PER_USD, format_usd, format_usd_exact
+from billing.money import NANO_PER_USD, format_usd, format_usd_human
 
 # Okabe and Ito's palette, told apart with most colour-vision deficiencies,
 # readable on light and dark backgrounds; grey is kept for "Other".
@@ -35,8 +35,8 @@ HBAR_LABEL = 220
 
 
 def usd(nano: int) -> str:
-    """Exact USD, as every page shows money: "$1,234.50", "$0.00000025"."""
-    return format_usd_exact(nano, grouping=True)
+    """USD as every page shows money: "$1,234.50", "$0.00000025"."""
+    return format_usd_human(nano)
 
 
 def usd_tick(nano: int, step: int) -> str:

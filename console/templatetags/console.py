@@ -2,7 +2,8 @@
 
 from django import template
 
-from billing.money import cents_to_nano, format_usd_exact
+from billing.money import cents_to_nano
+from portal.templatetags.switchboard import usd_html
 
 register = template.Library()
 
@@ -24,7 +25,7 @@ def ms(value) -> str:
 
 @register.filter
 def cents(value) -> str:
-    """Whole cents as exact dollars: 1250 -> "$12.50"."""
+    """Whole cents as the portal's `usd` shows them: 1250 -> "$12.50"."""
     if value is None or value == "":
         return ""
-    return format_usd_exact(cents_to_nano(int(value)), grouping=True)
+    return usd_html(cents_to_nano(int(value)))

@@ -22,7 +22,7 @@ from accounts.models import Membership
 from accounts.tenancy import SESSION_KEY
 from onboarding import registration
 from portal.forms import EmailChangeForm, LoginForm, SignupForm
-from portal.templatetags.switchboard import usd
+from portal.templatetags.switchboard import usd_text
 from portal.views.members import invitation_invalid
 from portal.views.public import site_url
 
@@ -156,7 +156,7 @@ def verify_email(request, token):
     if result.grant is not None:
         messages.success(
             request,
-            f"Your email address is confirmed. {usd(result.grant.amount)} of "
+            f"Your email address is confirmed. {usd_text(result.grant.amount)} of "
             "starter credit is in your balance, valid until "
             f"{result.grant.expires_at:%B %-d, %Y}.",
         )
@@ -246,7 +246,7 @@ def email_change_confirm(request, token):
     else:
         message = f"Your email address is now {result.user.email}."
         if result.grant is not None:
-            message += f" {usd(result.grant.amount)} of starter credit was added."
+            message += f" {usd_text(result.grant.amount)} of starter credit was added."
         messages.success(request, message)
         if request.user.is_authenticated and request.user.pk == result.user.pk:
             return redirect("account")

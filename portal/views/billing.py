@@ -26,7 +26,7 @@ from billing.views import topup_return_urls
 from portal import selectors
 from portal.access import tenant_view
 from portal.app_forms import AlertThresholdForm, RedeemForm, TopUpForm
-from portal.templatetags.switchboard import usd
+from portal.templatetags.switchboard import usd_text
 from portal.views.public import site_url
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def redeem(request):
         form.add_error("code", str(exc))
         return _overview(request, status=400, redeem_form=form)
     messages.success(
-        request, f"Code redeemed: {usd(entry.amount)} added to the balance."
+        request, f"Code redeemed: {usd_text(entry.amount)} added to the balance."
     )
     return redirect("billing")
 
@@ -139,7 +139,7 @@ def alert_threshold(request):
         messages.success(
             request,
             f"The owners will get an email when the balance falls below "
-            f"{usd(threshold)}.",
+            f"{usd_text(threshold)}.",
         )
     return redirect("billing")
 

@@ -160,9 +160,10 @@ def test_sub_cent_amounts_are_shown_exactly(watched, mailoutbox):
 
     send_low_balance_alerts()
 
-    # Rounded to cents or even micro-dollars it would read "$5.00", which is
-    # not below a $5.00 threshold.
-    assert "is $4.9999999, below" in " ".join(mailoutbox[0].body.split())
+    # Rounded to cents it reads "$5.00", which is not below a $5.00
+    # threshold: the exact amount comes along.
+    body = " ".join(mailoutbox[0].body.split())
+    assert "is $5.00 (exactly $4.9999999), below" in body
 
 
 @pytest.mark.postgres

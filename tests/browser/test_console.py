@@ -20,9 +20,9 @@ from audit.models import AuditEvent
 from billing.models import LedgerEntry, Payment
 from billing.payments import session_apply, stripe_event_process
 from billing.selectors import wallet_drifts
-from portal.templatetags.switchboard import usd
 from relay.models import ChannelCost, UsageRecord
 from tests.browser.conftest import screenshot
+from tests.browser.money import expect_money
 
 pytestmark = pytest.mark.browser
 
@@ -229,11 +229,11 @@ def test_dashboard_figures_match_the_payments_and_usage_of_the_test(
     assert spend > upstream > 0
 
     sign_in(page)
-    expect(page.locator("#figure-revenue")).to_have_text(usd(revenue))
+    expect_money(page.locator("#figure-revenue"), revenue)
     expect(page.locator("#figure-revenue")).to_have_text("$32.50")
-    expect(page.locator("#figure-spend")).to_have_text(usd(spend))
-    expect(page.locator("#figure-upstream-cost")).to_have_text(usd(upstream))
-    expect(page.locator("#figure-margin")).to_have_text(usd(spend - upstream))
+    expect_money(page.locator("#figure-spend"), spend)
+    expect_money(page.locator("#figure-upstream-cost"), upstream)
+    expect_money(page.locator("#figure-margin"), spend - upstream)
     expect(page.locator("#figure-uncosted")).to_have_text("1")
     expect(
         page.get_by_role("img", name=re.compile("^Revenue and spend"))
@@ -241,7 +241,7 @@ def test_dashboard_figures_match_the_payments_and_usage_of_the_test(
     screenshot(page, "console-dashboard")
 
     page.get_by_role("link", name="month").click()
-    expect(page.locator("#figure-spend")).to_have_text(usd(spend))
+    expect_money(page.locator("#figure-spend"), spend)
 
     for name, shot in [
         ("Usage", "console-usage"),

@@ -13,9 +13,9 @@ from accounts import auth
 from accounts.models import ApiKey, User
 from billing.models import Wallet
 from billing.selectors import wallet_drifts
-from portal.templatetags.switchboard import usd
 from relay.models import UsageRecord
 from tests.browser.conftest import screenshot
+from tests.browser.money import expect_money, expect_money_in
 
 pytestmark = pytest.mark.browser
 
@@ -71,17 +71,17 @@ def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
 
     # The cost shows on the dashboard and the request in the usage log.
     page.goto("/app/")
-    expect(page.get_by_test_id("balance")).to_have_text(usd(balance))
-    expect(page.get_by_test_id("header-balance")).to_have_text(usd(balance))
+    expect_money(page.get_by_test_id("balance"), balance)
+    expect_money(page.get_by_test_id("header-balance"), balance)
     spend = page.get_by_test_id("spend-table")
-    expect(spend.get_by_role("row", name="Today")).to_contain_text(usd(record.charged))
+    expect_money_in(spend.get_by_role("row", name="Today"), record.charged)
     expect(page.get_by_role("img", name="Spend per day by model")).to_be_visible()
     screenshot(page, "app-dashboard")
     page.get_by_role("link", name="Usage", exact=True).first.click()
     row = page.locator(f'[data-request-id="{record.request_id}"]')
     expect(row).to_contain_text("gpt-4.1-mini")
     expect(row).to_contain_text("laptop")
-    expect(row).to_contain_text(usd(record.charged))
+    expect_money_in(row, record.charged)
     screenshot(page, "app-usage")
 
     # Revoke the key: the next call is refused.
@@ -98,7 +98,7 @@ def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
     assert UsageRecord.objects.count() == 1
 
     page.goto("/app/billing/")
-    expect(page.get_by_test_id("billing-balance")).to_have_text(usd(balance))
+    expect_money(page.get_by_test_id("billing-balance"), balance)
     screenshot(page, "app-billing")
     page.goto("/app/billing/ledger/")
     expect(page.get_by_test_id("ledger-table")).to_contain_text(record.request_id)

@@ -185,7 +185,7 @@ def test_the_dashboard_uses_a_handful_of_queries(
 
 
 def figure(text: str, name: str) -> str:
-    match = re.search(rf'id="figure-{name}">([^<]*)<', text)
+    match = re.search(rf'id="figure-{name}">(.*?)</dd>', text)
     assert match, name
     return match.group(1)
 
@@ -195,16 +195,33 @@ def test_the_page_shows_the_figures_and_accessible_charts(finance_client, busine
     text = page.content.decode()
 
     assert page.status_code == 200
-    assert figure(text, "revenue") == usd(REVENUE) == "$40.00"
-    assert figure(text, "spend") == usd(SPEND) == "$0.003234907"
-    assert figure(text, "upstream-cost") == usd(UPSTREAM) == "$0.002500004"
-    assert figure(text, "margin") == usd(SPEND - UPSTREAM) == "$0.000734903"
+    # Rounded for reading, exact on hover.
+    assert (
+        figure(text, "revenue")
+        == usd(REVENUE)
+        == '<span title="$40.000000000">$40.00</span>'
+    )
+    assert (
+        figure(text, "spend")
+        == usd(SPEND)
+        == '<span title="$0.003234907">$0.0032</span>'
+    )
+    assert (
+        figure(text, "upstream-cost")
+        == usd(UPSTREAM)
+        == '<span title="$0.002500004">$0.0025</span>'
+    )
+    assert (
+        figure(text, "margin")
+        == usd(SPEND - UPSTREAM)
+        == '<span title="$0.000734903">$0.00073</span>'
+    )
     assert figure(text, "uncosted") == "1"
     assert text.count('role="img"') >= 4
     assert 'aria-label="Revenue and spend, 30 days.' in text
-    # The table under each chart carries the same figures.
+    # The table under each chart carries the same figures, as text.
     assert "Spend, upstream cost and margin as a table" in text
-    assert f'<td class="num">{usd(SPEND)}</td>' in text
+    assert '<td class="num">$0.0032</td>' in text
     assert "<script" not in text.split('id="content"')[1]
 
 

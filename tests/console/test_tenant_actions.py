@@ -44,7 +44,7 @@ def test_the_tenant_page_shows_wallet_ledger_keys_members_and_usage(
     page = support_client.get(url("tenant", alice.tenant.pk))
     text = page.content.decode()
     assert page.status_code == 200
-    assert 'id="wallet-balance">$10.00<' in text
+    assert 'id="wallet-balance"><span title="$10.000000000">$10.00</span><' in text
     assert alice.tenant.api_keys.get().prefix in text
     assert "alice@example.com" in text
     assert "test-grant" in text  # the ledger row's reference

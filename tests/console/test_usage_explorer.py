@@ -176,8 +176,9 @@ def test_the_breakdown_multiplies_each_bucket_by_its_snapshot_price(
     assert breakdown.consistent
     assert breakdown.margin == 168_050
     text = response.content.decode()
-    assert 'id="breakdown-cost">$0.00036805<' in text
-    assert 'id="breakdown-upstream">$0.0002<' in text
+    # Rounded for reading, exact on hover.
+    assert 'id="breakdown-cost"><span title="$0.000368050">$0.00037</span><' in text
+    assert 'id="breakdown-upstream"><span title="$0.000200000">$0.00020</span><' in text
 
 
 def test_reasoning_is_shown_apart_at_the_output_price(support_client, alice):

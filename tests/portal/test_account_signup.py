@@ -257,6 +257,12 @@ def test_starter_credit_is_shown_on_the_account_page(client, db, ip):
     signup(client, ip)
     _verify(client, mail.outbox[0])
     html = client.get("/account/").content.decode()
-    assert re.search(r'data-testid="account-balance">\$1.00<', html)
-    assert re.search(r'data-testid="header-balance">\$1.00<', html)
+    assert re.search(
+        r'data-testid="account-balance"><span title="\$1\.000000000">\$1\.00</span><',
+        html,
+    )
+    assert re.search(
+        r'data-testid="header-balance"><span title="\$1\.000000000">\$1\.00</span><',
+        html,
+    )
     assert "Carol Labs" in html

@@ -29,9 +29,13 @@ def test_it_shows_paid_and_promotional_balance_with_the_expiry(signed_in, alice)
     response = signed_in.get(reverse("dashboard"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'data-testid="balance">$12.50<' in html
-    assert 'data-testid="balance-paid">$10.50<' in html
-    assert 'data-testid="balance-promo">$2.00<' in html
+    assert 'data-testid="balance"><span title="$12.500000000">$12.50</span><' in html
+    assert (
+        'data-testid="balance-paid"><span title="$10.500000000">$10.50</span><' in html
+    )
+    assert (
+        'data-testid="balance-promo"><span title="$2.000000000">$2.00</span><' in html
+    )
     assert "expires May 17, 2031" in html
 
 
@@ -90,9 +94,7 @@ def test_the_charts_are_svg_with_tooltips_a_legend_and_a_table(signed_in, alice)
     response = signed_in.get(reverse("dashboard"))
     html = response.content.decode()
     assert html.count('role="img"') == 2
-    assert (
-        'aria-label="Spend per day by model: $0.00150025 over the last 30 days' in html
-    )
+    assert 'aria-label="Spend per day by model: $0.0015 over the last 30 days' in html
     today = timezone.localdate()
     label = f"{today:%b} {today.day}"
     assert f"<title>{label}, gpt-4.1: $0.0015</title>" in html
@@ -188,8 +190,8 @@ class TestChartGeometry:
         assert first.rects[0].y + first.rects[0].height == chart.plot_bottom
         assert sum(s.height for s in first.rects) == pytest.approx(chart.plot_height)
         assert [r.title for r in first.rects] == [
-            "Jan 1, a: $0.0000003",
-            "Jan 1, b: $0.0000001",
+            "Jan 1, a: $0.00000030",
+            "Jan 1, b: $0.00000010",
         ]
         assert chart.columns[1].rects == []
         assert [item.name for item in chart.legend] == ["a", "b"]

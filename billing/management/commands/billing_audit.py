@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing import journal
 from billing.models import Wallet
-from billing.money import format_usd
+from billing.money import format_usd_text
 from billing.selectors import holds_in_flight, wallet_drifts
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         )
         in_flight = holds_in_flight()
         self.stdout.write(
-            f"in flight: {in_flight.holds} holds of {format_usd(in_flight.amount)}"
+            f"in flight: {in_flight.holds} holds of {format_usd_text(in_flight.amount)}"
         )
         waiting = journal.depth()
         if waiting:
