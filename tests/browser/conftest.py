@@ -107,3 +107,18 @@ class Mailbox:
 @pytest.fixture
 def mail(mailoutbox) -> Mailbox:
     return Mailbox()
+
+
+@pytest.fixture
+def csp_violations(page) -> list[str]:
+    """Console messages in which Chromium reports a blocked resource."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return found

@@ -40,21 +40,6 @@ def staff(transactional_db) -> User:
     return user
 
 
-@pytest.fixture
-def csp_violations(page) -> list[str]:
-    """Console messages in which Chromium reports a blocked resource."""
-    found: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            found.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    return found
-
-
 def chat(live_server_url: str, secret: str) -> httpx.Response:
     auth.forget_cached_keys()
     return httpx.post(

@@ -30,20 +30,6 @@ def staff(transactional_db, settings) -> User:
     return user
 
 
-@pytest.fixture
-def csp_violations(page) -> list[str]:
-    found: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            found.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
-    return found
-
-
 def sign_in(page) -> None:
     page.goto("/console/")
     expect(page).to_have_url(re.compile(r"/admin/login/"))
