@@ -466,6 +466,8 @@ def relay_env(database_url: str, redis_url: str | None) -> dict:
         # A Fernet key is 32 random bytes in url-safe base64.
         SWITCHBOARD_ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         SWITCHBOARD_DEBUG="0",
+        # Production refuses to start without SMTP; the bench sends no email.
+        SWITCHBOARD_EMAIL_BACKEND="console",
         SWITCHBOARD_ALLOWED_HOSTS=f"{HOST},localhost",
         SWITCHBOARD_LOG_LEVEL="WARNING",
     )
