@@ -22,12 +22,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-# Failed logins allowed per IP and address in 15 minutes, on every login
-# path together: the default of SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN.
-LOGIN_FAILURES_PER_15_MIN = 5
-# The admin's login shares that throttle (the name is kept for its tests).
-ADMIN_LOGIN_FAILURES_PER_15_MIN = LOGIN_FAILURES_PER_15_MIN
-
 
 @dataclass(frozen=True)
 class Throttle:
@@ -55,16 +49,14 @@ SIGNUPS = Throttle("signup", 3600, lambda: settings.SWITCHBOARD_SIGNUPS_PER_IP_P
 LOGIN_FAILURES = Throttle(
     "login",
     15 * 60,
-    lambda: getattr(
-        settings, "SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN", LOGIN_FAILURES_PER_15_MIN
-    ),
+    lambda: settings.SWITCHBOARD_LOGIN_FAILURES_PER_15_MIN,
 )
 # Keyed by IP alone: many addresses tried from one network. Never cleared by
 # a success (one's own account would otherwise wipe it).
 LOGIN_FAILURES_PER_IP = Throttle(
     "login-ip",
     15 * 60,
-    lambda: getattr(settings, "SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN", 50),
+    lambda: settings.SWITCHBOARD_LOGIN_FAILURES_PER_IP_PER_15_MIN,
 )
 # Keyed by account alone, from anywhere: a password guessed from many
 # networks. Higher than the per-network limit, so that someone else's
@@ -73,17 +65,17 @@ LOGIN_FAILURES_PER_IP = Throttle(
 LOGIN_FAILURES_PER_ACCOUNT = Throttle(
     "login-account",
     15 * 60,
-    lambda: getattr(settings, "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_PER_15_MIN", 20),
+    lambda: settings.SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT_PER_15_MIN,
 )
 PASSWORD_RESETS_PER_IP = Throttle(
     "reset-ip",
     3600,
-    lambda: getattr(settings, "SWITCHBOARD_PASSWORD_RESETS_PER_IP_PER_HOUR", 10),
+    lambda: settings.SWITCHBOARD_PASSWORD_RESETS_PER_IP_PER_HOUR,
 )
 PASSWORD_RESETS_PER_ADDRESS = Throttle(
     "reset-address",
     3600,
-    lambda: getattr(settings, "SWITCHBOARD_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR", 3),
+    lambda: settings.SWITCHBOARD_PASSWORD_RESETS_PER_ADDRESS_PER_HOUR,
 )
 VERIFICATION_RESENDS = Throttle("verify-resend", 3600, lambda: 5)
 # A typo or two is fine, guessing codes is not (they carry ~79 random bits

@@ -60,7 +60,8 @@ def _page(request, template: str, context: dict, status: int = 200):
     )
 
 
-def _throttled(request):
+def throttled(request):
+    """The staff login pages' 429: too many failures, wait the window."""
     return _page(
         request,
         "console/login_throttled.html",
@@ -95,7 +96,7 @@ def verify(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST":
         if throttles.login_blocked(request, user.email):
-            return _throttled(request)
+            return throttled(request)
         if form.is_valid():
             device = twofactor.verify(user=user, code=form.cleaned_data["code"])
             if device is not None:
@@ -128,7 +129,7 @@ def enrol(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST":
         if throttles.login_blocked(request, user.email):
-            return _throttled(request)
+            return throttled(request)
         if form.is_valid():
             codes = twofactor.enrolment_confirm(
                 user=user, device=device, code=form.cleaned_data["code"]

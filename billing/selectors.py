@@ -10,7 +10,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from billing.models import Hold, LedgerEntry, Wallet, Worker
+from billing.models import Hold, LedgerEntry, Wallet
+from billing.workers import orphaned_holds
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,4 @@ def _left_by_dead_workers(now: datetime):
     silent), yet are still there: no sweep runs."""
     dead = timedelta(seconds=settings.SWITCHBOARD_WORKER_DEAD_SECONDS)
     bound = dead + 2 * timedelta(seconds=settings.SWITCHBOARD_WORKER_SWEEP_SECONDS)
-    live = Worker.objects.filter(seen_at__gte=now - dead).values("name")
-    return (
-        Hold.objects.exclude(owner="")
-        .exclude(owner__in=live)
-        .filter(created_at__lt=now - bound, expires_at__gt=now)
-    )
+    return orphaned_holds(now=now, placed_before=now - bound).filter(expires_at__gt=now)

@@ -66,6 +66,18 @@ def retire() -> None:
     Worker.objects.filter(name=name()).update(seen_at=LONG_AGO)
 
 
+def orphaned_holds(*, now: datetime, placed_before: datetime):
+    """Holds placed before `placed_before` whose worker is not alive at
+    `now`: unseen for the dead bound, or never seen at all."""
+    cutoff = now - timedelta(seconds=settings.SWITCHBOARD_WORKER_DEAD_SECONDS)
+    live = Worker.objects.filter(seen_at__gte=cutoff).values("name")
+    return (
+        Hold.objects.exclude(owner="")
+        .exclude(owner__in=live)
+        .filter(created_at__lt=placed_before)
+    )
+
+
 def holds_release_dead(*, now: datetime | None = None) -> int:
     """
     Release the holds of dead workers: those unseen since the dead bound,
@@ -75,13 +87,9 @@ def holds_release_dead(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.SWITCHBOARD_WORKER_DEAD_SECONDS)
-    live = Worker.objects.filter(seen_at__gte=cutoff).values("name")
-    orphaned = (
-        Hold.objects.exclude(owner="")
-        .exclude(owner__in=live)
-        .filter(created_at__lt=cutoff)
-        .values_list("tenant_id", "request_id")[:1000]
-    )
+    orphaned = orphaned_holds(now=now, placed_before=cutoff).values_list(
+        "tenant_id", "request_id"
+    )[:1000]
     released = sum(
         hold_release(tenant_id=tenant_id, request_id=request_id)
         for tenant_id, request_id in orphaned

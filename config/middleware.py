@@ -8,24 +8,34 @@ tenant's data.
 
 from django.conf import settings
 
-# Scripts and styles come from files only: no inline <script>, style="" or
-# <style> anywhere (charts are inline SVG drawn with presentation
-# attributes, which CSP does not govern). A top-up's form is answered with a
-# redirect to Stripe Checkout, which form-action governs too.
-PAGE_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self' https://checkout.stripe.com",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(*form_targets: str) -> str:
+    """
+    The pages' policy: scripts and styles come from files only, no inline
+    <script>, style="" or <style> anywhere (charts are inline SVG drawn with
+    presentation attributes, which CSP does not govern). Forms post to this
+    site and to `form_targets`.
+    """
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+# A top-up's form is answered with a redirect to Stripe Checkout, which
+# form-action governs too.
+PAGE_POLICY = content_security_policy("https://checkout.stripe.com")
+
 # The API answers JSON, which must never run or load anything as a page.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 

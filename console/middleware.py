@@ -6,30 +6,16 @@ login throttle every login path shares, the second factor required of staff
 
 from urllib.parse import urlencode
 
-from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts import throttles, twofactor
+from accounts import throttles, twofactor, twofactor_views
+from config.middleware import content_security_policy
 
 # The admin's own pages load scripts and styles from files only (Django 5.2
-# has no inline script), so nothing inline is allowed. Charts are inline
-# SVG drawn with presentation attributes, which CSP does not govern.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+# has no inline script); their forms post to this site only.
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 class StaffAreaMiddleware:
@@ -69,16 +55,7 @@ class StaffAreaMiddleware:
     def _login(self, request):
         email = request.POST.get("username", "")
         if throttles.login_blocked(request, email):
-            return render(
-                request,
-                "console/login_throttled.html",
-                {
-                    **admin.site.each_context(request),
-                    "title": "Too many attempts",
-                    "minutes": throttles.LOGIN_FAILURES.window // 60,
-                },
-                status=429,
-            )
+            return twofactor_views.throttled(request)
         response = self.get_response(request)
         if response.status_code == 200:
             # The admin's login view answers a wrong password with the form
