@@ -34,6 +34,8 @@ class KeyIdentity:
     allowed_networks: tuple[keys.Network, ...] = ()
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    # Requests at once (relay.concurrency); None: no limit.
+    max_in_flight: int | None = None
 
     @property
     def status(self) -> "ApiKey.Status":
@@ -58,6 +60,7 @@ def _load(digest: str) -> KeyIdentity | None:
             "allowed_ips",
             "rpm_limit",
             "tpm_limit",
+            "max_in_flight",
         )
         .first()
     )
@@ -74,6 +77,7 @@ def _load(digest: str) -> KeyIdentity | None:
         allowed_ips,
         rpm_limit,
         tpm_limit,
+        max_in_flight,
     ) = row
     return KeyIdentity(
         key_id=key_id,
@@ -86,6 +90,7 @@ def _load(digest: str) -> KeyIdentity | None:
         allowed_networks=keys.ip_networks(allowed_ips or []),
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
+        max_in_flight=max_in_flight,
     )
 
 

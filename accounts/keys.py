@@ -4,6 +4,8 @@ import hashlib
 import ipaddress
 import secrets
 
+from django.utils.translation import gettext as _
+
 KEY_PREFIX = "sk-sb-"
 DISPLAY_CHARS = 12
 
@@ -28,13 +30,14 @@ def ip_networks(allowed_ips) -> tuple[Network, ...]:
     """Parse a key's IP allowlist ("203.0.113.7", "10.0.0.0/8", IPv6 too);
     raise ValueError naming the first entry that is not an address or network."""
     if not isinstance(allowed_ips, list | tuple):
-        raise ValueError("The IP allowlist must be a list of addresses or networks.")
+        raise ValueError(_("The IP allowlist must be a list of addresses or networks."))
     networks = []
     for entry in allowed_ips:
         try:
             networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
         except ValueError:
             raise ValueError(
-                f'"{entry}" is not an IP address or network (e.g. 10.0.0.0/8).'
+                _('"%(entry)s" is not an IP address or network (e.g. 10.0.0.0/8).')
+                % {"entry": entry}
             ) from None
     return tuple(networks)

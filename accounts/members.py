@@ -13,6 +13,7 @@ import secrets
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.mail import send_email
 from accounts.models import Invitation, Membership, Tenant, User
@@ -46,7 +47,10 @@ def invitation_create(
     """
     _lock_tenant(tenant)
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
-        raise MemberError(f"{email} is already a member of {tenant.name}.")
+        raise MemberError(
+            _("%(email)s is already a member of %(tenant)s.")
+            % {"email": email, "tenant": tenant.name}
+        )
     Invitation.objects.filter(
         tenant=tenant, email=email, accepted_at__isnull=True
     ).delete()
@@ -74,7 +78,8 @@ def invitation_send(*, invitation: Invitation, secret: str, site_url: str) -> bo
     inviter = invitation.invited_by
     return send_email(
         to=invitation.email,
-        subject=f"You are invited to {invitation.tenant.name} on Switchboard",
+        subject=_("You are invited to %(tenant)s on Switchboard")
+        % {"tenant": invitation.tenant.name},
         template="portal/members/emails/invitation.txt",
         context={
             "invitation": invitation,
@@ -136,13 +141,13 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         .first()
     )
     if locked is None:
-        raise MemberError("This invitation was already used or withdrawn.")
+        raise MemberError(_("This invitation was already used or withdrawn."))
     if locked.is_expired:
-        raise MemberError("This invitation has expired; ask for a new one.")
+        raise MemberError(_("This invitation has expired; ask for a new one."))
     if user.email.lower() != locked.email.lower():
         raise MemberError(
-            f"This invitation is for {locked.email}, and you are signed in as "
-            f"{user.email}."
+            _("This invitation is for %(invited)s, and you are signed in as %(email)s.")
+            % {"invited": locked.email, "email": user.email}
         )
     _lock_tenant(locked.tenant)
     membership, created = Membership.objects.get_or_create(
@@ -191,14 +196,16 @@ def _refuse_last_owner(membership: Membership, why: str) -> None:
         .exists()
     )
     if not others:
-        raise MemberError(f"A tenant needs at least one owner: {why}")
+        raise MemberError(
+            _("A tenant needs at least one owner: %(why)s") % {"why": why}
+        )
 
 
 @transaction.atomic
 def member_role_set(*, membership: Membership, role: str, actor: User) -> Membership:
     """Give `membership` the role `role`; never demote the last owner."""
     if role not in Membership.Role.values:
-        raise MemberError(f"Unknown role {role!r}.")
+        raise MemberError(_("Unknown role %(role)r.") % {"role": role})
     _lock_tenant(membership.tenant)
     membership = Membership.objects.select_related("user").get(pk=membership.pk)
     if membership.role == role:

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.keys import ip_networks
 
@@ -90,8 +91,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        MEMBER = "member", "Member"
+        OWNER = "owner", _("Owner")
+        MEMBER = "member", _("Member")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
@@ -190,6 +191,13 @@ class ApiKey(models.Model):
     )
     tpm_limit = models.PositiveIntegerField(
         "tokens per minute", null=True, blank=True, help_text="Empty: no limit."
+    )
+    max_in_flight = models.PositiveIntegerField(
+        "max requests in flight",
+        null=True,
+        blank=True,
+        help_text="Requests served at once with this key, on every server "
+        "together; more get 429 concurrency_limit_exceeded. Empty: no limit.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -14,6 +14,8 @@ nothing until it is given a role; a customer (not staff) never does.
 """
 
 from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 SUPPORT = "support"
 FINANCE = "finance"
@@ -31,10 +33,10 @@ CAPABILITIES = {
     CHANNELS: {FINANCE},
 }
 DESCRIPTIONS = {
-    READ: "see the console",
-    TENANT_STATUS: "suspend or resume tenants and resend verification emails",
-    MONEY: "change money, plans, payments or prices",
-    CHANNELS: "change channels, upstream keys or cost prices",
+    READ: _("see the console"),
+    TENANT_STATUS: _("suspend or resume tenants and resend verification emails"),
+    MONEY: _("change money, plans, payments or prices"),
+    CHANNELS: _("change channels, upstream keys or cost prices"),
 }
 
 
@@ -71,8 +73,8 @@ def can(user, capability: str) -> bool:
 
 def role_label(user) -> str:
     if user.is_superuser:
-        return "superuser"
-    return ", ".join(sorted(user_roles(user))) or "no role"
+        return gettext("superuser")
+    return ", ".join(sorted(user_roles(user))) or gettext("no role")
 
 
 class RolePermissionsMixin:
@@ -98,7 +100,7 @@ def forbidden(request, capability: str):
         "console/forbidden.html",
         {
             **admin.site.each_context(request),
-            "title": "Not allowed",
+            "title": gettext("Not allowed"),
             "needed": DESCRIPTIONS[capability],
             "role": role_label(request.user),
         },

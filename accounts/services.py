@@ -18,6 +18,7 @@ def api_key_create(
     allowed_ips: list[str] | None = None,
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
+    max_in_flight: int | None = None,
 ) -> tuple[ApiKey, str]:
     """
     Create a key; return it with its secret, which is never stored. Raise
@@ -36,6 +37,7 @@ def api_key_create(
         allowed_ips=[str(network) for network in networks],
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
+        max_in_flight=max_in_flight,
     )
     return key, secret
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user
 from django_otp import login as otp_login
 from django_otp.models import Device
@@ -104,7 +105,7 @@ def qr_svg(device: TOTPDevice) -> str:
         scale=4,
         dark="#000",
         light="#fff",
-        title="QR code for your authenticator app",
+        title=_("QR code for your authenticator app"),
         svgclass="twofactor-qr",
     )
 

@@ -15,6 +15,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import throttles, twofactor
 from accounts.roles import is_staff
@@ -22,7 +24,7 @@ from accounts.roles import is_staff
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code",
+        label=gettext_lazy("Code"),
         max_length=32,
         strip=True,
         widget=forms.TextInput(
@@ -66,7 +68,7 @@ def throttled(request):
         request,
         "console/login_throttled.html",
         {
-            "title": "Too many attempts",
+            "title": _("Too many attempts"),
             "minutes": throttles.LOGIN_FAILURES.window // 60,
         },
         status=429,
@@ -104,11 +106,11 @@ def verify(request):
                 throttles.login_succeeded(request, user.email)
                 return redirect(next_url)
             throttles.login_failed(request, user.email)
-            form.add_error("code", "That code is not right. Try the current one.")
+            form.add_error("code", _("That code is not right. Try the current one."))
     return _page(
         request,
         "twofactor/verify.html",
-        {"title": "Two-factor authentication", "form": form, "next": next_url},
+        {"title": _("Two-factor authentication"), "form": form, "next": next_url},
     )
 
 
@@ -142,18 +144,18 @@ def enrol(request):
                     request,
                     "twofactor/recovery_codes.html",
                     {
-                        "title": "Your recovery codes",
+                        "title": _("Your recovery codes"),
                         "codes": codes,
                         "next": next_url,
                     },
                 )
             throttles.login_failed(request, user.email)
-            form.add_error("code", "That code is not right. Try the current one.")
+            form.add_error("code", _("That code is not right. Try the current one."))
     return _page(
         request,
         "twofactor/enrol.html",
         {
-            "title": "Set up two-factor authentication",
+            "title": _("Set up two-factor authentication"),
             "form": form,
             "next": next_url,
             # segno's own markup: paths drawn from the URL, no user text.

@@ -147,6 +147,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "allowed_ips",
             "rpm_limit",
             "tpm_limit",
+            "max_in_flight",
             "created_by",
             "created_at",
             "last_used_at",
@@ -190,6 +191,14 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         min_value=1,
         max_value=2**31 - 1,
         help_text="Tokens per minute (prompt and output); absent: no limit.",
+    )
+    max_in_flight = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Requests served at once on every server together; more get "
+        "429 concurrency_limit_exceeded. Absent: no limit.",
     )
 
     def validate_allowed_ips(self, entries: list[str]) -> list[str]:
@@ -383,3 +392,25 @@ class TokenCreatedSerializer(TokenSerializer):
     class Meta(TokenSerializer.Meta):
         fields = [*TokenSerializer.Meta.fields, "secret"]
         read_only_fields = fields
+
+
+class RefusalKeySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="api_key_id")
+    name = serializers.CharField(source="api_key__name")
+    prefix = serializers.CharField(source="api_key__prefix")
+
+
+class RefusalSerializer(serializers.Serializer):
+    key = RefusalKeySerializer(source="*")
+    status = serializers.IntegerField(help_text="The HTTP status refused with.")
+    code = serializers.CharField(
+        help_text="The error's code, e.g. rate_limit_exceeded."
+    )
+    count = serializers.IntegerField(source="refused")
+    last_at = serializers.DateTimeField(
+        source="last_minute", help_text="The minute of the last of them (UTC)."
+    )
+
+
+class RefusalListSerializer(serializers.Serializer):
+    results = RefusalSerializer(many=True)

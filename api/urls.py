@@ -11,6 +11,7 @@ urlpatterns = [
     path("keys/", views.KeyList.as_view(), name="keys"),
     path("keys/<int:pk>/", views.KeyDetail.as_view(), name="key"),
     path("keys/<int:pk>/revoke/", views.KeyRevoke.as_view(), name="key-revoke"),
+    path("refusals/", views.RefusalList.as_view(), name="refusals"),
     path("usage/", views.UsageList.as_view(), name="usage"),
     # Request ids are "req_" and 32 hex digits; nothing else can match.
     re_path(

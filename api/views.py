@@ -5,14 +5,16 @@ every queryset is scoped to the caller's tenant, so another tenant's ids are
 """
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.services import api_key_create, api_key_revoke
 from api import selectors, serializers
 from api.services import token_create, token_revoke
 from api.tenancy import api_membership
+from relay import refusals
 from relay.filters import UsageFilter
 from relay.models import UsageRecord
 from relay.selectors import usage_records
@@ -103,6 +105,32 @@ class KeyRevoke(TenantView):
         key = self.get_object()
         api_key_revoke(key=key, actor=request.user)
         return Response(self.get_serializer(key).data)
+
+
+class RefusalList(TenantView):
+    serializer_class = serializers.RefusalSerializer
+    pagination_class = None
+
+    @extend_schema(
+        summary="Refused requests of the last 24 hours",
+        description="Requests refused after their key was identified (401 "
+        "revoked or expired, 402, 403, 429), by key, status and code, most "
+        "first; `?key=ID` for one key. Counted within seconds of each refusal.",
+        parameters=[
+            OpenApiParameter("key", int, description="Only this key's refusals.")
+        ],
+        responses=serializers.RefusalListSerializer,
+    )
+    def get(self, request):
+        key = request.query_params.get("key") or None
+        try:
+            key_id = int(key) if key is not None else None
+        except ValueError:
+            raise ValidationError({"key": ["Give a key's id."]}) from None
+        if key_id is not None and not 0 < key_id < 2**63:
+            return Response({"results": []})  # no key has this id
+        rows = refusals.last_day(self.tenant_id, key_id=key_id)
+        return Response({"results": self.get_serializer(rows, many=True).data})
 
 
 class UsageList(TenantView, generics.ListAPIView):

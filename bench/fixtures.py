@@ -6,6 +6,8 @@ keys), so it sees exactly the database the relay serves from:
 
     python bench/fixtures.py seed http://127.0.0.1:PORT/v1 MODEL
     python bench/fixtures.py stats
+    python bench/fixtures.py channel NAME http://127.0.0.1:PORT/s/SCENARIO/v1 MODEL
+    python bench/fixtures.py model-stats MODEL
 
 Each prints one JSON object as the last line of stdout.
 """
@@ -82,12 +84,67 @@ def stats() -> dict:
     }
 
 
+def add_channel(name: str, upstream_url: str, model: str) -> dict:
+    """Add a channel serving `model` only, e.g. from another fake scenario."""
+    from relay.models import Channel
+
+    channel = Channel(name=name, kind="openai", base_url=upstream_url)
+    channel.model_names = [model]
+    channel.save()
+    channel.add_key("sk-fake")
+    return {"channel_id": channel.pk}
+
+
+def model_stats(model: str) -> dict:
+    """
+    What the relay recorded for `model`: records grouped by status, tokens and
+    charge, the ledger rows that charged them, and the model's catalog price,
+    so that the caller can check every charge against its own arithmetic.
+    """
+    from billing.models import LedgerEntry, ModelPrice
+    from relay.models import UsageRecord
+
+    records = UsageRecord.objects.filter(model=model)
+    groups = records.values_list(
+        "status", "prompt_tokens", "cached_tokens", "completion_tokens", "charged"
+    ).annotate(n=Count("id"))
+    references = [
+        f"usage:{rid}" for rid in records.values_list("request_id", flat=True)
+    ]
+    ledger = LedgerEntry.objects.filter(reference__in=references).aggregate(
+        n=Count("id"), amount=Sum("amount")
+    )
+    price = ModelPrice.objects.get(model=model)
+    return {
+        "usage_records": records.count(),
+        "groups": [
+            {
+                "status": status,
+                "prompt_tokens": prompt,
+                "cached_tokens": cached,
+                "completion_tokens": completion,
+                "charged_nano_usd": charged,
+                "records": n,
+            }
+            for status, prompt, cached, completion, charged, n in groups
+        ],
+        "ledger_rows": ledger["n"],
+        "ledger_amount_nano_usd": ledger["amount"] or 0,
+        "input_usd_per_mtok": str(price.input_per_mtok),
+        "output_usd_per_mtok": str(price.output_per_mtok),
+    }
+
+
 def main(argv: list[str]) -> None:
     command, *args = argv
     if command == "seed":
         result = seed(*args)
     elif command == "stats":
         result = stats()
+    elif command == "channel":
+        result = add_channel(*args)
+    elif command == "model-stats":
+        result = model_stats(*args)
     else:
         raise SystemExit(f"unknown command {command!r}")
     print(json.dumps(result))

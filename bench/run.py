@@ -6,10 +6,13 @@ production (PostgreSQL, DEBUG off, uvicorn with uvloop and httptools, no
 access log), drive both with wrk, and report requests/s and p50/p99 latency
 of non-streaming and streaming chat completions at each concurrency, directly
 against the fake and through the relay, with the relay process's CPU time per
-request. Afterwards check that every request was accounted for and that the
-ledger balances.
+request and PostgreSQL's, and the relay's memory. The `streams` scenario
+holds many slow streams open at once through one process. With `--compare
+litellm` the same matrix runs against LiteLLM's proxy too. Afterwards check
+that every request was accounted for and that the ledger balances.
 
     .venv/bin/python bench/run.py [--duration 5] [--concurrency 1,16,64]
+        [--scenarios nonstream,stream,streams] [--compare litellm]
 
 See bench/README.md for how to read the output.
 """
@@ -32,15 +35,36 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
+
+import litellm_proxy
+from procstat import (
+    Layout,
+    PostgresCpu,
+    RedisCpu,
+    choose_layout,
+    machine_cpu,
+    memory_kb,
+    process_cpu_seconds,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 MODEL = "gpt-4.1-mini"
 CHAT_PATH = "/v1/chat/completions"
-SCENARIOS = ("nonstream", "stream")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+# wrk drives the first two; `streams` is its own client (bench/streams.py).
+WRK_SCENARIOS = ("nonstream", "stream")
+SCENARIOS = (*WRK_SCENARIOS, "streams")
+DEFAULT_SCENARIOS = SCENARIOS
+COMPARE = ("litellm",)
+# The streams scenario's model, served by its own channel from the fake's
+# slow scenario, so its records are told apart from the matrix's.
+STREAMS_MODEL = "gpt-4.1-nano"
+SLOW_SCENARIO = "slow"
+MAX_STREAMS = 5000
+MAX_STREAM_SECONDS = 60.0
 
 # Acceptance targets from the issue, on the 2-core reference machine.
 TARGET_ADDED_P50_MS = 3.0
@@ -55,9 +79,13 @@ _DROPPED_NAMES = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
 
 # wrk's Lua API: a fixed request, and a cap on requests per thread (passed as
 # the script's argument) so every run is bounded in count as well as time.
+# wrk.format at load time knows no Host yet: HTTP/1.1 requires one, and
+# servers with a strict parser (h11, as LiteLLM's uvicorn uses) refuse the
+# request without it.
 WRK_SCRIPT = """\
 local limit, sent = math.huge, 0
 local req = wrk.format("POST", "{path}", {{
+  ["Host"] = "{host}",
   ["Content-Type"] = "application/json",
   ["Authorization"] = "Bearer {key}",
 }}, [==[{body}]==])
@@ -99,33 +127,79 @@ class WrkResult:
 
 
 @dataclass
+class ProxyRun:
+    """One wrk run against a proxy (the relay or LiteLLM) and what it cost."""
+
+    wrk: WrkResult
+    cpu_seconds: float
+    wall_seconds: float
+    machine_busy_pct: float
+    rss_kb: int
+    hwm_kb: int
+    pg_cpu_seconds: float | None = None
+    redis_cpu_seconds: float | None = None
+
+    def per_request_ms(self, seconds: float | None) -> float | None:
+        if seconds is None or not self.wrk.requests:
+            return None
+        return 1000 * seconds / self.wrk.requests
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return self.per_request_ms(self.cpu_seconds)
+
+    @property
+    def cpu_pct(self) -> float | None:
+        return 100 * self.cpu_seconds / self.wall_seconds if self.wall_seconds else None
+
+
+@dataclass
 class Measurement:
     scenario: str
     concurrency: int
     direct: WrkResult | None = None
-    relay: WrkResult | None = None
-    relay_cpu_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    machine_busy_pct: float = 0.0
+    relay_run: ProxyRun | None = None
+    litellm_run: ProxyRun | None = None
     warmup_requests: dict[str, int] = field(default_factory=dict)
 
     @property
+    def relay(self) -> WrkResult | None:
+        return self.relay_run.wrk if self.relay_run else None
+
+    @property
+    def litellm(self) -> WrkResult | None:
+        return self.litellm_run.wrk if self.litellm_run else None
+
+    @property
     def relay_cpu_ms_per_request(self) -> float | None:
-        if not self.relay or not self.relay.requests:
-            return None
-        return 1000 * self.relay_cpu_seconds / self.relay.requests
+        return self.relay_run.cpu_ms_per_request if self.relay_run else None
 
     @property
     def relay_cpu_pct(self) -> float | None:
-        if not self.wall_seconds:
+        return self.relay_run.cpu_pct if self.relay_run else None
+
+    @property
+    def pg_cpu_ms_per_request(self) -> float | None:
+        run = self.relay_run
+        return run.per_request_ms(run.pg_cpu_seconds) if run else None
+
+    @property
+    def redis_cpu_ms_per_request(self) -> float | None:
+        run = self.relay_run
+        return run.per_request_ms(run.redis_cpu_seconds) if run else None
+
+    def _added(self, proxied: WrkResult | None) -> float | None:
+        if not (self.direct and proxied):
             return None
-        return 100 * self.relay_cpu_seconds / self.wall_seconds
+        return proxied.p50_ms - self.direct.p50_ms
 
     @property
     def added_p50_ms(self) -> float | None:
-        if not (self.direct and self.relay):
-            return None
-        return self.relay.p50_ms - self.direct.p50_ms
+        return self._added(self.relay)
+
+    @property
+    def litellm_added_p50_ms(self) -> float | None:
+        return self._added(self.litellm)
 
     @property
     def throughput_ratio(self) -> float | None:
@@ -133,7 +207,23 @@ class Measurement:
             return None
         return self.relay.rps / self.direct.rps
 
+    @property
+    def rps_vs_litellm(self) -> float | None:
+        """Switchboard's req/s divided by LiteLLM's: above 1, Switchboard's ahead."""
+        if not (self.relay and self.litellm and self.litellm.rps):
+            return None
+        return self.relay.rps / self.litellm.rps
+
+    @property
+    def added_p50_vs_litellm(self) -> float | None:
+        """Switchboard's added p50 over LiteLLM's: below 1, Switchboard's ahead."""
+        ours, theirs = self.added_p50_ms, self.litellm_added_p50_ms
+        if ours is None or theirs is None or theirs <= 0:
+            return None
+        return ours / theirs
+
     def as_dict(self) -> dict:
+        relay, litellm = self.relay_run, self.litellm_run
         return {
             "scenario": self.scenario,
             "concurrency": self.concurrency,
@@ -143,7 +233,22 @@ class Measurement:
             "throughput_ratio": _round(self.throughput_ratio, 3),
             "relay_cpu_ms_per_request": _round(self.relay_cpu_ms_per_request),
             "relay_cpu_pct": _round(self.relay_cpu_pct, 1),
-            "machine_busy_pct": _round(self.machine_busy_pct, 1),
+            "pg_cpu_ms_per_request": _round(self.pg_cpu_ms_per_request),
+            "redis_cpu_ms_per_request": _round(self.redis_cpu_ms_per_request),
+            "relay_rss_kb": relay.rss_kb if relay else None,
+            "relay_hwm_kb": relay.hwm_kb if relay else None,
+            "machine_busy_pct": _round(relay and relay.machine_busy_pct, 1),
+            "litellm": asdict(self.litellm) if self.litellm else None,
+            "litellm_added_p50_ms": _round(self.litellm_added_p50_ms),
+            "litellm_cpu_ms_per_request": _round(
+                litellm and litellm.cpu_ms_per_request
+            ),
+            "litellm_cpu_pct": _round(litellm and litellm.cpu_pct, 1),
+            "litellm_rss_kb": litellm.rss_kb if litellm else None,
+            "litellm_hwm_kb": litellm.hwm_kb if litellm else None,
+            "litellm_machine_busy_pct": _round(litellm and litellm.machine_busy_pct, 1),
+            "rps_vs_litellm": _round(self.rps_vs_litellm, 3),
+            "added_p50_vs_litellm": _round(self.added_p50_vs_litellm, 3),
             "warmup_requests": self.warmup_requests,
         }
 
@@ -373,11 +478,17 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def run_wrk(
-    port: int, script: Path, connections: int, seconds: int, max_requests: int
+    port: int,
+    script: Path,
+    connections: int,
+    seconds: int,
+    max_requests: int,
+    layout: Layout,
 ) -> WrkResult:
     # One wrk thread drives one connection; two (one per core) for the rest,
-    # leaving the servers as much CPU as possible.
-    threads = 1 if connections == 1 else 2
+    # leaving the servers as much CPU as possible. Pinned to one core, a
+    # second thread would only take turns with the first.
+    threads = 1 if connections == 1 or layout.pinned else 2
     per_thread = math.ceil(max_requests / threads)
     argv = [
         "wrk",
@@ -392,7 +503,9 @@ def run_wrk(
         "--",
         str(per_thread),
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    done = subprocess.run(
+        layout.load(argv), capture_output=True, text=True, timeout=seconds + 30
+    )
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}):\n{done.stderr}")
     result = parse_wrk(done.stdout)
@@ -401,35 +514,16 @@ def run_wrk(
     return result
 
 
-def write_script(path: Path, body: dict, key: str) -> Path:
+def write_script(path: Path, body: dict, key: str, port: int) -> Path:
     path.write_text(
         WRK_SCRIPT.format(
-            path=CHAT_PATH, key=key, body=json.dumps(body, separators=(",", ":"))
+            path=CHAT_PATH,
+            host=f"{HOST}:{port}",
+            key=key,
+            body=json.dumps(body, separators=(",", ":")),
         )
     )
     return path
-
-
-# -- CPU accounting -------------------------------------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """Return user + system CPU time of `pid`, all its threads included."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may hold spaces; the fields after it do not.
-    fields = stat.rsplit(")", 1)[1].split()
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLK_TCK
-
-
-def machine_cpu() -> tuple[int, int]:
-    """Return (busy, total) jiffies summed over every core."""
-    values = [
-        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    ]
-    idle = values[3] + values[4]
-    total = sum(values[:8])
-    return total - idle, total
 
 
 # -- the run --------------------------------------------------------------------
@@ -454,7 +548,9 @@ def reset_database(server_url: str, name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def relay_env(database_url: str, redis_url: str | None) -> dict:
+def relay_env(
+    database_url: str, redis_url: str | None, journal_dir: Path | None = None
+) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -473,6 +569,10 @@ def relay_env(database_url: str, redis_url: str | None) -> dict:
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if journal_dir is not None:
+        # Settlements the database could not take wait in this journal: one
+        # per run, so a run never replays (or reports) another run's.
+        env["SWITCHBOARD_JOURNAL_DIR"] = str(journal_dir)
     return env
 
 
@@ -493,13 +593,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
+        default=",".join(DEFAULT_SCENARIOS),
         help="comma-separated subset of: " + ", ".join(SCENARIOS),
     )
     parser.add_argument(
         "--skip-direct",
         action="store_true",
         help="measure only through the relay (no added latency or ratio)",
+    )
+    parser.add_argument(
+        "--compare",
+        choices=COMPARE,
+        help="also run the matrix against this proxy (installed from PyPI into "
+        "bench/.litellm-venv/ on first use)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the servers and load generators to CPUs",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        default=1000,
+        help=f"open streams in the streams scenario (1000, at most {MAX_STREAMS})",
+    )
+    parser.add_argument(
+        "--stream-chunks",
+        type=int,
+        default=100,
+        help="content chunks per stream in the streams scenario (100)",
+    )
+    parser.add_argument(
+        "--stream-interval",
+        type=float,
+        default=0.1,
+        help="seconds between a stream's chunks in the streams scenario (0.1)",
+    )
+    parser.add_argument(
+        "--streams-ramp",
+        type=float,
+        default=1.0,
+        help="seconds over which the streams are opened (1.0)",
     )
     parser.add_argument(
         "--max-requests",
@@ -540,8 +675,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--concurrency needs positive integers")
     if unknown := set(args.scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if not args.scenarios:
+        parser.error("--scenarios needs at least one scenario")
+    if args.compare and not set(args.scenarios) & set(WRK_SCENARIOS):
+        parser.error("--compare runs the nonstream / stream matrix: name one")
     if args.duration < 1 or args.warmup < 0:
         parser.error("--duration must be at least 1 and --warmup at least 0")
+    if not 1 <= args.streams <= MAX_STREAMS:
+        parser.error(f"--streams must be between 1 and {MAX_STREAMS}")
+    if args.stream_chunks < 2 or args.stream_interval <= 0 or args.streams_ramp < 0:
+        parser.error("--stream-chunks >= 2, --stream-interval > 0, --streams-ramp >= 0")
+    if args.stream_chunks * args.stream_interval > MAX_STREAM_SECONDS:
+        parser.error(f"a stream may last at most {MAX_STREAM_SECONDS:.0f}s")
     # The database is dropped without asking: refuse anything not obviously
     # a scratch benchmark database.
     if not re.fullmatch(r"[a-z0-9_]*bench[a-z0-9_]*", args.database):
@@ -553,16 +698,84 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class Meters:
+    """What a proxy run costs beyond the proxy process: PostgreSQL, Redis."""
+
+    def __init__(self, pg: PostgresCpu | None, redis: RedisCpu | None) -> None:
+        self.pg, self.redis = pg, redis
+
+    def start(self) -> tuple:
+        return (
+            self.pg.snapshot() if self.pg else None,
+            self.redis.seconds() if self.redis else None,
+        )
+
+    def stop(self, started: tuple) -> tuple[float | None, float | None]:
+        pg_before, redis_before = started
+        pg = self.pg.delta(pg_before) if self.pg else None
+        redis_after = self.redis.seconds() if self.redis else None
+        redis = (
+            redis_after - redis_before
+            if redis_after is not None and redis_before is not None
+            else None
+        )
+        return pg, redis
+
+
+def proxy_run(
+    args: argparse.Namespace,
+    layout: Layout,
+    pid: int,
+    port: int,
+    script: Path,
+    concurrency: int,
+    meters: Meters,
+) -> ProxyRun:
+    """One measured wrk run against a proxy, with its CPU and memory."""
+    metered = meters.start()
+    cpu_before = process_cpu_seconds(pid)
+    busy_before, total_before = machine_cpu()
+    started = time.monotonic()
+    result = run_wrk(
+        port, script, concurrency, args.duration, args.max_requests, layout
+    )
+    wall = time.monotonic() - started
+    cpu = process_cpu_seconds(pid) - cpu_before
+    busy_after, total_after = machine_cpu()
+    pg, redis = meters.stop(metered)
+    return ProxyRun(
+        wrk=result,
+        cpu_seconds=cpu,
+        wall_seconds=wall,
+        machine_busy_pct=100
+        * (busy_after - busy_before)
+        / max(1, total_after - total_before),
+        pg_cpu_seconds=pg,
+        redis_cpu_seconds=redis,
+        **memory_kb(pid),
+    )
+
+
+def _report(scenario: str, concurrency: int, target: str, result: WrkResult) -> None:
+    progress(
+        f"  {scenario:9} c={concurrency:<3} {target:7} "
+        f"{result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
+    )
+
+
 def measure(
     args: argparse.Namespace,
+    layout: Layout,
     children: Children,
     relay: subprocess.Popen,
     ports: dict[str, int],
     scripts: dict[tuple[str, str], Path],
+    meters: Meters,
 ) -> list[Measurement]:
     targets = ["relay"] if args.skip_direct else ["direct", "relay"]
     measurements = []
-    for scenario in args.scenarios:
+    for scenario in wrk_scenarios(args):
         for concurrency in args.concurrency:
             m = Measurement(scenario=scenario, concurrency=concurrency)
             for target in targets:
@@ -574,30 +787,342 @@ def measure(
                         concurrency,
                         args.warmup,
                         args.max_requests,
+                        layout,
                     )
                     m.warmup_requests[target] = warm.requests
                 children.check_alive()
-                cpu_before = process_cpu_seconds(relay.pid)
-                busy_before, total_before = machine_cpu()
-                started = time.monotonic()
-                result = run_wrk(
-                    ports[target], script, concurrency, args.duration, args.max_requests
-                )
                 if target == "relay":
-                    m.wall_seconds = time.monotonic() - started
-                    m.relay_cpu_seconds = process_cpu_seconds(relay.pid) - cpu_before
-                    busy_after, total_after = machine_cpu()
-                    m.machine_busy_pct = (
-                        100 * (busy_after - busy_before) / (total_after - total_before)
+                    m.relay_run = proxy_run(
+                        args,
+                        layout,
+                        relay.pid,
+                        ports["relay"],
+                        script,
+                        concurrency,
+                        meters,
                     )
-                setattr(m, target, result)
-                progress(
-                    f"  {scenario:9} c={concurrency:<3} {target:6} "
-                    f"{result.rps:9.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                    f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}"
-                )
+                    result = m.relay
+                else:
+                    result = m.direct = run_wrk(
+                        ports[target],
+                        script,
+                        concurrency,
+                        args.duration,
+                        args.max_requests,
+                        layout,
+                    )
+                _report(scenario, concurrency, target, result)
             measurements.append(m)
     return measurements
+
+
+def measure_litellm(
+    args: argparse.Namespace,
+    layout: Layout,
+    children: Children,
+    proc: subprocess.Popen,
+    port: int,
+    script_for: dict[str, Path],
+    measurements: list[Measurement],
+) -> None:
+    """Run the matrix against LiteLLM, filling in `litellm_run`."""
+    for m in measurements:
+        script = script_for[m.scenario]
+        if args.warmup:
+            warm = run_wrk(
+                port, script, m.concurrency, args.warmup, args.max_requests, layout
+            )
+            m.warmup_requests["litellm"] = warm.requests
+        children.check_alive()
+        m.litellm_run = proxy_run(
+            args, layout, proc.pid, port, script, m.concurrency, Meters(None, None)
+        )
+        _report(m.scenario, m.concurrency, "litellm", m.litellm)
+
+
+def wrk_scenarios(args: argparse.Namespace) -> list[str]:
+    return [s for s in args.scenarios if s in WRK_SCENARIOS]
+
+
+# -- the streams scenario -------------------------------------------------------
+
+
+def slow_reply(chunks: int) -> str:
+    """A reply the fake streams as exactly `chunks` content chunks (words)."""
+    return " ".join(f"w{i}" for i in range(chunks))
+
+
+def run_stream_client(
+    args: argparse.Namespace,
+    layout: Layout,
+    port: int,
+    path: str,
+    key: str,
+    *,
+    direct: bool,
+    log: Path,
+    watch_pid: int | None = None,
+) -> tuple[dict, int]:
+    """
+    Run bench/streams.py against `port` and return its report and, when
+    `watch_pid` is given, that process's largest RSS (KiB) sampled meanwhile.
+    """
+    argv = [
+        PYTHON,
+        str(ROOT / "bench" / "streams.py"),
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--key",
+        key,
+        "--model",
+        STREAMS_MODEL,
+        "--streams",
+        str(args.streams),
+        "--chunks",
+        str(args.stream_chunks),
+        "--interval",
+        str(args.stream_interval),
+        "--ramp",
+        str(args.streams_ramp),
+    ]
+    if direct:
+        argv.append("--include-usage")
+    deadline = (
+        time.monotonic()
+        + args.streams_ramp
+        + args.stream_chunks * args.stream_interval
+        + 90
+    )
+    peak = 0
+    with open(log, "wb") as err:
+        client = subprocess.Popen(
+            layout.load(argv),
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
+        try:
+            while client.poll() is None:
+                if watch_pid is not None:
+                    peak = max(peak, memory_kb(watch_pid)["rss_kb"])
+                if time.monotonic() > deadline:
+                    raise BenchError("the stream client overran its deadline")
+                time.sleep(0.1)
+            out = client.stdout.read().decode()
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait(5)
+    if client.returncode != 0 or not out.strip():
+        raise BenchError(
+            f"stream client failed ({client.returncode}):\n"
+            + log.read_text(errors="replace")[-2000:]
+        )
+    return json.loads(out.strip().splitlines()[-1]), peak
+
+
+def measure_streams(
+    args: argparse.Namespace,
+    layout: Layout,
+    children: Children,
+    relay: subprocess.Popen,
+    ports: dict[str, int],
+    key: str,
+    meters: Meters,
+    tmp: Path,
+) -> dict:
+    progress(
+        f"streams: {args.streams} open at once, {args.stream_chunks} chunks "
+        f"every {args.stream_interval * 1000:.0f} ms, opened over "
+        f"{args.streams_ramp:g}s"
+    )
+    outcome: dict = {
+        "streams": args.streams,
+        "chunks": args.stream_chunks,
+        "interval_ms": 1000 * args.stream_interval,
+        "ramp_s": args.streams_ramp,
+        "model": STREAMS_MODEL,
+    }
+    if not args.skip_direct:
+        direct, _ = run_stream_client(
+            args,
+            layout,
+            ports["direct"],
+            f"/s/{SLOW_SCENARIO}{CHAT_PATH}",
+            "sk-fake",
+            direct=True,
+            log=tmp / "streams-direct.log",
+        )
+        outcome["direct"] = direct
+        _report_streams("direct", direct)
+    children.check_alive()
+    # The relay at rest, before the streams: what each open stream adds is
+    # measured from here.
+    idle = memory_kb(relay.pid)
+    idle_kb = idle["rss_kb"]
+    metered = meters.start()
+    cpu_before = process_cpu_seconds(relay.pid)
+    started = time.monotonic()
+    result, peak_kb = run_stream_client(
+        args,
+        layout,
+        ports["relay"],
+        CHAT_PATH,
+        key,
+        direct=False,
+        log=tmp / "streams-relay.log",
+        watch_pid=relay.pid,
+    )
+    wall = time.monotonic() - started
+    cpu = process_cpu_seconds(relay.pid) - cpu_before
+    pg, redis = meters.stop(metered)
+    children.check_alive()
+    memory = memory_kb(relay.pid)
+    if memory["hwm_kb"] > idle["hwm_kb"]:
+        # A new high-water mark was set during the streams: it is the true
+        # peak, which sampling every 100 ms may have missed.
+        peak_kb = max(peak_kb, memory["hwm_kb"])
+    completed = result["completed"]
+
+    def per_stream_ms(seconds: float | None) -> float | None:
+        return _round(1000 * seconds / completed) if seconds and completed else None
+
+    result.update(
+        relay_idle_rss_kb=idle_kb,
+        relay_peak_rss_kb=peak_kb,
+        relay_rss_after_kb=memory["rss_kb"],
+        relay_hwm_kb=memory["hwm_kb"],
+        relay_kb_per_stream=_round((peak_kb - idle_kb) / args.streams, 1),
+        relay_cpu_seconds=_round(cpu),
+        relay_cpu_ms_per_stream=per_stream_ms(cpu),
+        relay_cpu_pct=_round(100 * cpu / wall, 1) if wall else None,
+        pg_cpu_ms_per_stream=per_stream_ms(pg),
+        redis_cpu_ms_per_stream=per_stream_ms(redis),
+    )
+    outcome["relay"] = result
+    _report_streams("relay", result)
+    return outcome
+
+
+def _report_streams(target: str, result: dict) -> None:
+    progress(
+        f"  streams   {target:7} completed {result['completed']}/"
+        f"{result['streams']}  errors {result['error_count']}  added gap p50 "
+        f"{_fmt(result['added_p50_ms'], '.2f')} ms  p99 "
+        f"{_fmt(result['added_p99_ms'], '.2f')} ms"
+    )
+
+
+def streams_table(streams: dict) -> str:
+    header = (
+        f"{'streams':7} {'target':6} | {'done':>5} {'errors':>6} | "
+        f"{'gap p50':>7} {'gap p99':>7} {'max':>7} | {'+p50 ms':>7} "
+        f"{'+p99 ms':>7} | {'1st p50':>7} | {'RSS idle':>8} {'peak MB':>7} "
+        f"{'KB/strm':>7} | {'CPU ms/strm':>11} {'PG ms/strm':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for target in ("direct", "relay"):
+        r = streams.get(target)
+        if not r:
+            continue
+        lines.append(
+            f"{r['streams']:7} {target:6} | {r['completed']:>5} "
+            f"{r['error_count']:>6} | {_fmt(r['gap_p50_ms'], '7.1f'):>7} "
+            f"{_fmt(r['gap_p99_ms'], '7.1f'):>7} {_fmt(r['gap_max_ms'], '7.1f'):>7} | "
+            f"{_fmt(r['added_p50_ms'], '+7.2f'):>7} "
+            f"{_fmt(r['added_p99_ms'], '+7.2f'):>7} | "
+            f"{_fmt(r['first_chunk_p50_ms'], '7.1f'):>7} | "
+            f"{_fmt(_mb(r.get('relay_idle_rss_kb')), '8.1f'):>8} "
+            f"{_fmt(_mb(r.get('relay_peak_rss_kb')), '7.1f'):>7} "
+            f"{_fmt(r.get('relay_kb_per_stream'), '7.1f'):>7} | "
+            f"{_fmt(r.get('relay_cpu_ms_per_stream'), '11.2f'):>11} "
+            f"{_fmt(r.get('pg_cpu_ms_per_stream'), '10.2f'):>10}"
+        )
+    return "\n".join(lines)
+
+
+def streams_checks(streams: dict, books: dict) -> list:
+    """The streams scenario's own books: every stream served, charged exactly."""
+    # The fake's own accounting (tests/fakes/upstream.py), so the check
+    # follows it if it changes.
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.upstream import expected_usage
+
+    relay = streams["relay"]
+    n = streams["streams"]
+    usage = expected_usage(
+        [{"role": "user", "content": "Say hello"}],
+        slow_reply(streams["chunks"]),
+        max_tokens=streams["chunks"],
+    )
+    # USD per 1M tokens to nano-USD per token: exact in Decimal.
+    input_nano = Decimal(books["input_usd_per_mtok"]) * 1000
+    output_nano = Decimal(books["output_usd_per_mtok"]) * 1000
+    expected = int(
+        usage["prompt_tokens"] * input_nano + usage["completion_tokens"] * output_nano
+    )
+    exact = {
+        "status": "ok",
+        "prompt_tokens": usage["prompt_tokens"],
+        "cached_tokens": 0,
+        "completion_tokens": usage["completion_tokens"],
+        "charged_nano_usd": expected,
+    }
+    groups = books["groups"]
+    ok = [g for g in groups if g["status"] == "ok"]
+    wrong = [g for g in ok if {k: g[k] for k in exact} != exact]
+    ok_records = sum(g["records"] for g in ok)
+    # A stream refused before its first byte (a 503 or 504) is recorded but
+    # must cost nothing.
+    failed_charged = [
+        g for g in groups if g["status"] != "ok" and g["charged_nano_usd"]
+    ]
+    charged = sum(g["charged_nano_usd"] * g["records"] for g in groups)
+    charged_records = sum(g["records"] for g in groups if g["charged_nano_usd"])
+    return [
+        {
+            "name": f"streams: all {n} completed through the relay",
+            "value": f"{relay['completed']} completed, errors {relay['errors']}"
+            + (
+                f", e.g. {relay['error_samples']}" if relay.get("error_samples") else ""
+            ),
+            "met": relay["completed"] == n and relay["error_count"] == 0,
+        },
+        {
+            # A stream refused before it was served may leave a record (an
+            # upstream_error, uncharged) or none (refused before its hold).
+            "name": "streams: a usage record per served stream, none extra",
+            "value": f"{books['usage_records']} records for {n} streams, "
+            f"{relay['completed']} served",
+            "met": relay["completed"] <= books["usage_records"] <= n,
+        },
+        {
+            "name": f"streams: an ok record per completed stream, each charged "
+            f"exactly {expected} nano-USD ({usage['prompt_tokens']} in + "
+            f"{usage['completion_tokens']} out)",
+            "value": f"{ok_records} ok records for {relay['completed']} completed"
+            + (f"; wrong: {wrong}" if wrong else ""),
+            "met": not wrong and ok_records == relay["completed"],
+        },
+        {
+            "name": "streams: records not ok charged nothing",
+            "value": failed_charged or [g for g in groups if g["status"] != "ok"],
+            "met": not failed_charged,
+        },
+        {
+            "name": "streams: one ledger row per charged record, amounts = charges",
+            "value": f"{books['ledger_rows']} rows for {charged_records} charged "
+            f"records, {-books['ledger_amount_nano_usd']} nano-USD for {charged}",
+            "met": books["ledger_rows"] == charged_records
+            and -books["ledger_amount_nano_usd"] == charged,
+        },
+    ]
+
+
+# -- output -----------------------------------------------------------------------
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -606,15 +1131,22 @@ def _fmt(value: float | None, spec: str) -> str:
     return format(value, spec)
 
 
-def table(measurements: list[Measurement]) -> str:
+def _mb(kb: int | None) -> float | None:
+    return None if kb is None else kb / 1024
+
+
+def table(measurements: list[Measurement], redis: bool) -> str:
+    redis_head = f" {'Redis ms':>8}" if redis else ""
     header = (
         f"{'scenario':9} {'conc':>4} | {'direct rps':>10} {'p50 ms':>7} "
         f"{'p99 ms':>7} | {'relay rps':>9} {'p50 ms':>7} {'p99 ms':>7} | "
-        f"{'+p50 ms':>7} {'ratio':>5} | {'CPU ms/req':>10} {'relay CPU':>9}"
+        f"{'+p50 ms':>7} {'ratio':>5} | {'CPU ms/req':>10} {'PG ms/req':>9}"
+        f"{redis_head} {'relay CPU':>9} | {'RSS MB':>6}"
     )
     lines = [header, "-" * len(header)]
     for m in measurements:
         d, r = m.direct, m.relay
+        redis_cell = f" {_fmt(m.redis_cpu_ms_per_request, '8.2f'):>8}" if redis else ""
         lines.append(
             f"{m.scenario:9} {m.concurrency:>4} | "
             f"{_fmt(d and d.rps, '10.0f'):>10} {_fmt(d and d.p50_ms, '7.2f'):>7} "
@@ -624,7 +1156,32 @@ def table(measurements: list[Measurement]) -> str:
             f"{_fmt(m.added_p50_ms, '+7.2f'):>7} "
             f"{_fmt(m.throughput_ratio, '5.3f'):>5} | "
             f"{_fmt(m.relay_cpu_ms_per_request, '10.2f'):>10} "
-            f"{_fmt(m.relay_cpu_pct, '8.0f') + '%':>9}"
+            f"{_fmt(m.pg_cpu_ms_per_request, '9.2f'):>9}{redis_cell} "
+            f"{_fmt(m.relay_cpu_pct, '8.0f') + '%':>9} | "
+            f"{_fmt(_mb(m.relay_run and m.relay_run.rss_kb), '6.1f'):>6}"
+        )
+    return "\n".join(lines)
+
+
+def litellm_table(measurements: list[Measurement]) -> str:
+    header = (
+        f"{'scenario':9} {'conc':>4} | {'LiteLLM rps':>11} {'p50 ms':>7} "
+        f"{'p99 ms':>7} | {'+p50 ms':>8} | {'CPU ms/req':>10} {'CPU':>5} | "
+        f"{'RSS MB':>6} | {'SB/LL req/s':>11} {'SB/LL +p50':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for m in measurements:
+        x, run = m.litellm, m.litellm_run
+        lines.append(
+            f"{m.scenario:9} {m.concurrency:>4} | "
+            f"{_fmt(x and x.rps, '11.1f'):>11} {_fmt(x and x.p50_ms, '7.2f'):>7} "
+            f"{_fmt(x and x.p99_ms, '7.2f'):>7} | "
+            f"{_fmt(m.litellm_added_p50_ms, '+8.2f'):>8} | "
+            f"{_fmt(run and run.cpu_ms_per_request, '10.2f'):>10} "
+            f"{_fmt(run and run.cpu_pct, '4.0f') + '%':>5} | "
+            f"{_fmt(_mb(run and run.rss_kb), '6.1f'):>6} | "
+            f"{_fmt(m.rps_vs_litellm, '10.2f') + 'x':>11} "
+            f"{_fmt(m.added_p50_vs_litellm, '9.2f') + 'x':>10}"
         )
     return "\n".join(lines)
 
@@ -633,6 +1190,8 @@ def evaluate_targets(measurements: list[Measurement], scenarios: list[str]) -> l
     by_key = {(m.scenario, m.concurrency): m for m in measurements}
     targets = []
     for scenario in scenarios:
+        if scenario not in WRK_SCENARIOS:
+            continue
         m = by_key.get((scenario, TARGET_P50_CONCURRENCY))
         added = m.added_p50_ms if m else None
         targets.append(
@@ -666,7 +1225,11 @@ def evaluate_checks(
     runs = [
         (m.scenario, m.concurrency, target, result)
         for m in measurements
-        for target, result in (("direct", m.direct), ("relay", m.relay))
+        for target, result in (
+            ("direct", m.direct),
+            ("relay", m.relay),
+            ("litellm", m.litellm),
+        )
         if result
     ]
     errors = sum(result.errors for *_, result in runs)
@@ -757,18 +1320,36 @@ def print_checks(title: str, items: list) -> None:
         print(f"  [{mark}] {item['name']}: {item['value']}{limit}")
 
 
-def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
+# -- the run ----------------------------------------------------------------------
+
+
+def run(
+    args: argparse.Namespace, layout: Layout, children: Children, tmp: Path
+) -> dict:
     ports = {"direct": free_port(), "relay": free_port()}
     upstream_url = f"http://{HOST}:{ports['direct']}/v1"
     database_url = f"{args.postgres}/{args.database}"
-    env = relay_env(database_url, args.redis_url)
+    env = relay_env(database_url, args.redis_url, tmp / "journal")
+    streams_on = "streams" in args.scenarios
 
+    litellm_version = None
+    if args.compare == "litellm":
+        # Before anything starts: a failed install stops the run at once.
+        try:
+            litellm_version = litellm_proxy.ensure_installed(progress)
+        except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
+            raise BenchError(f"LiteLLM: {exc}") from None
+
+    progress(f"layout: {layout.describe()}")
     progress(f"fake upstream on {upstream_url}")
-    children.start(
-        "upstream",
-        [PYTHON, "-m", "tests.fakes.upstream", "--port", str(ports["direct"])],
-        env,
-    )
+    fake_argv = [PYTHON, "-m", "tests.fakes.upstream", "--port", str(ports["direct"])]
+    if streams_on:
+        knobs = {
+            "chunk_delay": args.stream_interval,
+            "reply": slow_reply(args.stream_chunks),
+        }
+        fake_argv += ["--scenario", f"{SLOW_SCENARIO}={json.dumps(knobs)}"]
+    children.start("upstream", layout.load(fake_argv), env)
     progress(f"database {args.database}: recreate, migrate, seed")
     reset_database(args.postgres, args.database)
     run_checked([PYTHON, "manage.py", "migrate", "--no-input", "--verbosity", "0"], env)
@@ -778,35 +1359,45 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
         ).splitlines()[-1]
     )
     key = seeded["api_key"]
+    if streams_on:
+        slow_url = f"http://{HOST}:{ports['direct']}/s/{SLOW_SCENARIO}/v1"
+        run_checked(
+            [PYTHON, "bench/fixtures.py", "channel", "slow", slow_url, STREAMS_MODEL],
+            env,
+        )
 
     progress(f"switchboard on http://{HOST}:{ports['relay']}")
     relay = children.start(
         "relay",
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            args.app,
-            "--host",
-            HOST,
-            "--port",
-            str(ports["relay"]),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
+        layout.server(
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                args.app,
+                "--host",
+                HOST,
+                "--port",
+                str(ports["relay"]),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--timeout-graceful-shutdown",
+                "5",
+            ]
+        ),
         env,
     )
 
     scripts = {}
     smoke = 0
-    for scenario in args.scenarios:
+    # Even a streams-only run sends one request of each kind first: it
+    # proves the relay is up and serving before the streams open.
+    for scenario in wrk_scenarios(args) or ["nonstream"]:
         for target in ("direct", "relay"):
             body = request_body(
                 scenario, direct=target == "direct", max_tokens=args.max_tokens
@@ -819,14 +1410,32 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
             if target == "relay":
                 smoke += 1
             scripts[target, scenario] = write_script(
-                tmp / f"{target}-{scenario}.lua", body, target_key
+                tmp / f"{target}-{scenario}.lua", body, target_key, port
             )
 
-    progress(
-        f"measuring: {args.duration}s each (+{args.warmup}s warm-up), "
-        f"concurrency {args.concurrency}"
-    )
-    measurements = measure(args, children, relay, ports, scripts)
+    pg = PostgresCpu(args.postgres, args.database)
+    redis = RedisCpu(args.redis_url) if args.redis_url else None
+    meters = Meters(pg, redis)
+    try:
+        measurements = []
+        if wrk_scenarios(args):
+            progress(
+                f"measuring: {args.duration}s each (+{args.warmup}s warm-up), "
+                f"concurrency {args.concurrency}"
+            )
+            measurements = measure(
+                args, layout, children, relay, ports, scripts, meters
+            )
+        streams = None
+        if streams_on:
+            streams = measure_streams(
+                args, layout, children, relay, ports, key, meters, tmp
+            )
+        relay_memory = memory_kb(relay.pid)
+    finally:
+        pg.close()
+        if redis:
+            redis.close()
 
     relay_requests = smoke + sum(
         m.relay.requests + m.warmup_requests.get("relay", 0) for m in measurements
@@ -834,11 +1443,23 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
     in_flight_bound = sum(
         m.concurrency * (2 if args.warmup else 1) for m in measurements
     )
+    if streams:
+        done = streams["relay"]["completed"]
+        relay_requests += done
+        # A stream that failed may or may not have left a record.
+        in_flight_bound += args.streams - done
     children.check_alive()
     children.stop("relay")
     stats = json.loads(
         run_checked([PYTHON, "bench/fixtures.py", "stats"], env).splitlines()[-1]
     )
+    streams_books = None
+    if streams:
+        streams_books = json.loads(
+            run_checked(
+                [PYTHON, "bench/fixtures.py", "model-stats", STREAMS_MODEL], env
+            ).splitlines()[-1]
+        )
     done = subprocess.run(
         [PYTHON, "manage.py", "billing_audit"],
         cwd=ROOT,
@@ -851,8 +1472,26 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
         "returncode": done.returncode,
         "output": (done.stdout + done.stderr).strip(),
     }
+
+    litellm_error = None
+    litellm_memory = None
+    if args.compare == "litellm" and measurements:
+        try:
+            litellm_memory = run_litellm(
+                args, layout, children, env, upstream_url, measurements, tmp
+            )
+        except BenchError as exc:
+            # The relay's figures and books stand; the comparison is reported
+            # as failed.
+            litellm_error = str(exc)
+            progress(f"LiteLLM comparison failed: {exc}")
+            progress(f"--- litellm log ---\n{children.log_tail('litellm')}")
+        finally:
+            children.stop("litellm")
+
     return {
         "machine": machine_info(),
+        "layout": layout.as_dict(),
         "settings": {
             "duration_s": args.duration,
             "warmup_s": args.warmup,
@@ -864,8 +1503,19 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
             "redis": bool(args.redis_url),
             "server": "uvicorn, 1 process, uvloop, httptools, DEBUG off",
             "app": args.app,
+            "compare": args.compare,
         },
         "measurements": measurements,
+        "relay_memory_kb_at_end": relay_memory,
+        "streams": streams,
+        "streams_books": streams_books,
+        "litellm": {
+            "version": litellm_version,
+            "error": litellm_error,
+            "memory_kb_at_end": litellm_memory,
+        }
+        if args.compare == "litellm"
+        else None,
         "relay_requests": relay_requests,
         "in_flight_bound": in_flight_bound,
         "stats": stats,
@@ -873,9 +1523,44 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> dict:
     }
 
 
+def run_litellm(
+    args: argparse.Namespace,
+    layout: Layout,
+    children: Children,
+    relay_environment: dict,
+    upstream_url: str,
+    measurements: list[Measurement],
+    tmp: Path,
+) -> dict:
+    """Serve LiteLLM alone on the proxy's CPU and run the matrix against it."""
+    port = free_port()
+    home = tmp / "litellm-home"
+    home.mkdir()
+    config = litellm_proxy.write_config(tmp / "litellm.yaml", MODEL, upstream_url)
+    progress(f"LiteLLM {litellm_proxy.VERSION} on http://{HOST}:{port}")
+    proc = children.start(
+        "litellm",
+        layout.server(litellm_proxy.argv(config, HOST, port)),
+        litellm_proxy.env(relay_environment, home),
+    )
+    # LiteLLM imports a great deal: allow it a while to start on one core.
+    wait_until(lambda: port_open(port), "LiteLLM", children, timeout=180)
+    script_for = {}
+    for scenario in {m.scenario for m in measurements}:
+        # The same body the relay gets: the comparison is like for like.
+        body = request_body(scenario, direct=False, max_tokens=args.max_tokens)
+        smoke_test(port, body, litellm_proxy.MASTER_KEY, f"litellm {scenario}")
+        script_for[scenario] = write_script(
+            tmp / f"litellm-{scenario}.lua", body, litellm_proxy.MASTER_KEY, port
+        )
+    measure_litellm(args, layout, children, proc, port, script_for, measurements)
+    return memory_kb(proc.pid)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ensure_wrk()
+    layout = choose_layout(not args.no_pin)
     # A shell starts background jobs with SIGINT ignored; Ctrl-C or kill -INT
     # must still stop the run and its servers.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -884,7 +1569,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         children = Children(Path(tmp))
         try:
-            outcome = run(args, children, Path(tmp))
+            outcome = run(args, layout, children, Path(tmp))
         except BenchError as exc:
             print(f"benchmark failed: {exc}", file=sys.stderr)
             for name in children.procs:
@@ -905,8 +1590,44 @@ def main(argv: list[str] | None = None) -> int:
         outcome["relay_requests"],
         outcome["in_flight_bound"],
     )
-    print()
-    print(table(measurements))
+    if outcome["streams"]:
+        checks += streams_checks(outcome["streams"], outcome["streams_books"])
+    if outcome["litellm"]:
+        error = outcome["litellm"]["error"]
+        checks.append(
+            {
+                "name": "LiteLLM comparison ran",
+                "value": error or "yes",
+                "met": error is None,
+            }
+        )
+    print(f"\nlayout: {layout.describe()}")
+    if measurements:
+        print()
+        print(table(measurements, bool(args.redis_url)))
+        memory = outcome["relay_memory_kb_at_end"]
+        print(
+            f"relay RSS at the end {_mb(memory['rss_kb']):.1f} MB, "
+            f"peak (VmHWM) {_mb(memory['hwm_kb']):.1f} MB"
+        )
+        busy = [m.relay_run.machine_busy_pct for m in measurements if m.relay_run]
+        # Other work on the machine skews every figure: say how busy it was.
+        print(
+            f"machine CPU in use during the relay runs: {min(busy):.0f}-"
+            f"{max(busy):.0f}% of all cores; load average "
+            f"{outcome['machine']['loadavg_1min_at_end']} at the end"
+        )
+    if outcome["streams"]:
+        print()
+        print(streams_table(outcome["streams"]))
+    if outcome["litellm"] and not outcome["litellm"]["error"]:
+        print(f"\nLiteLLM {outcome['litellm']['version']}, no database, one worker")
+        print(litellm_table(measurements))
+        memory = outcome["litellm"]["memory_kb_at_end"]
+        print(
+            f"LiteLLM RSS at the end {_mb(memory['rss_kb']):.1f} MB, "
+            f"peak (VmHWM) {_mb(memory['hwm_kb']):.1f} MB"
+        )
     print_checks("Targets", targets)
     print_checks("Correctness", checks)
 

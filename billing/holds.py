@@ -4,11 +4,11 @@ call until billing.settlement charges it or a release gives it back. Holds
 move a wallet's `held`, never its `balance`.
 
 Each write is here in both its forms. On PostgreSQL it is one statement: it
-runs as its own transaction inside the server, so the wallet row is locked
-only while PostgreSQL executes it, never while a Python thread waits for its
-turn; the relay runs it on its event loop's connection pool. On other
-databases the ORM form does the same work on a database thread. The test
-suite runs the same behaviour tests through both.
+runs inside the server, so the wallet row is locked only while PostgreSQL
+executes it (or its group commit: config.db.GroupCommit), never while a
+Python thread waits for its turn; the relay runs it on its event loop's
+connection pool. On other databases the ORM form does the same work on a
+database thread. The test suite runs the same behaviour tests through both.
 
 Lock order, everywhere: the wallet row, then the hold row. The statements
 delete a hold `USING` the locked wallet, so a hold is only touched once its
@@ -29,6 +29,7 @@ from config.db import (
     on_postgres,
     pg_fetchone,
     pg_fetchone_async,
+    pg_fetchone_grouped,
     retrying,
     run_db,
 )
@@ -67,6 +68,11 @@ def _reserve_params(
     }
 
 
+def by_wallet(params: dict) -> int:
+    """The order of a group commit's statements (config.db.GroupCommit)."""
+    return params["tenant_id"]
+
+
 async def wallet_reserve_async(
     *,
     tenant_id: int,
@@ -97,7 +103,8 @@ async def wallet_reserve_async(
     async def reserve_once() -> bool:
         try:
             if on_postgres():
-                return await pg_fetchone_async(RESERVE_SQL, params) is not None
+                row = await pg_fetchone_grouped(RESERVE_SQL, params, key=by_wallet)
+                return row is not None
             return await run_db(wallet_reserve, params=params)
         except (IntegrityError, psycopg.errors.UniqueViolation):
             # A hold for this request exists: an earlier attempt placed it,

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from billing.money import InexactPrice, nano_per_token
@@ -77,16 +78,16 @@ class LedgerEntry(models.Model):
     """An append-only record of one change of a wallet's balance."""
 
     class Kind(models.TextChoices):
-        GRANT = "grant", "Credit grant"
-        USAGE = "usage", "API usage"
-        ADJUSTMENT = "adjustment", "Staff adjustment"
-        PAYMENT = "payment", "Top-up"
-        REFUND = "refund", "Refund"
-        DISPUTE = "dispute", "Dispute"
-        STARTER = "starter", "Starter credit"
-        EXPIRY = "expiry", "Promotional credit expired"
-        REDEMPTION = "redemption", "Redeemed code"
-        REFERRAL = "referral", "Referral reward"
+        GRANT = "grant", _("Credit grant")
+        USAGE = "usage", _("API usage")
+        ADJUSTMENT = "adjustment", _("Staff adjustment")
+        PAYMENT = "payment", _("Top-up")
+        REFUND = "refund", _("Refund")
+        DISPUTE = "dispute", _("Dispute")
+        STARTER = "starter", _("Starter credit")
+        EXPIRY = "expiry", _("Promotional credit expired")
+        REDEMPTION = "redemption", _("Redeemed code")
+        REFERRAL = "referral", _("Referral reward")
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="ledger")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -161,11 +162,11 @@ class Payment(models.Model):
     """One Stripe Checkout session a tenant opened to top up its wallet."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Awaiting payment"
-        PROCESSING = "processing", "Payment processing"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
+        OPEN = "open", _("Awaiting payment")
+        PROCESSING = "processing", _("Payment processing")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, related_name="payments"
@@ -296,6 +297,16 @@ class Prices(models.Model):
         help_text="Prompt tokens written to the provider's cache (Anthropic). "
         "Empty: billed as input.",
     )
+    cache_write_1h_per_mtok = models.DecimalField(
+        "1-hour cache write $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Prompt tokens written to the cache for an hour (Anthropic's "
+        '"ttl": "1h", 2x input); the field above is the 5-minute write. '
+        "Empty: billed as the 5-minute write.",
+    )
     output_per_mtok = models.DecimalField(
         "output $/1M", max_digits=12, decimal_places=3
     )
@@ -308,6 +319,15 @@ class Prices(models.Model):
         help_text="Image tokens in the prompt (GPT Image models). Empty: billed "
         "as input.",
     )
+    cached_image_input_per_mtok = models.DecimalField(
+        "cached image input $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Image tokens in the prompt read from the provider's cache "
+        "(GPT Image models). Empty: billed as cached input.",
+    )
     per_request_usd = models.DecimalField(
         "$ per request",
         max_digits=12,
@@ -315,6 +335,58 @@ class Prices(models.Model):
         default=0,
         help_text="A flat fee per request that produced something, on top of "
         "tokens (e.g. models that search the web).",
+    )
+    # Long-context prices: a prompt of more than the threshold (all its
+    # tokens, cache reads and writes included) is billed at these for every
+    # token bucket but images, as Gemini 2.5 Pro and Claude Sonnet 4's 1M
+    # context are above 200k tokens.
+    long_context_threshold = models.PositiveIntegerField(
+        "long context above (prompt tokens)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Prompts of more tokens than this are billed at the long-context "
+        "prices below. Empty: one price whatever the prompt's length.",
+    )
+    long_input_per_mtok = models.DecimalField(
+        "long-context input $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Required with a threshold.",
+    )
+    long_cached_input_per_mtok = models.DecimalField(
+        "long-context cached input $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Empty: billed as long-context input.",
+    )
+    long_cache_write_per_mtok = models.DecimalField(
+        "long-context cache write $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="The 5-minute write. Empty: billed as long-context input.",
+    )
+    long_cache_write_1h_per_mtok = models.DecimalField(
+        "long-context 1-hour cache write $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Empty: billed as the long-context 5-minute write.",
+    )
+    long_output_per_mtok = models.DecimalField(
+        "long-context output $/1M",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Required with a threshold.",
     )
     image_output_tokens = models.JSONField(
         default=dict,
@@ -333,25 +405,35 @@ class Prices(models.Model):
     class Meta:
         abstract = True
 
+    # The long-context prices, USD per 1M tokens.
+    LONG_FIELDS = (
+        "long_input_per_mtok",
+        "long_cached_input_per_mtok",
+        "long_cache_write_per_mtok",
+        "long_cache_write_1h_per_mtok",
+        "long_output_per_mtok",
+    )
     # The prices written as USD amounts, then every price field.
     USD_FIELDS = (
         "input_per_mtok",
         "cached_input_per_mtok",
         "cache_write_per_mtok",
+        "cache_write_1h_per_mtok",
         "output_per_mtok",
         "image_input_per_mtok",
+        "cached_image_input_per_mtok",
         "per_request_usd",
+        *LONG_FIELDS,
     )
-    PRICE_FIELDS = (*USD_FIELDS, "image_output_tokens", "image_prices")
+    PRICE_FIELDS = (
+        *USD_FIELDS,
+        "long_context_threshold",
+        "image_output_tokens",
+        "image_prices",
+    )
 
     def clean(self):
-        for field in (
-            "input_per_mtok",
-            "cached_input_per_mtok",
-            "cache_write_per_mtok",
-            "output_per_mtok",
-            "image_input_per_mtok",
-        ):
+        for field in (name for name in self.USD_FIELDS if name != "per_request_usd"):
             value = getattr(self, field)
             if value is None:
                 continue
@@ -363,6 +445,7 @@ class Prices(models.Model):
                 raise ValidationError({field: str(exc)}) from exc
         if self.per_request_usd is not None and self.per_request_usd < 0:
             raise ValidationError({"per_request_usd": "Prices cannot be negative."})
+        self._clean_long_context()
         _check_image_table(self.image_prices, "image_prices", _check_usd)
         _check_image_table(
             self.image_output_tokens, "image_output_tokens", _check_tokens
@@ -372,6 +455,24 @@ class Prices(models.Model):
                 "An image model is billed either per image or by tokens: fill in "
                 "image_prices or image_output_tokens, not both."
             )
+
+    def _clean_long_context(self) -> None:
+        if self.long_context_threshold is None:
+            if any(getattr(self, name) is not None for name in self.LONG_FIELDS):
+                raise ValidationError(
+                    {
+                        "long_context_threshold": "Long-context prices apply above a "
+                        "threshold: set it, or leave the long-context prices empty."
+                    }
+                )
+            return
+        missing = {
+            name: "Required with a long-context threshold."
+            for name in ("long_input_per_mtok", "long_output_per_mtok")
+            if getattr(self, name) is None
+        }
+        if missing:
+            raise ValidationError(missing)
 
 
 class ModelPrice(Prices):

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.models import ModelPrice, PriceChange
+from billing.models import ModelPrice, PriceChange, Prices
 from billing.price_changes import (
     SETTING_COLUMNS,
     price_change_schedule,
@@ -176,15 +176,16 @@ def _plan(rows: list[PriceRow], now: datetime) -> list[tuple[int, str]]:
                 errors.extend((row.line, message) for message in _messages(exc))
             continue
         if row.effective_at is None:
+            # What the row leaves out (the image tables; columns an older
+            # export lacks) stays as it is.
             candidate = ModelPrice(
                 pk=current.pk,
                 model=current.model,
                 **{
-                    name: getattr(current, name)
-                    for name in ("image_output_tokens", "image_prices")
+                    **{name: getattr(current, name) for name in Prices.PRICE_FIELDS},
+                    **row.prices,
                 },
                 **{**_settings_of(current), **row.settings},
-                **row.prices,
             )
             try:
                 candidate.full_clean(validate_unique=False)

@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Tenant
 from audit.services import audit_record
@@ -39,18 +40,23 @@ class RedemptionError(Exception):
 class CodeUnknown(RedemptionError):
     def __init__(self):
         super().__init__(
-            "This code does not exist. Check it for typing mistakes and try again."
+            gettext(
+                "This code does not exist. Check it for typing mistakes and try again."
+            )
         )
 
 
 class CodeAlreadyRedeemed(RedemptionError):
     def __init__(self):
-        super().__init__("This code has already been redeemed.")
+        super().__init__(gettext("This code has already been redeemed."))
 
 
 class CodeExpired(RedemptionError):
     def __init__(self, expired_at: datetime):
-        super().__init__(f"This code expired on {expired_at:%Y-%m-%d}.")
+        super().__init__(
+            gettext("This code expired on %(date)s.")
+            % {"date": f"{expired_at:%Y-%m-%d}"}
+        )
 
 
 def code_generate() -> str:

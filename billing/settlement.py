@@ -42,11 +42,11 @@ from django.db.models import F, Model
 from django.utils import timezone
 
 from billing import journal, workers
-from billing.holds import hold_remove
+from billing.holds import by_wallet, hold_remove
 from billing.models import LedgerEntry, Wallet
 from billing.money import usd_to_nano
 from billing.spendable import PROMO_USABLE_SQL, promo_set_aside
-from config.db import on_postgres, pg_fetchone_async, retrying, run_db
+from config.db import on_postgres, pg_fetchone_grouped, retrying, run_db
 from ops.metrics import SETTLEMENT_JOURNALED, SETTLEMENT_RETRIES
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,8 @@ async def usage_settle_async(
 async def _settle_once(record: UsageRow, description: str, promo_ok: bool):
     if on_postgres():
         params = _params(record, description, promo_ok)
-        row = await pg_fetchone_async(_settle_sql(type(record)), params)
+        sql = _settle_sql(type(record))
+        row = await pg_fetchone_grouped(sql, params, key=by_wallet)
         if row is None:
             return ALREADY_SETTLED
         record.charged = row[0]

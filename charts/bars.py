@@ -4,13 +4,18 @@ grouped or stacked) and templates/charts/hbars.html (horizontal bars).
 
 Every chart carries role="img" and an aria-label summing it up, a <title>
 per bar (the browser's tooltip), and the same figures as a table under it.
+
+An SVG scales to its box with its text, so one drawing would shrink its
+labels below reading size on a phone: each chart is laid out at a few widths
+(LAYOUTS) and the page shows the one that fits its box (a CSS container
+query), its labels between about 10 and 16 px at any width.
 Colours are SVG presentation attributes, never style attributes, so the
 console's Content-Security-Policy (no inline styles) allows them. Amounts
 stay exact integers; only the drawing uses floats.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from billing.money import NANO_PER_USD, format_usd, format_usd_human
 
@@ -29,9 +34,26 @@ MARGIN_BOTTOM = 30
 TICKS = 4
 # An x-axis label on at most this many bars, unless the caller says otherwise.
 MAX_X_LABELS = 12
+# The drawings of each chart: (width in SVG units, most x-axis labels), the
+# widest first. CSS shows "wide" in boxes of 640 px and more, "medium" from
+# 440 px, "narrow" below (static/css/app.css, console.css): with 12-unit
+# labels every drawing's text renders at 10 px or more.
+LAYOUTS = (("wide", WIDTH, MAX_X_LABELS), ("medium", 520, 8), ("narrow", 320, 4))
+# The y-axis labels' room: about this many SVG units per character at the
+# 12-unit font size, and never less than MIN_MARGIN_LEFT.
+CHAR_WIDTH = 7
+MIN_MARGIN_LEFT = 40
 
 HBAR_ROW = 26
 HBAR_LABEL = 220
+# Horizontal bars per layout: (name, width, label column, label characters).
+HBAR_LAYOUTS = (
+    ("wide", WIDTH, HBAR_LABEL, 32),
+    ("medium", 520, 160, 22),
+    ("narrow", 320, 110, 14),
+)
+# Room right of the longest bar for its value.
+HBAR_VALUE = 90
 
 
 def usd(nano: int) -> str:
@@ -86,6 +108,7 @@ class Tick:
 class XLabel:
     x: float
     label: str
+    anchor: str = "middle"  # SVG text-anchor
 
 
 @dataclass(frozen=True)
@@ -115,10 +138,18 @@ class BarChart:
     # The table fallback: a header row and one row per category.
     table_header: list[str] = field(default_factory=list)
     table_rows: list[list[str]] = field(default_factory=list)
+    # This drawing's name in LAYOUTS, and the narrower drawings of the chart.
+    layout: str = LAYOUTS[0][0]
+    narrower: list["BarChart"] = field(default_factory=list)
 
     @property
     def plot_height(self) -> int:
         return self.plot_bottom - self.plot_top
+
+    @property
+    def layouts(self) -> list["BarChart"]:
+        """Every drawing of the chart, the widest (this one) first."""
+        return [self, *self.narrower]
 
     @property
     def rects(self) -> list[Rect]:
@@ -183,6 +214,8 @@ def _layout(
         Tick(y=y_of(value), label=tick_fmt(value, step))
         for value in range(bottom, top + step, step)
     ]
+    longest = max(len(tick.label) for tick in chart.ticks)
+    chart.plot_left = max(MIN_MARGIN_LEFT, longest * CHAR_WIDTH + 12)
     slot = (chart.plot_right - chart.plot_left) / count
     if stacked:
         bar_width = round(slot * 0.72, 2)
@@ -223,7 +256,43 @@ def _layout(
             )
         )
         if (count - 1 - i) % label_every == 0:
-            chart.x_labels.append(XLabel(x=round(slot_x + slot / 2, 2), label=label))
+            x = round(slot_x + slot / 2, 2)
+            if x + len(label) * CHAR_WIDTH / 2 > chart.width:
+                # Centred, the last label would run off the drawing.
+                chart.x_labels.append(XLabel(chart.plot_right, label, "end"))
+            else:
+                chart.x_labels.append(XLabel(x=x, label=label))
+
+
+def _laid_out(
+    chart: BarChart, *, labels: Sequence[str], label_every: int | None, **drawing
+) -> BarChart:
+    """Lay `chart` out at every width of LAYOUTS: `chart` is the widest, its
+    `narrower` the others, each with at most its number of x-axis labels."""
+    count = max(1, len(labels))
+    for name, width, max_labels in LAYOUTS:
+        if name == chart.layout:
+            drawn = chart
+        else:
+            drawn = replace(
+                chart,
+                layout=name,
+                width=width,
+                plot_right=width - MARGIN_RIGHT,
+                columns=[],
+                ticks=[],
+                x_labels=[],
+                narrower=[],
+            )
+            chart.narrower.append(drawn)
+        if label_every:
+            # Keep the caller's rhythm (e.g. weekly), in multiples of it.
+            shown = -(-count // label_every)
+            every = label_every * -(-shown // max_labels)
+        else:
+            every = max(1, -(-count // max_labels))
+        _layout(drawn, labels=labels, label_every=every, **drawing)
+    return chart
 
 
 def grouped_bars(
@@ -250,7 +319,7 @@ def grouped_bars(
             for i, label in enumerate(labels)
         ],
     )
-    _layout(
+    return _laid_out(
         chart,
         labels=labels,
         series=series,
@@ -259,7 +328,6 @@ def grouped_bars(
         label_every=None,
         stacked=False,
     )
-    return chart
 
 
 def _ranked(series: Sequence[Series], max_series: int) -> list[Series]:
@@ -318,7 +386,7 @@ def stacked_bars(
             if totals[i]
         ],
     )
-    _layout(
+    return _laid_out(
         chart,
         labels=labels,
         series=ranked,
@@ -327,7 +395,6 @@ def stacked_bars(
         label_every=label_every,
         stacked=True,
     )
-    return chart
 
 
 @dataclass(frozen=True)
@@ -350,10 +417,35 @@ class HChart:
     table_header: list[str]
     table_rows: list[list[str]]
     color: str = PALETTE[0]
+    layout: str = HBAR_LAYOUTS[0][0]
+    # Characters of a label this drawing has room for.
+    label_chars: int = HBAR_LAYOUTS[0][3]
+    narrower: list["HChart"] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not self.bars
+
+    @property
+    def layouts(self) -> list["HChart"]:
+        """Every drawing of the chart, the widest (this one) first."""
+        return [self, *self.narrower]
+
+
+def _hbars(
+    items: Sequence[tuple[str, int]], fmt, width: int, label_width: int
+) -> list[HBar]:
+    largest = max((value for _, value in items), default=0) or 1
+    span = width - label_width - HBAR_VALUE
+    return [
+        HBar(
+            label=label,
+            y=i * HBAR_ROW,
+            width=round(max(value, 0) / largest * span, 2),
+            value=fmt(value),
+        )
+        for i, (label, value) in enumerate(items)
+    ]
 
 
 def horizontal_bars(
@@ -364,26 +456,31 @@ def horizontal_bars(
     name: str,
 ) -> HChart:
     """One bar per item, longest first as given (e.g. top tenants by spend)."""
-    largest = max((value for _, value in items), default=0) or 1
-    span = WIDTH - HBAR_LABEL - 120
-    bars = [
-        HBar(
-            label=label,
-            y=i * HBAR_ROW,
-            width=round(max(value, 0) / largest * span, 2),
-            value=fmt(value),
-        )
-        for i, (label, value) in enumerate(items)
-    ]
     listed = ", ".join(f"{label} {fmt(value)}" for label, value in items[:5])
-    return HChart(
+    (layout, width, label_width, label_chars), *narrower = HBAR_LAYOUTS
+    chart = HChart(
         title=title,
         aria_label=f"{title}: {listed or 'none'}.",
-        width=WIDTH,
+        width=width,
         height=max(1, len(items)) * HBAR_ROW,
-        bars=bars,
+        bars=_hbars(items, fmt, width, label_width),
         bar_height=HBAR_ROW - 8,
-        label_width=HBAR_LABEL,
+        label_width=label_width,
         table_header=["", name],
         table_rows=[[label, fmt(value)] for label, value in items],
+        layout=layout,
+        label_chars=label_chars,
     )
+    chart.narrower = [
+        replace(
+            chart,
+            layout=layout,
+            width=width,
+            bars=_hbars(items, fmt, width, label_width),
+            label_width=label_width,
+            label_chars=label_chars,
+            narrower=[],
+        )
+        for layout, width, label_width, label_chars in narrower
+    ]
+    return chart

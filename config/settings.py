@@ -125,6 +125,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of every page: the switcher's cookie, else Accept-Language.
+    # The /v1 API never passes through this stack (config/asgi.py): its
+    # errors stay in English, as OpenAI's do.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -191,7 +195,15 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# Compiled by `make run` and `make test` (manage.py compilemessages).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice (Django's set_language) outlives the browser session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -253,6 +265,10 @@ CELERY_BEAT_SCHEDULE = {
     "release-dead-workers-holds": {
         "task": "billing.tasks.release_dead_workers_holds",
         "schedule": envint("SWITCHBOARD_WORKER_SWEEP_SECONDS", 15),
+    },
+    "purge-idempotency-records": {
+        "task": "relay.tasks.purge_idempotency_records",
+        "schedule": 3600,
     },
     "probe-disabled-keys": {
         "task": "relay.tasks.probe_disabled_keys",
@@ -410,8 +426,11 @@ SWITCHBOARD_BREAKER_WINDOW_SECONDS = envint("SWITCHBOARD_BREAKER_WINDOW_SECONDS"
 SWITCHBOARD_BREAKER_COOLDOWN_SECONDS = envint(
     "SWITCHBOARD_BREAKER_COOLDOWN_SECONDS", 30
 )
+# Each open stream holds one upstream connection for its whole length: a
+# process must serve 1,000 streams at once (bench/README.md, streams). Its
+# open-file limit must allow two descriptors per stream.
 SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS = envint(
-    "SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS", 512
+    "SWITCHBOARD_UPSTREAM_MAX_CONNECTIONS", 2048
 )
 # Threads that run the hot path's database statements next to the event loop.
 SWITCHBOARD_DB_THREADS = envint("SWITCHBOARD_DB_THREADS", 8)

@@ -21,6 +21,8 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext_lazy
 
 from billing.models import LedgerEntry, Wallet
 from config.db import on_postgres
@@ -29,9 +31,10 @@ from relay.models import UsageRecord
 
 PERIODS = {
     # period: (truncation, how many buckets, label format)
-    "day": (TruncDay, 30, "%b %d"),
-    "week": (TruncWeek, 12, "wk %b %d"),
-    "month": (TruncMonth, 12, "%b %Y"),
+    # (Django date formats, in the language of the page.)
+    "day": (TruncDay, 30, gettext_lazy("M d")),
+    "week": (TruncWeek, 12, gettext_lazy(r"\w\k M d")),
+    "month": (TruncMonth, 12, gettext_lazy("M Y")),
 }
 DEFAULT_PERIOD = "day"
 REVENUE_KINDS = (
@@ -167,7 +170,8 @@ def dashboard(
     starts = bucket_starts(period, now)
     start = timezone.make_aware(datetime.combine(starts[0], datetime.min.time()))
     buckets = {
-        day: Bucket(start=day, label=day.strftime(label_format)) for day in starts
+        day: Bucket(start=day, label=date_format(day, str(label_format)))
+        for day in starts
     }
 
     money = (

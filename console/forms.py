@@ -2,19 +2,27 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from billing.forms import parse_usd
 from billing.models import Plan
 from console.filters import moment_parse
-from console.prices import DECIMAL, OPTIONAL_PRICES, PRICE_COLUMNS
+from console.prices import (
+    DECIMAL,
+    OPTIONAL_PRICES,
+    PRICE_COLUMNS,
+    THRESHOLD_COLUMN,
+)
 
 REQUIRED_PRICES = ("input_per_mtok", "output_per_mtok")
-REASON_HELP = "Recorded in the audit log with your name."
+REASON_HELP = _("Recorded in the audit log with your name.")
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         max_length=300,
+        label=_("Reason"),
         widget=forms.TextInput(attrs={"size": 50}),
         help_text=REASON_HELP,
     )
@@ -22,7 +30,7 @@ class ReasonForm(forms.Form):
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
         if not reason:
-            raise forms.ValidationError("A reason is required.")
+            raise forms.ValidationError(gettext("A reason is required."))
         return reason
 
 
@@ -30,16 +38,20 @@ class AdjustForm(ReasonForm):
     """A credit or debit. `token` identifies the form as rendered: a second
     submission finds its ledger reference taken and adjusts nothing."""
 
-    direction = forms.ChoiceField(choices=[("credit", "Credit"), ("debit", "Debit")])
+    direction = forms.ChoiceField(
+        label=_("Direction"), choices=[("credit", _("Credit")), ("debit", _("Debit"))]
+    )
     amount = forms.CharField(
-        label="Amount (USD)", max_length=20, help_text='Exact, e.g. "25" or "0.50".'
+        label=_("Amount (USD)"),
+        max_length=20,
+        help_text=_('Exact, e.g. "25" or "0.50".'),
     )
     token = forms.RegexField(
         regex=r"^[0-9a-f]{32}$",
         widget=forms.HiddenInput,
         error_messages={
-            "required": "This form is incomplete: reload the page and try again.",
-            "invalid": "This form was altered: reload the page and try again.",
+            "required": _("This form is incomplete: reload the page and try again."),
+            "invalid": _("This form was altered: reload the page and try again."),
         },
     )
 
@@ -52,7 +64,9 @@ class AdjustForm(ReasonForm):
     def clean_amount(self) -> int:
         nano = parse_usd(self.cleaned_data["amount"])
         if nano == 0:
-            raise forms.ValidationError("An adjustment must change the balance.")
+            raise forms.ValidationError(
+                gettext("An adjustment must change the balance.")
+            )
         return nano
 
     def signed_amount(self) -> int:
@@ -64,7 +78,8 @@ class PlanForm(ReasonForm):
     plan = forms.ModelChoiceField(
         queryset=Plan.objects.all(),
         required=False,
-        empty_label="No plan (catalog prices)",
+        label=_("Plan"),
+        empty_label=_("No plan (catalog prices)"),
     )
 
     field_order = ["plan", "reason"]
@@ -74,29 +89,48 @@ class PriceForm(ReasonForm):
     """New prices for a model, now or from a set time."""
 
     effective_at = forms.CharField(
-        label="Effective at",
+        label=_("Effective at"),
         required=False,
-        help_text="ISO 8601, e.g. 2025-07-01T00:00:00Z (naive times are UTC). "
-        "Empty: now.",
+        help_text=_(
+            "ISO 8601, e.g. 2025-07-01T00:00:00Z (naive times are UTC). Empty: now."
+        ),
     )
 
     def __init__(self, *args, model_price=None, **kwargs):
         super().__init__(*args, **kwargs)
-        labels = {name: f.verbose_name for name, f in _price_fields().items()}
+        fields = _price_fields()
         for name in PRICE_COLUMNS:
             required = name in REQUIRED_PRICES
             self.fields[name] = forms.CharField(
-                label=labels[name],
+                label=fields[name].verbose_name,
                 required=required,
                 max_length=20,
                 initial=_text(getattr(model_price, name)) if model_price else "",
-                help_text="Empty: billed as input."
+                help_text=gettext("Empty: billed as input.")
                 if name in OPTIONAL_PRICES
                 else ""
                 if required
-                else "Empty: none.",
+                else gettext("Empty: none.")
+                if name == "per_request_usd"
+                else fields[name].help_text,
             )
-        self.order_fields([*PRICE_COLUMNS, "effective_at", "reason"])
+        self.fields[THRESHOLD_COLUMN] = forms.IntegerField(
+            label=fields[THRESHOLD_COLUMN].verbose_name,
+            required=False,
+            min_value=1,
+            initial=getattr(model_price, THRESHOLD_COLUMN, None),
+            help_text=fields[THRESHOLD_COLUMN].help_text,
+        )
+        long_first = PRICE_COLUMNS.index("long_input_per_mtok")
+        self.order_fields(
+            [
+                *PRICE_COLUMNS[:long_first],
+                THRESHOLD_COLUMN,
+                *PRICE_COLUMNS[long_first:],
+                "effective_at",
+                "reason",
+            ]
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -106,7 +140,9 @@ class PriceForm(ReasonForm):
                 cleaned[name] = Decimal(0) if name == "per_request_usd" else None
                 continue
             if not DECIMAL.fullmatch(text):
-                self.add_error(name, 'A price in USD such as "2.50" or "0.075".')
+                self.add_error(
+                    name, gettext('A price in USD such as "2.50" or "0.075".')
+                )
                 continue
             cleaned[name] = Decimal(text)
         text = (cleaned.get("effective_at") or "").strip()
@@ -115,15 +151,17 @@ class PriceForm(ReasonForm):
             try:
                 cleaned["effective_at"] = moment_parse(text)
             except (ValueError, OverflowError):
-                self.add_error("effective_at", "An ISO 8601 date or time.")
+                self.add_error("effective_at", gettext("An ISO 8601 date or time."))
         return cleaned
 
     def prices(self) -> dict:
-        return {name: self.cleaned_data[name] for name in PRICE_COLUMNS}
+        return {
+            name: self.cleaned_data[name] for name in (*PRICE_COLUMNS, THRESHOLD_COLUMN)
+        }
 
 
 class PriceImportForm(ReasonForm):
-    file = forms.FileField(label="CSV file")
+    file = forms.FileField(label=_("CSV file"))
 
     field_order = ["file", "reason"]
 
@@ -131,7 +169,8 @@ class PriceImportForm(ReasonForm):
 def _price_fields() -> dict:
     from billing.models import ModelPrice
 
-    return {f.name: f for f in ModelPrice._meta.get_fields() if f.name in PRICE_COLUMNS}
+    names = (*PRICE_COLUMNS, THRESHOLD_COLUMN)
+    return {f.name: f for f in ModelPrice._meta.get_fields() if f.name in names}
 
 
 def _text(value) -> str:

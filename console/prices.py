@@ -17,14 +17,34 @@ from billing.price_import import PriceImportError, PriceRow
 from console.filters import moment_parse
 
 # The price fields a CSV row and the schedule form carry (image tables are
-# edited in the admin).
+# edited in the admin): USD amounts, and the prompt tokens above which the
+# long-context ones apply.
 PRICE_COLUMNS = Prices.USD_FIELDS
+THRESHOLD_COLUMN = "long_context_threshold"
 OPTIONAL_PRICES = (
     "cached_input_per_mtok",
     "cache_write_per_mtok",
     "image_input_per_mtok",
 )
-CSV_COLUMNS = ("model", *PRICE_COLUMNS, *SETTING_COLUMNS, "effective_at")
+# Empty: each falls back as its field's help text says; a long-context tier
+# needs a threshold, its input and its output (billing.models.Prices).
+OPTIONAL_NEW_PRICES = (
+    "cache_write_1h_per_mtok",
+    "cached_image_input_per_mtok",
+    *Prices.LONG_FIELDS,
+)
+_BASE_PRICES = tuple(c for c in PRICE_COLUMNS if c not in Prices.LONG_FIELDS)
+CSV_COLUMNS = (
+    "model",
+    *_BASE_PRICES,
+    THRESHOLD_COLUMN,
+    *Prices.LONG_FIELDS,
+    *SETTING_COLUMNS,
+    "effective_at",
+)
+# Columns files exported before they existed lack: left out, a row leaves
+# them as they are (a new model: empty).
+LATER_COLUMNS = (*OPTIONAL_NEW_PRICES, THRESHOLD_COLUMN)
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 5000
@@ -43,8 +63,7 @@ def price_csv_rows() -> Iterator[list[str]]:
     for price in ModelPrice.objects.order_by("model"):
         yield [
             price.model,
-            *[price_text(getattr(price, column)) for column in PRICE_COLUMNS],
-            *[price_text(getattr(price, column)) for column in SETTING_COLUMNS],
+            *[price_text(getattr(price, column)) for column in CSV_COLUMNS[1:-1]],
             "",
         ]
 
@@ -86,7 +105,16 @@ def _moment(raw: str, column: str) -> datetime:
         ) from None
 
 
-def _row(line: int, raw: dict) -> tuple[PriceRow | None, list[str]]:
+def _threshold(raw: str, column: str) -> int:
+    value = _whole(raw, column)
+    if value < 1:
+        raise ValueError(f"{column}: a number of prompt tokens of at least 1.")
+    return value
+
+
+def _row(
+    line: int, raw: dict, absent: tuple[str, ...] = ()
+) -> tuple[PriceRow | None, list[str]]:
     problems: list[str] = []
     cells = {column: (raw.get(column) or "").strip() for column in CSV_COLUMNS}
     model = cells["model"]
@@ -96,9 +124,11 @@ def _row(line: int, raw: dict) -> tuple[PriceRow | None, list[str]]:
         problems.append(f"model: at most {_MODEL_MAX_LENGTH} printable characters.")
     prices: dict = {}
     for column in PRICE_COLUMNS:
+        if column in absent:
+            continue
         text = cells[column]
         if not text:
-            if column in OPTIONAL_PRICES:
+            if column in OPTIONAL_PRICES or column in OPTIONAL_NEW_PRICES:
                 prices[column] = None
             elif column == "per_request_usd":
                 prices[column] = Decimal(0)
@@ -109,6 +139,15 @@ def _row(line: int, raw: dict) -> tuple[PriceRow | None, list[str]]:
             prices[column] = _decimal(text, column)
         except ValueError as exc:
             problems.append(str(exc))
+    if THRESHOLD_COLUMN not in absent:
+        prices[THRESHOLD_COLUMN] = None
+        if cells[THRESHOLD_COLUMN]:
+            try:
+                prices[THRESHOLD_COLUMN] = _threshold(
+                    cells[THRESHOLD_COLUMN], THRESHOLD_COLUMN
+                )
+            except ValueError as exc:
+                problems.append(str(exc))
     settings: dict = {}
     for column, parse in (
         ("context_window", _whole),
@@ -142,7 +181,12 @@ def price_rows_parse(data: bytes) -> list[PriceRow]:
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey="_extra")
     header = [name.strip() for name in reader.fieldnames or []]
     reader.fieldnames = header
-    missing = [column for column in CSV_COLUMNS if column not in header]
+    absent = tuple(column for column in LATER_COLUMNS if column not in header)
+    missing = [
+        column
+        for column in CSV_COLUMNS
+        if column not in header and column not in absent
+    ]
     unknown = [column for column in header if column not in CSV_COLUMNS]
     if missing or unknown or len(set(header)) != len(header):
         parts = []
@@ -165,7 +209,7 @@ def price_rows_parse(data: bytes) -> list[PriceRow]:
             if raw.get("_extra"):
                 errors.append((line, "More cells than columns."))
                 continue
-            row, problems = _row(line, raw)
+            row, problems = _row(line, raw, absent)
             errors.extend((line, problem) for problem in problems)
             if row is not None:
                 rows.append(row)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet, Sum
 
 from billing.money import usd_string
-from billing.pricing import TokenUsage, plan_cost, prompt_split, usage_cost
+from billing.pricing import TokenUsage, plan_cost, prompt_buckets, usage_cost
 from exports.csv import text_cell
 from relay.filters import StaffUsageFilter
 from relay.models import UsageRecord
@@ -54,6 +54,10 @@ class Breakdown:
     charged: int
     upstream_cost: int | None
     consistent: bool  # the lines add up to what was recorded
+    # Set when the prices are the model's long-context ones: the prompt had
+    # more tokens than this.
+    long_context_threshold: int | None = None
+    prompt_tokens: int = 0
 
     @property
     def margin(self) -> int | None:
@@ -68,7 +72,9 @@ def _usage_of(record: UsageRecord) -> TokenUsage:
         completion=record.completion_tokens,
         reasoning=record.reasoning_tokens,
         cache_write=record.cache_write_tokens,
+        cache_write_1h=record.cache_write_1h_tokens,
         image_input=record.image_input_tokens,
+        cached_image_input=record.cached_image_input_tokens,
         images=record.images,
         requests=1 if used else 0,
     )
@@ -82,12 +88,19 @@ def cost_breakdown(record: UsageRecord) -> Breakdown:
     """
     usage = _usage_of(record)
     prices = record.unit_prices()
-    plain, cached, written, image = prompt_split(usage)
+    split = prompt_buckets(usage)
     candidates = [
-        ("input", plain, "tokens", prices.input),
-        ("cached input", cached, "tokens", prices.cached_input),
-        ("cache write", written, "tokens", prices.cache_write),
-        ("image input", image, "tokens", prices.image_input),
+        ("input", split.input, "tokens", prices.input),
+        ("cached input", split.cached_input, "tokens", prices.cached_input),
+        ("cache write", split.cache_write, "tokens", prices.cache_write),
+        ("1-hour cache write", split.cache_write_1h, "tokens", prices.cache_write_1h),
+        ("image input", split.image_input, "tokens", prices.image_input),
+        (
+            "cached image input",
+            split.cached_image_input,
+            "tokens",
+            prices.cached_image_input,
+        ),
         ("output", usage.completion - usage.reasoning, "tokens", prices.output),
         ("reasoning (output)", usage.reasoning, "tokens", prices.output),
         ("images", usage.images, "images", prices.per_image),
@@ -108,6 +121,8 @@ def cost_breakdown(record: UsageRecord) -> Breakdown:
         upstream_cost=record.upstream_cost,
         consistent=sum(line.amount for line in lines) == subtotal
         and plan_cost(subtotal, record.price_multiplier) == record.cost,
+        long_context_threshold=record.long_context_threshold,
+        prompt_tokens=record.prompt_tokens,
     )
 
 
@@ -126,17 +141,22 @@ CSV_HEADER = (
     "prompt_tokens",
     "cached_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "image_input_tokens",
+    "cached_image_input_tokens",
     "completion_tokens",
     "reasoning_tokens",
     "images",
     "input_price_nano",
     "cached_input_price_nano",
     "cache_write_price_nano",
+    "cache_write_1h_price_nano",
     "image_input_price_nano",
+    "cached_image_input_price_nano",
     "output_price_nano",
     "per_image_price_nano",
     "per_request_price_nano",
+    "long_context_threshold",
     "price_multiplier",
     "cost_usd",
     "charged_usd",
@@ -166,17 +186,22 @@ def usage_csv_rows(records: QuerySet[UsageRecord]) -> Iterator[Iterable]:
             r.prompt_tokens,
             r.cached_tokens,
             r.cache_write_tokens,
+            r.cache_write_1h_tokens,
             r.image_input_tokens,
+            r.cached_image_input_tokens,
             r.completion_tokens,
             r.reasoning_tokens,
             r.images,
             r.input_price,
             r.cached_input_price,
             r.cache_write_price,
+            r.cache_write_1h_price,
             r.image_input_price,
+            r.cached_image_input_price,
             r.output_price,
             r.per_image_price,
             r.per_request_price,
+            "" if r.long_context_threshold is None else r.long_context_threshold,
             f"{r.price_multiplier:f}",
             usd_string(r.cost),
             usd_string(r.charged),

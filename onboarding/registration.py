@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from accounts.mail import send_email
 from accounts.models import Tenant, User
@@ -70,7 +71,7 @@ def verification_send(*, user: User, site_url: str) -> bool:
     link = site_url + reverse("verify_email", args=[verification_token(user)])
     return send_email(
         to=user.email,
-        subject="Confirm your email address for Switchboard",
+        subject=_("Confirm your email address for Switchboard"),
         template="portal/account/emails/verify_email.txt",
         context={
             "user": user,
@@ -108,11 +109,11 @@ def _load(token: str, *, salt: str) -> dict:
             token, salt=salt, max_age=settings.SWITCHBOARD_VERIFY_EMAIL_MAX_AGE_SECONDS
         )
     except signing.SignatureExpired as exc:
-        raise LinkExpired("This link has expired.") from exc
+        raise LinkExpired(_("This link has expired.")) from exc
     except signing.BadSignature as exc:
-        raise LinkInvalid("This link is not valid.") from exc
+        raise LinkInvalid(_("This link is not valid.")) from exc
     if not isinstance(data, dict):
-        raise LinkInvalid("This link is not valid.")
+        raise LinkInvalid(_("This link is not valid."))
     return data
 
 
@@ -134,8 +135,10 @@ def verify(*, token: str) -> Verification:
     user = User.objects.filter(pk=data.get("user"), is_active=True).first()
     if user is None or user.email != data.get("email"):
         raise LinkInvalid(
-            "This link is for an address the account no longer uses, or for "
-            "an account that no longer exists."
+            _(
+                "This link is for an address the account no longer uses, or for "
+                "an account that no longer exists."
+            )
         )
     newly = user.email_verified_at is None
     grant = email_verify(user=user)
@@ -162,7 +165,7 @@ def email_change_request(*, user: User, new_email: str, site_url: str) -> bool:
     link = site_url + reverse("email_change_confirm", args=[token])
     sent = send_email(
         to=new_email,
-        subject="Confirm your new email address for Switchboard",
+        subject=_("Confirm your new email address for Switchboard"),
         template="portal/account/emails/email_change.txt",
         context={
             "user": user,
@@ -173,7 +176,7 @@ def email_change_request(*, user: User, new_email: str, site_url: str) -> bool:
     )
     send_email(
         to=user.email,
-        subject="A change of your Switchboard email address was requested",
+        subject=_("A change of your Switchboard email address was requested"),
         template="portal/account/emails/email_change_notice.txt",
         context={"user": user, "new_email": new_email, "site_url": site_url},
     )
@@ -201,11 +204,15 @@ def email_change_confirm(*, token: str) -> Verification:
     new_email = data.get("new")
     if user is None or not new_email or user.email != data.get("old"):
         raise LinkInvalid(
-            "This link was already used, or the account's address changed since "
-            "it was sent."
+            _(
+                "This link was already used, or the account's address changed "
+                "since it was sent."
+            )
         )
     if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
-        raise EmailTaken(f"Another account now uses {new_email}.")
+        raise EmailTaken(
+            _("Another account now uses %(email)s.") % {"email": new_email}
+        )
     user.email = new_email
     user.email_verified_at = None
     user.save(update_fields=["email", "email_verified_at"])

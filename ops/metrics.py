@@ -57,6 +57,16 @@ SETTLEMENT_JOURNALED = Counter(
 REDIS_ERRORS = Counter(
     "switchboard_redis_errors", "Failed Redis calls, by component.", ["component"]
 )
+GROUP_COMMITS = Counter(
+    "switchboard_group_commits",
+    "Batches of concurrent holds or settlements sent as one transaction "
+    "(config.db.GroupCommit), by outcome (rolled_back: run one by one).",
+    ["outcome"],
+)
+GROUPED_STATEMENTS = Counter(
+    "switchboard_grouped_statements",
+    "Holds and settlements that went in a committed batch.",
+)
 POSTGRES_ERRORS = Counter(
     "switchboard_postgres_errors",
     "Failed PostgreSQL calls, by component.",

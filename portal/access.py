@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 
 from accounts.tenancy import is_owner
 from portal.context_processors import request_membership
@@ -26,10 +27,10 @@ def tenant_view(view=None, *, owner: bool = False):
                 return redirect_to_login(request.get_full_path())
             membership = request_membership(request)
             if membership is None:
-                messages.info(request, "You are not a member of any tenant.")
+                messages.info(request, _("You are not a member of any tenant."))
                 return redirect("account")
             if owner and not is_owner(membership):
-                raise PermissionDenied("Only the tenant's owners can do this.")
+                raise PermissionDenied(_("Only the tenant's owners can do this."))
             request.membership = membership
             request.tenant = membership.tenant
             return view(request, *args, **kwargs)

@@ -6,10 +6,13 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.keys import ip_networks
 from billing.money import NANO_PER_USD
 from portal.selectors import day_start
+from portal.templatetags.switchboard import status_label
 from relay.filters import UsageFilter
 from relay.selectors import usage_records
 
@@ -19,40 +22,53 @@ CENTS_PER_USD = 100
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
         max_length=100,
-        help_text="To recognise the key later, e.g. “production backend”.",
+        label=_("Name"),
+        help_text=_("To recognise the key later, e.g. “production backend”."),
     )
     allowed_models = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        label="Allowed models",
-        help_text="Leave all unticked to allow every model.",
+        label=_("Allowed models"),
+        help_text=_("Leave all unticked to allow every model."),
     )
     expires_on = forms.DateField(
         required=False,
-        label="Expires after",
+        label=_("Expires after"),
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Optional. The key works until the end of this day (UTC).",
+        help_text=_("Optional. The key works until the end of this day (UTC)."),
     )
     rpm_limit = forms.IntegerField(
         required=False,
         min_value=1,
         max_value=2**31 - 1,
-        label="Requests per minute",
-        help_text="Optional. More in one minute get 429 rate_limit_exceeded.",
+        label=_("Requests per minute"),
+        help_text=_("Optional. More in one minute get 429 rate_limit_exceeded."),
     )
     tpm_limit = forms.IntegerField(
         required=False,
         min_value=1,
         max_value=2**31 - 1,
-        label="Tokens per minute",
-        help_text="Optional. Prompt and output tokens together.",
+        label=_("Tokens per minute"),
+        help_text=_("Optional. Prompt and output tokens together."),
+    )
+    max_in_flight = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        label=_("Requests at once"),
+        help_text=_(
+            "Optional. More in flight at the same time get 429 "
+            "concurrency_limit_exceeded."
+        ),
     )
     allowed_ips = forms.CharField(
         required=False,
-        label="Allowed IP addresses",
+        label=_("Allowed IP addresses"),
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Optional. Addresses or networks, one per line or separated "
-        "by commas (203.0.113.7, 10.0.0.0/8). Empty: anywhere.",
+        help_text=_(
+            "Optional. Addresses or networks, one per line or separated "
+            "by commas (203.0.113.7, 10.0.0.0/8). Empty: anywhere."
+        ),
     )
 
     def __init__(self, *args, models: list[str], **kwargs):
@@ -62,7 +78,7 @@ class ApiKeyCreateForm(forms.Form):
     def clean_expires_on(self):
         day = self.cleaned_data["expires_on"]
         if day is not None and day < timezone.localdate():
-            raise forms.ValidationError("Choose today or a later day.")
+            raise forms.ValidationError(gettext("Choose today or a later day."))
         return day
 
     def clean_allowed_ips(self) -> list[str]:
@@ -90,16 +106,26 @@ class UsageFilterSet(UsageFilter):
         fields = self.form.fields
         for name in ("start", "end"):
             fields[name].widget = forms.DateInput(attrs={"type": "date"})
-        fields["end"].label = "To (inclusive)"
+        fields["start"].label = gettext("From")
+        fields["end"].label = gettext("To (inclusive)")
+        fields["key"].label = gettext("API key")
+        fields["model"].label = gettext("Model")
+        fields["status"].label = gettext("Status")
+        fields["status"].empty_label = gettext("Any status")
+        fields["status"].choices = [
+            (value, status_label(value))
+            for value, _label in fields["status"].choices
+            if value
+        ]
         fields["key"].widget = forms.Select(
-            choices=[("", "Any key")]
+            choices=[("", gettext("Any key"))]
             + [(str(key.pk), f"{key.name} ({key.prefix}…)") for key in keys]
         )
         fields["key"].validators.append(_one_of({key.pk for key in keys}))
         chosen = (self.data.get("model") or "").strip()
         names = sorted({*models, chosen} - {""})
         fields["model"].widget = forms.Select(
-            choices=[("", "Any model")] + [(name, name) for name in names]
+            choices=[("", gettext("Any model"))] + [(name, name) for name in names]
         )
         for field in fields.values():
             # They describe the API's parameters; the page has its own words.
@@ -114,7 +140,9 @@ class UsageFilterSet(UsageFilter):
 def _one_of(key_ids: set[int]):
     def validate(key_id: int) -> None:
         if key_id not in key_ids:
-            raise forms.ValidationError("No API key of this tenant has this id.")
+            raise forms.ValidationError(
+                gettext("No API key of this tenant has this id.")
+            )
 
     return validate
 
@@ -124,12 +152,12 @@ class TopUpForm(forms.Form):
         required=False,
         coerce=int,
         empty_value=None,
-        label="Amount",
+        label=_("Amount"),
         widget=forms.RadioSelect,
     )
     custom = forms.IntegerField(
         required=False,
-        label="Or another amount (whole US dollars)",
+        label=_("Or another amount (whole US dollars)"),
         widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}),
     )
 
@@ -141,11 +169,9 @@ class TopUpForm(forms.Form):
             (amount, f"${amount}") for amount in settings.SWITCHBOARD_TOPUP_PRESETS_USD
         ]
         self.fields["custom"].widget.attrs.update(min=self.minimum, max=self.maximum)
-        self.fields[
-            "custom"
-        ].help_text = (
-            f"From ${self.minimum} to ${self.maximum:,}; paid by card through Stripe."
-        )
+        self.fields["custom"].help_text = gettext(
+            "From $%(minimum)s to $%(maximum)s; paid by card through Stripe."
+        ) % {"minimum": self.minimum, "maximum": f"{self.maximum:,}"}
 
     def clean(self):
         data = super().clean()
@@ -156,21 +182,22 @@ class TopUpForm(forms.Form):
             if not self.minimum <= custom <= self.maximum:
                 self.add_error(
                     "custom",
-                    f"Choose an amount from ${self.minimum} to ${self.maximum:,}.",
+                    gettext("Choose an amount from $%(minimum)s to $%(maximum)s.")
+                    % {"minimum": self.minimum, "maximum": f"{self.maximum:,}"},
                 )
                 return data
             data["amount_cents"] = custom * CENTS_PER_USD
         elif preset is not None:
             data["amount_cents"] = preset * CENTS_PER_USD
         else:
-            raise forms.ValidationError("Choose an amount to add.")
+            raise forms.ValidationError(gettext("Choose an amount to add."))
         return data
 
 
 class RedeemForm(forms.Form):
     code = forms.CharField(
         max_length=64,
-        label="Code",
+        label=_("Code"),
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}
         ),
@@ -183,8 +210,8 @@ class AlertThresholdForm(forms.Form):
         min_value=Decimal(0),
         max_digits=12,
         decimal_places=2,
-        label="Email the owners when the balance falls below (USD)",
-        help_text="Leave empty to turn the alert off.",
+        label=_("Email the owners when the balance falls below (USD)"),
+        help_text=_("Leave empty to turn the alert off."),
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
 

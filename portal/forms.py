@@ -3,6 +3,9 @@
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.functional import lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership, Tenant, User
 
@@ -13,13 +16,13 @@ MAX_TOKENS_PER_DAY = 10**12
 
 class CostCalculatorForm(forms.Form):
     input_tokens = forms.IntegerField(
-        label="Input tokens per day",
+        label=_("Input tokens per day"),
         min_value=0,
         max_value=MAX_TOKENS_PER_DAY,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": 1}),
     )
     output_tokens = forms.IntegerField(
-        label="Output tokens per day",
+        label=_("Output tokens per day"),
         min_value=0,
         max_value=MAX_TOKENS_PER_DAY,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "step": 1}),
@@ -33,18 +36,19 @@ def normalise_email(email: str) -> str:
 
 class SignupForm(forms.Form):
     email = forms.EmailField(
-        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=password_validation.password_validators_help_text_html(),
+        # Lazy: in the language of the page that shows it.
+        help_text=lazy(password_validation.password_validators_help_text_html, str)(),
     )
     company = forms.CharField(
-        label="Company or project name",
+        label=_("Company or project name"),
         max_length=200,
-        help_text="The name of your account; you can invite teammates to it.",
+        help_text=_("The name of your account; you can invite teammates to it."),
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     # Carried through from /signup/?ref=<code>: the tenant that invited this one.
@@ -65,13 +69,15 @@ class SignupForm(forms.Form):
         email = normalise_email(self.cleaned_data["email"])
         if self.invitation is not None and email != self.invitation.email:
             raise forms.ValidationError(
-                f"This invitation is for {self.invitation.email}; sign up with "
-                "that address."
+                gettext("This invitation is for %(email)s; sign up with that address.")
+                % {"email": self.invitation.email}
             )
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(
-                "An account with this address already exists. Log in, or reset "
-                "your password if you forgot it."
+                gettext(
+                    "An account with this address already exists. Log in, or reset "
+                    "your password if you forgot it."
+                )
             )
         return email
 
@@ -84,7 +90,7 @@ class SignupForm(forms.Form):
     def clean_company(self):
         name = self.cleaned_data["company"].strip()
         if not name:
-            raise forms.ValidationError("Enter a name for your account.")
+            raise forms.ValidationError(gettext("Enter a name for your account."))
         return name
 
     def clean_ref(self) -> Tenant | None:
@@ -100,13 +106,13 @@ class LoginForm(AuthenticationForm):
     """Django's login form with the address matched in any letter case."""
 
     username = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "The email address or the password is not right.",
+        "invalid_login": _("The email address or the password is not right."),
     }
 
     def clean(self):
@@ -119,11 +125,11 @@ class LoginForm(AuthenticationForm):
 
 class EmailChangeForm(forms.Form):
     new_email = forms.EmailField(
-        label="New email address",
+        label=_("New email address"),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
@@ -135,26 +141,27 @@ class EmailChangeForm(forms.Form):
     def clean_new_email(self):
         email = normalise_email(self.cleaned_data["new_email"])
         if email == self.user.email:
-            raise forms.ValidationError("This is already your address.")
+            raise forms.ValidationError(gettext("This is already your address."))
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("Another account uses this address.")
+            raise forms.ValidationError(gettext("Another account uses this address."))
         return email
 
     def clean_password(self):
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError("The password is not right.")
+            raise forms.ValidationError(gettext("The password is not right."))
         return password
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="Email address")
+    email = forms.EmailField(label=_("Email address"))
     role = forms.ChoiceField(
-        label="Role",
+        label=_("Role"),
         choices=Membership.Role.choices,
         initial=Membership.Role.MEMBER,
-        help_text="Owners manage keys, billing and members; members use keys "
-        "and see usage.",
+        help_text=_(
+            "Owners manage keys, billing and members; members use keys and see usage."
+        ),
     )
 
     def clean_email(self):
@@ -162,4 +169,4 @@ class InviteForm(forms.Form):
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(label="Role", choices=Membership.Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)

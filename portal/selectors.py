@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q, Sum, Window
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, Tenant
 from billing import selectors as billing_selectors
@@ -63,9 +64,9 @@ def spend_windows(*, tenant: Tenant, today: date | None = None) -> list[Period]:
     """
     today = today or timezone.localdate()
     starts = {
-        "Today": day_start(today),
-        "Last 7 days": day_start(today - timedelta(days=6)),
-        "Last 30 days": day_start(today - timedelta(days=CHART_DAYS - 1)),
+        _("Today"): day_start(today),
+        _("Last 7 days"): day_start(today - timedelta(days=6)),
+        _("Last 30 days"): day_start(today - timedelta(days=CHART_DAYS - 1)),
     }
     tokens = F("prompt_tokens") + F("completion_tokens")
     aggregates = {}
@@ -110,7 +111,7 @@ def daily_spend_by_model(*, tenant: Tenant, days: list[date]) -> DailySpend:
 def key_label(name: str | None, prefix: str | None) -> str:
     """Name a key the way the keys page shows it; None is a deleted key."""
     if name is None:
-        return "(deleted key)"
+        return _("(deleted key)")
     return f"{name} ({prefix}…)"
 
 

@@ -9,7 +9,6 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -195,7 +194,7 @@ async def open_upstream(
                     backoff(attempts, settings.SWITCHBOARD_RETRY_BACKOFF_SECONDS)
                 )
             attempts += 1
-            attempt = replace(channel, api_key=secret, key_id=key_id)
+            attempt = channel.with_key(key_id, secret)
             found = routes[channel.id]
             try:
                 return found, await _attempt(

@@ -8,7 +8,7 @@ except the very first one.
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -47,6 +47,16 @@ class ChannelInfo:
     costs: dict[str, "ModelInfo"] = field(default_factory=dict, repr=False)
     # OpenAI-compatible and Azure: the upstream serves /v1/responses itself.
     responses_api: bool = True
+    # This channel with each of its keys, built once per catalog snapshot.
+    _attempts: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def with_key(self, key_id: int | None, secret: str) -> "ChannelInfo":
+        """Return this channel as an attempt with one of its keys."""
+        found = self._attempts.get(key_id)
+        if found is None or found.api_key != secret:
+            found = replace(self, api_key=secret, key_id=key_id, _attempts={})
+            self._attempts[key_id] = found
+        return found
 
     def upstream_model(self, model: str) -> str:
         """Return this channel's name for the public model `model`."""

@@ -6,7 +6,6 @@ Anthropic; any other model with the local tokenizer, after the checks that
 """
 
 import logging
-from dataclasses import replace
 
 import httpx
 import orjson
@@ -47,7 +46,7 @@ async def _upstream_count(
     """Return the upstream's count, or None when it cannot give one."""
     adapter = adapter_for(channel.kind)
     key_id, secret = channel.api_keys[0]
-    attempt = replace(channel, api_key=secret, key_id=key_id)
+    attempt = channel.with_key(key_id, secret)
     body = {**payload, "model": channel.upstream_model(payload["model"])}
     try:
         response = await upstream.send(

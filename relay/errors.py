@@ -13,7 +13,10 @@ ANTHROPIC_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    # Idempotency-Key in use, or reused with another body (relay.idempotency).
+    409: "invalid_request_error",
     413: "request_too_large",
+    422: "invalid_request_error",
     429: "rate_limit_error",
     529: "overloaded_error",
 }

@@ -6,11 +6,11 @@ key, its JSON body, and a model the key may use on the endpoint asked.
 import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest
 
 from accounts.auth import KeyIdentity, identify
 from accounts.models import ApiKey
-from relay import bridge, errors, limits, validation
+from config.api_handler import ApiRequest
+from relay import bridge, errors, limits, refusals, validation
 from relay.bridge import Route
 from relay.catalog import Catalog, ModelInfo
 from relay.endpoints import Endpoint
@@ -19,15 +19,14 @@ from relay.endpoints import Endpoint
 MAX_MODEL_NAME = 256
 
 
-def api_key_from(request: HttpRequest) -> str:
-    # META, not request.headers: the hot path need not build every header.
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+def api_key_from(request: ApiRequest) -> str:
+    header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
-    return request.META.get("HTTP_X_API_KEY", "").strip()
+    return request.headers.get("x-api-key", "").strip()
 
 
-async def authenticate(request: HttpRequest) -> KeyIdentity:
+async def authenticate(request: ApiRequest) -> KeyIdentity:
     secret = api_key_from(request)
     if not secret:
         raise errors.unauthorized(
@@ -38,6 +37,7 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
     identity = await identify(secret)
     if identity is None:
         raise errors.unauthorized("Incorrect API key provided.")
+    refusals.identified(request, identity)  # its refusals count against it
     status = identity.status
     if status == ApiKey.Status.REVOKED:
         raise errors.unauthorized(
@@ -49,11 +49,11 @@ async def authenticate(request: HttpRequest) -> KeyIdentity:
         raise errors.forbidden(
             "This account is suspended. Contact support.", code="account_suspended"
         )
-    limits.check_address(identity, request.META.get("REMOTE_ADDR"))
+    limits.check_address(identity, request.client)
     return identity
 
 
-def forwarded_headers(request: HttpRequest, endpoint: Endpoint) -> dict:
+def forwarded_headers(request: ApiRequest, endpoint: Endpoint) -> dict:
     """Return the client's headers that `endpoint` passes to its upstream."""
     return {
         name: request.headers[name]
@@ -62,7 +62,7 @@ def forwarded_headers(request: HttpRequest, endpoint: Endpoint) -> dict:
     }
 
 
-def json_body(request: HttpRequest) -> dict:
+def json_body(request: ApiRequest) -> dict:
     try:
         payload = orjson.loads(request.body)
     except RequestDataTooBig:

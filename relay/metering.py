@@ -17,7 +17,7 @@ from accounts.auth import KeyIdentity
 from billing import workers
 from billing.holds import hold_release_async, wallet_reserve_async
 from billing.money import format_usd
-from billing.pricing import TokenUsage, UnitPrices, plan_cost, usage_cost
+from billing.pricing import TokenUsage, UnitPrices, hold_cost, plan_cost, usage_cost
 from billing.settlement import Settlement, usage_settle_async
 from config.db import CONNECTION_ERRORS, run_db
 from ops import requestlog
@@ -140,7 +140,7 @@ class MeteredRequest:
     ) -> None:
         """Hold the cost of `worst` or refuse with 402, ending with `advice`."""
         worst = replace(worst, requests=1)
-        self.hold = self.cost(worst)
+        self.hold = self.cost(worst, hold=True)
         workers.ensure_running()
         task = spawn(
             wallet_reserve_async(
@@ -172,9 +172,12 @@ class MeteredRequest:
                 f"{format_usd(self.hold)}{advice(worst)}"
             )
 
-    def cost(self, usage: TokenUsage) -> int:
-        """What `usage` costs this tenant: its plan's share of the prices."""
-        return plan_cost(usage_cost(usage, self.prices), self.identity.price_multiplier)
+    def cost(self, usage: TokenUsage, *, hold: bool = False) -> int:
+        """What `usage` costs this tenant: its plan's share of the prices.
+        `hold`: `usage` is a worst case whose prompt is an estimate, priced
+        at the tier it may reach (billing.pricing.hold_cost)."""
+        priced = hold_cost if hold else usage_cost
+        return plan_cost(priced(usage, self.prices), self.identity.price_multiplier)
 
     def _upstream_cost(self, usage: TokenUsage) -> int | None:
         """What the channel's upstream charges for `usage`, if it has cost
@@ -253,8 +256,9 @@ class MeteredRequest:
         self, ended: Ending, usage: TokenUsage | None, estimated: bool
     ) -> UsageRecord:
         now = time.perf_counter()
-        prices = self.prices
         usage = usage or NOTHING_USED
+        # The one tier of prices the prompt falls in: the record keeps it.
+        prices = self.prices.at(usage.prompt)
         return UsageRecord(
             request_id=self.request_id,
             tenant_id=self.identity.tenant_id,
@@ -270,9 +274,13 @@ class MeteredRequest:
             prompt_tokens=usage.prompt,
             cached_tokens=usage.cached,
             cache_write_tokens=usage.cache_write,
+            cache_write_1h_tokens=min(usage.cache_write_1h, usage.cache_write),
             completion_tokens=usage.completion,
             reasoning_tokens=min(usage.reasoning, usage.completion),
             image_input_tokens=usage.image_input,
+            cached_image_input_tokens=min(
+                usage.cached_image_input, usage.image_input, usage.cached
+            ),
             images=usage.images,
             usage_source=(
                 UsageRecord.Source.NONE
@@ -286,6 +294,13 @@ class MeteredRequest:
             cache_write_price=prices.cache_write,
             output_price=prices.output,
             image_input_price=prices.image_input,
+            cache_write_1h_price=prices.cache_write_1h,
+            cached_image_input_price=prices.cached_image_input,
+            long_context_threshold=(
+                self.prices.long_context.threshold
+                if self.prices.is_long(usage.prompt)
+                else None
+            ),
             per_image_price=prices.per_image,
             per_request_price=prices.per_request,
             price_multiplier=self.identity.price_multiplier,

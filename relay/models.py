@@ -203,11 +203,15 @@ class UsageRecord(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
+    # The part of cache_write_tokens written for an hour (Anthropic's 1h TTL).
+    cache_write_1h_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     # The part of completion_tokens the model spent reasoning (billed as output).
     reasoning_tokens = models.PositiveIntegerField(default=0)
     # The part of prompt_tokens that is image tokens (GPT Image models).
     image_input_tokens = models.PositiveIntegerField(default=0)
+    # The part of image_input_tokens read from the cache (also in cached_tokens).
+    cached_image_input_tokens = models.PositiveIntegerField(default=0)
     # Images returned, billed at per_image_price (0 for models billed by tokens).
     images = models.PositiveIntegerField(default=0)
     usage_source = models.CharField(max_length=16, choices=Source.choices)
@@ -218,6 +222,11 @@ class UsageRecord(models.Model):
     cache_write_price = models.BigIntegerField(default=0)
     output_price = models.BigIntegerField(default=0)
     image_input_price = models.BigIntegerField(default=0)
+    cache_write_1h_price = models.BigIntegerField(default=0)
+    cached_image_input_price = models.BigIntegerField(default=0)
+    # Set when the prices above are the model's long-context ones: the
+    # prompt had more tokens than this.
+    long_context_threshold = models.PositiveIntegerField(null=True, blank=True)
     per_request_price = models.BigIntegerField(default=0)
     per_image_price = models.BigIntegerField(
         default=0, help_text="nano-USD per image, for the quality and size asked"
@@ -268,4 +277,73 @@ class UsageRecord(models.Model):
             image_input=self.image_input_price,
             per_image=self.per_image_price,
             per_request=self.per_request_price,
+            cache_write_1h=self.cache_write_1h_price,
+            cached_image_input=self.cached_image_input_price,
         )
+
+
+class RefusalCount(models.Model):
+    """
+    How many requests of one key were refused in one minute with one code
+    (relay.refusals): counted in memory and added here every few seconds,
+    never written per refused request.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.CASCADE, related_name="refusal_counts"
+    )
+    minute = models.DateTimeField()
+    status = models.PositiveSmallIntegerField()
+    code = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "minute", "status", "code"],
+                name="refusal_count_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "-minute"])]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} {self.minute:%Y-%m-%d %H:%M} {self.code}"
+
+
+class IdempotencyRecord(models.Model):
+    """
+    A POST /v1 request sent with an Idempotency-Key (relay.idempotency): in
+    flight until it is answered, then its answer, replayed to repeats until
+    `expires_at`.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight"
+        DONE = "done"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of the path and the body as sent: a repeat must match it.
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices)
+    request_id = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True)
+    headers = models.JSONField(default=dict)
+    body = models.BinaryField(default=bytes)
+    stream = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    # In flight: when a process that crashed is presumed gone; done: when the
+    # answer is forgotten.
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "key"], name="idempotency_key_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.key}"

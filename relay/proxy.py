@@ -13,10 +13,11 @@ import asyncio
 from dataclasses import dataclass
 from functools import partial
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
 from accounts.auth import KeyIdentity
-from relay import bridge, catalog, errors, limits, stored, tokens
+from config.api_handler import ApiRequest
+from relay import bridge, catalog, errors, inflight, limits, stored, tokens
 from relay.answers import streamed_answer, whole_answer
 from relay.attempts import open_upstream
 from relay.bridge import Route
@@ -27,10 +28,19 @@ from relay.metering import MeteredRequest, ending
 
 
 async def relay(
-    request: HttpRequest, request_id: str, endpoint: Endpoint
+    request: ApiRequest, request_id: str, endpoint: Endpoint
 ) -> HttpResponse:
     """Serve one metered request to `endpoint`."""
-    return await serve(await prepare(request, request_id, endpoint))
+    # relay.inflight: a concurrency slot and an Idempotency-Key claim, given
+    # back when the request ends (a stream's when it has ended).
+    try:
+        answer = await serve(await prepare(request, request_id, endpoint))
+    except inflight.Replay as replay:
+        return replay.answer
+    except BaseException:
+        inflight.failed(request)
+        raise
+    return await inflight.answered(request, answer)
 
 
 @dataclass(slots=True)
@@ -52,12 +62,11 @@ class Prepared:
     rate: limits.Rate | None = None
 
 
-async def prepare(
-    request: HttpRequest, request_id: str, endpoint: Endpoint
-) -> Prepared:
+async def prepare(request: ApiRequest, request_id: str, endpoint: Endpoint) -> Prepared:
     """Check the request, find the channels that may serve it and hold its
     worst-case cost; or refuse it, holding nothing."""
     identity = await authenticate(request)
+    await inflight.enter(request, identity, request_id)  # replay, 409, 422, 429
     payload = json_body(request)
     snapshot = await catalog.current()
     model, routes = priced_model(identity, payload, endpoint, snapshot)

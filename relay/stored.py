@@ -125,7 +125,7 @@ async def stored_response(
         )
     adapter = adapter_for(channel.kind)
     key_id, secret = channel.api_keys[0]
-    attempt = replace(channel, api_key=secret, key_id=key_id)
+    attempt = channel.with_key(key_id, secret)
     params = [
         (name, value)
         for name in OPERATIONS[(method, suffix)]

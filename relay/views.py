@@ -5,11 +5,19 @@ from functools import wraps
 
 import orjson
 from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from config.db import CONNECTION_ERRORS
 from ops.metrics import POSTGRES_ERRORS
-from relay import catalog, counting, endpoints, errors, intake, proxy, stored
+from relay import (
+    catalog,
+    counting,
+    endpoints,
+    errors,
+    intake,
+    proxy,
+    refusals,
+    stored,
+)
 from relay.metering import new_request_id
 
 logger = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ def openai_endpoint(method: str | None, *, anthropic: bool = False):
             try:
                 response = await view(request, request_id, *args, **kwargs)
             except errors.RelayError as exc:
+                refusals.count(request, exc)  # by its key, if identified
                 return exc.response(request_id, anthropic=anthropic)
             except CONNECTION_ERRORS:
                 POSTGRES_ERRORS.labels(component="relay").inc()
@@ -51,7 +60,7 @@ def openai_endpoint(method: str | None, *, anthropic: bool = False):
             response["x-request-id"] = request_id
             return response
 
-        return csrf_exempt(wrapper)
+        return wrapper
 
     return decorate
 

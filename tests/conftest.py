@@ -8,7 +8,7 @@ from django.db import connection
 
 import config.db
 from accounts import auth
-from relay import breakers, catalog, limits
+from relay import breakers, catalog, concurrency, limits, refusals
 from relay.models import Channel
 from tests import factories
 
@@ -48,9 +48,11 @@ def _forget_process_state():
     catalog.forget()
     breakers.forget()
     limits.forget()
+    concurrency.forget()
+    refusals.forget()
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        for pattern in ("*:breaker:*", "*:limit:*"):
+        for pattern in ("*:breaker:*", "*:limit:*", "*:inflight:*"):
             for key in client.scan_iter(match=pattern):
                 client.delete(key)
         client.close()

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from console.access import console_view
@@ -22,7 +23,7 @@ def audit_list(request):
     return render_console(
         request,
         "console/audit.html",
-        "Audit log",
+        _("Audit log"),
         context,
         status=400 if errors else 200,
     )

@@ -4,18 +4,19 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts import roles
 
 # (URL name, label, the prefix of the URL names of the section's pages)
 SECTIONS = (
-    ("console:dashboard", "Dashboard", "dashboard"),
-    ("console:tenants", "Tenants", "tenant"),
-    ("console:channels", "Channels", "channel"),
-    ("console:prices", "Prices", "price"),
-    ("console:usage", "Usage", "usage"),
-    ("console:payments", "Payments", "payment"),
-    ("console:audit", "Audit log", "audit"),
+    ("console:dashboard", _("Dashboard"), "dashboard"),
+    ("console:tenants", _("Tenants"), "tenant"),
+    ("console:channels", _("Channels"), "channel"),
+    ("console:prices", _("Prices"), "price"),
+    ("console:usage", _("Usage"), "usage"),
+    ("console:payments", _("Payments"), "payment"),
+    ("console:audit", _("Audit log"), "audit"),
 )
 PAGE_SIZE = 50
 

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts import roles
@@ -18,7 +19,7 @@ def channel_list(request):
     return render_console(
         request,
         "console/channels.html",
-        "Channels",
+        _("Channels"),
         {"rows": channels_health(), "toggle_form": ReasonForm(prefix="toggle")},
     )
 
@@ -29,7 +30,12 @@ def channel_test(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
     result = channel_check(channel)
     level = messages.SUCCESS if result.ok else messages.ERROR
-    messages.add_message(request, level, f"Test of {channel.name}: {result}")
+    messages.add_message(
+        request,
+        level,
+        _("Test of %(channel)s: %(result)s")
+        % {"channel": channel.name, "result": result},
+    )
     return redirect("console:channels")
 
 
@@ -39,7 +45,11 @@ def channel_toggle(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk)
     form = ReasonForm(request.POST, prefix="toggle")
     if not form.is_valid():
-        messages.error(request, f"{channel.name} is unchanged: a reason is required.")
+        messages.error(
+            request,
+            _("%(channel)s is unchanged: a reason is required.")
+            % {"channel": channel.name},
+        )
         return redirect("console:channels")
     enable = not channel.is_enabled
     if channel_enable(
@@ -48,6 +58,6 @@ def channel_toggle(request, pk: int):
         actor=request.user,
         reason=form.cleaned_data["reason"],
     ):
-        state = "enabled" if enable else "disabled"
-        messages.success(request, f"{channel.name} is {state}.")
+        done = _("%(channel)s is enabled.") if enable else _("%(channel)s is disabled.")
+        messages.success(request, done % {"channel": channel.name})
     return redirect("console:channels")

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from charts import bars as charts
@@ -20,48 +22,48 @@ def dashboard_view(request):
     unit = f"{figures.period}s"
     buckets = figures.buckets
     money_chart = charts.grouped_bars(
-        title="Revenue and spend",
+        title=_("Revenue and spend"),
         labels=labels,
         series=[
-            charts.Series("Revenue", [b.revenue for b in buckets], "#0072B2"),
-            charts.Series("Spend", [b.spend for b in buckets], "#E69F00"),
+            charts.Series(_("Revenue"), [b.revenue for b in buckets], "#0072B2"),
+            charts.Series(_("Spend"), [b.spend for b in buckets], "#E69F00"),
         ],
         fmt=usd,
         unit=unit,
     )
     margin_chart = charts.grouped_bars(
-        title="Spend, upstream cost and margin",
+        title=_("Spend, upstream cost and margin"),
         labels=labels,
         series=[
-            charts.Series("Spend", [b.spend for b in buckets], "#E69F00"),
+            charts.Series(_("Spend"), [b.spend for b in buckets], "#E69F00"),
             charts.Series(
-                "Upstream cost", [b.upstream_cost for b in buckets], "#CC79A7"
+                _("Upstream cost"), [b.upstream_cost for b in buckets], "#CC79A7"
             ),
-            charts.Series("Margin", [b.margin for b in buckets], "#009E73"),
+            charts.Series(_("Margin"), [b.margin for b in buckets], "#009E73"),
         ],
         fmt=usd,
         unit=unit,
     )
     traffic_chart = charts.grouped_bars(
-        title="Requests and errors",
+        title=_("Requests and errors"),
         labels=labels,
         series=[
-            charts.Series("Requests", [b.requests for b in buckets], "#56B4E9"),
-            charts.Series("Errors", [b.errors for b in buckets], "#D55E00"),
+            charts.Series(_("Requests"), [b.requests for b in buckets], "#56B4E9"),
+            charts.Series(_("Errors"), [b.errors for b in buckets], "#D55E00"),
         ],
         fmt=_count,
         unit=unit,
     )
     tenants_chart = charts.horizontal_bars(
-        title="Top tenants by spend",
+        title=_("Top tenants by spend"),
         items=[(row["tenant__name"], row["spend"]) for row in figures.top_tenants],
         fmt=usd,
-        name="Spend",
+        name=_("Spend"),
     )
     return render_console(
         request,
         "console/dashboard.html",
-        "Dashboard",
+        _("Dashboard"),
         {
             "figures": figures,
             "periods": list(PERIODS),
@@ -71,5 +73,6 @@ def dashboard_view(request):
             "tenants_chart": tenants_chart,
             "uncosted": figures.total("uncosted"),
             "stuck_payments": stuck_count(),
+            "stripe_enabled": bool(settings.STRIPE_SECRET_KEY),
         },
     )

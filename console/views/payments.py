@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from billing.models import Payment
@@ -28,6 +30,7 @@ def payment_list(request):
         "stuck": stuck_count(),
         "reconciliation": last_reconciliation(),
         "clawbacks": clawbacks(),
+        "stripe_enabled": bool(settings.STRIPE_SECRET_KEY),
     }
     if not errors:
         page = page_of(request, payments_filtered(filters))
@@ -36,7 +39,7 @@ def payment_list(request):
     return render_console(
         request,
         "console/payments.html",
-        "Payments",
+        _("Payments"),
         context,
         status=400 if errors else 200,
     )

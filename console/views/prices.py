@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts import roles
@@ -34,7 +35,7 @@ def price_list(request):
     return render_console(
         request,
         "console/prices.html",
-        "Prices",
+        _("Prices"),
         {
             "rows": [(price, by_model.get(price.pk, [])) for price in prices],
             "pending": pending,
@@ -60,9 +61,15 @@ def price_change(request, pk: int):
                     reason=data["reason"],
                 )
                 if changed:
-                    messages.success(request, f"New prices for {price} from now.")
+                    messages.success(
+                        request,
+                        _("New prices for %(model)s from now.") % {"model": price},
+                    )
                 else:
-                    messages.info(request, f"Those are {price}'s prices already.")
+                    messages.info(
+                        request,
+                        _("Those are %(model)s's prices already.") % {"model": price},
+                    )
             else:
                 price_change_schedule(
                     model_price=price,
@@ -72,7 +79,11 @@ def price_change(request, pk: int):
                     reason=data["reason"],
                 )
                 when = data["effective_at"].isoformat()
-                messages.success(request, f"New prices for {price} from {when}.")
+                messages.success(
+                    request,
+                    _("New prices for %(model)s from %(when)s.")
+                    % {"model": price, "when": when},
+                )
         except ValidationError as exc:
             price.refresh_from_db()
             _form_errors(form, exc)
@@ -81,7 +92,7 @@ def price_change(request, pk: int):
     return render_console(
         request,
         "console/price_change.html",
-        f"Change the prices of {price}",
+        _("Change the prices of %(model)s") % {"model": price},
         {"price": price, "form": form},
         status=400 if form.errors else 200,
     )
@@ -101,13 +112,16 @@ def price_change_cancel_view(request, pk: int):
     change = get_object_or_404(PriceChange.objects.select_related("model_price"), pk=pk)
     form = ReasonForm(request.POST, prefix="cancel")
     if not form.is_valid():
-        messages.error(request, "Not cancelled: a reason is required.")
+        messages.error(request, _("Not cancelled: a reason is required."))
     elif price_change_cancel(
         change=change, actor=request.user, reason=form.cleaned_data["reason"]
     ):
-        messages.success(request, f"Cancelled the change of {change.model_price}.")
+        messages.success(
+            request,
+            _("Cancelled the change of %(model)s.") % {"model": change.model_price},
+        )
     else:
-        messages.warning(request, "That change has already taken effect.")
+        messages.warning(request, _("That change has already taken effect."))
     return redirect("console:prices")
 
 
@@ -135,15 +149,22 @@ def price_import(request):
         else:
             messages.success(
                 request,
-                f"Imported: {len(result.created)} added, {len(result.updated)} "
-                f"changed now, {len(result.scheduled)} scheduled, "
-                f"{len(result.unchanged)} unchanged.",
+                _(
+                    "Imported: %(added)s added, %(changed)s changed now, "
+                    "%(scheduled)s scheduled, %(unchanged)s unchanged."
+                )
+                % {
+                    "added": len(result.created),
+                    "changed": len(result.updated),
+                    "scheduled": len(result.scheduled),
+                    "unchanged": len(result.unchanged),
+                },
             )
             return redirect("console:prices")
     return render_console(
         request,
         "console/price_import.html",
-        "Import prices",
+        _("Import prices"),
         {"form": form, "errors": errors},
         status=400 if errors or form.errors else 200,
     )

@@ -1,5 +1,7 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts import roles
@@ -21,7 +23,7 @@ def tenant_list(request):
     return render_console(
         request,
         "console/tenants.html",
-        "Tenants",
+        _("Tenants"),
         {"query": query, "tenants": list(tenant_search(query))},
     )
 
@@ -51,7 +53,7 @@ def tenant_detail(request, pk: int):
 
 
 def _invalid(request, tenant, **forms):
-    messages.error(request, "Nothing was changed: correct the form below.")
+    messages.error(request, _("Nothing was changed: correct the form below."))
     return _page(request, tenant, status=400, **forms)
 
 
@@ -70,7 +72,7 @@ def _reasoned_change(request, tenant, *, prefix: str, change, done, unchanged):
     return redirect("console:tenant", pk=tenant.pk)
 
 
-def _tenant_status_view(prefix: str, change, done: str, unchanged: str):
+def _tenant_status_view(prefix: str, change, done, unchanged):
     """A view that suspends or resumes a tenant (`change`), with a reason."""
 
     @console_view(roles.TENANT_STATUS)
@@ -84,8 +86,8 @@ def _tenant_status_view(prefix: str, change, done: str, unchanged: str):
             change=lambda reason: change(
                 tenant=tenant, reason=reason, actor=request.user
             ),
-            done=done.format(tenant=tenant),
-            unchanged=unchanged.format(tenant=tenant),
+            done=str(done).format(tenant=tenant),
+            unchanged=str(unchanged).format(tenant=tenant),
         )
 
     return view
@@ -94,14 +96,14 @@ def _tenant_status_view(prefix: str, change, done: str, unchanged: str):
 tenant_suspend_view = _tenant_status_view(
     "suspend",
     tenant_suspend,
-    done="{tenant} is suspended: its API keys get 403.",
-    unchanged="{tenant} was already suspended.",
+    done=gettext_lazy("{tenant} is suspended: its API keys get 403."),
+    unchanged=gettext_lazy("{tenant} was already suspended."),
 )
 tenant_resume_view = _tenant_status_view(
     "resume",
     tenant_resume,
-    done="{tenant} is active again.",
-    unchanged="{tenant} was not suspended.",
+    done=gettext_lazy("{tenant} is active again."),
+    unchanged=gettext_lazy("{tenant} was not suspended."),
 )
 
 
@@ -122,12 +124,20 @@ def tenant_adjust(request, pk: int):
         reference=f"console:{form.cleaned_data['token']}",
     )
     if entry is None:
-        messages.warning(request, "This form was already submitted: adjusted once.")
+        messages.warning(request, _("This form was already submitted: adjusted once."))
     else:
-        verb = "Credited" if amount > 0 else "Debited"
+        done = (
+            _("Credited %(amount)s to %(tenant)s.")
+            if amount > 0
+            else _("Debited %(amount)s to %(tenant)s.")
+        )
         messages.success(
             request,
-            f"{verb} {format_usd_exact(abs(amount), grouping=True)} to {tenant}.",
+            done
+            % {
+                "amount": format_usd_exact(abs(amount), grouping=True),
+                "tenant": tenant,
+            },
         )
     return redirect("console:tenant", pk=pk)
 
@@ -143,7 +153,11 @@ def tenant_plan(request, pk: int):
     plan_assign(
         tenant=tenant, plan=plan, actor=request.user, reason=form.cleaned_data["reason"]
     )
-    messages.success(request, f"{tenant} is on {plan or 'catalog prices'}.")
+    messages.success(
+        request,
+        _("%(tenant)s is on %(plan)s.")
+        % {"tenant": tenant, "plan": plan or _("catalog prices")},
+    )
     return redirect("console:tenant", pk=pk)
 
 
@@ -159,8 +173,8 @@ def tenant_key_revoke(request, pk: int, key_id: int):
         change=lambda reason: api_key_revoke(
             key=key, actor=request.user, reason=reason
         ),
-        done=f"Key {key.prefix}… is revoked.",
-        unchanged=f"Key {key.prefix}… was already revoked.",
+        done=_("Key %(prefix)s… is revoked.") % {"prefix": key.prefix},
+        unchanged=_("Key %(prefix)s… was already revoked.") % {"prefix": key.prefix},
     )
 
 
@@ -173,13 +187,21 @@ def tenant_verification_resend(request, pk: int, user_id: int):
     )
     user = membership.user
     if user.email_verified_at is not None:
-        messages.info(request, f"{user.email} is already verified.")
+        messages.info(
+            request, _("%(email)s is already verified.") % {"email": user.email}
+        )
     elif verification_resend(
         user=user,
         actor=request.user,
         site_url=request.build_absolute_uri("/").rstrip("/"),
     ):
-        messages.success(request, f"Sent a new verification link to {user.email}.")
+        messages.success(
+            request,
+            _("Sent a new verification link to %(email)s.") % {"email": user.email},
+        )
     else:
-        messages.error(request, f"The email to {user.email} could not be sent.")
+        messages.error(
+            request,
+            _("The email to %(email)s could not be sent.") % {"email": user.email},
+        )
     return redirect("console:tenant", pk=pk)

@@ -1,5 +1,6 @@
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from console.access import console_view
@@ -27,7 +28,7 @@ def usage_list(request):
     return render_console(
         request,
         "console/usage.html",
-        "Usage explorer",
+        _("Usage explorer"),
         context,
         status=400 if errors else 200,
     )
@@ -43,7 +44,7 @@ def usage_detail(request, request_id: str):
     return render_console(
         request,
         "console/usage_detail.html",
-        f"Request {record.request_id}",
+        _("Request %(id)s") % {"id": record.request_id},
         {"record": record, "breakdown": cost_breakdown(record)},
     )
 

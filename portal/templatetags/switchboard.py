@@ -13,6 +13,7 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from billing.money import (
     format_usd_amount,
@@ -71,24 +72,24 @@ def usd_price(value) -> str:
 # labels stay as they are (changing them needs a migration).
 STATUS_LABELS = {
     # relay.models.UsageRecord.Status, and the console's "any error" filter.
-    "ok": "OK",
-    "client_closed": "Client left",
-    "upstream_closed": "Upstream dropped the stream",
-    "upstream_error": "Upstream error",
-    "rejected": "Rejected by upstream",
-    "error": "Any error",
+    "ok": _("OK"),
+    "client_closed": _("Client left"),
+    "upstream_closed": _("Upstream dropped the stream"),
+    "upstream_error": _("Upstream error"),
+    "rejected": _("Rejected by upstream"),
+    "error": _("Any error"),
     # billing.models.Payment.Status and the console's payment filters.
-    "open": "Awaiting payment",
-    "processing": "Payment processing",
-    "paid": "Paid",
-    "failed": "Failed",
-    "expired": "Expired",
-    "refunded": "Refunded",
-    "disputed": "Disputed",
-    "stuck": "Needs reconciliation",
+    "open": _("Awaiting payment"),
+    "processing": _("Payment processing"),
+    "paid": _("Paid"),
+    "failed": _("Failed"),
+    "expired": _("Expired"),
+    "refunded": _("Refunded"),
+    "disputed": _("Disputed"),
+    "stuck": _("Needs reconciliation"),
     # accounts.models.ApiKey.Status.
-    "active": "Active",
-    "revoked": "Revoked",
+    "active": _("Active"),
+    "revoked": _("Revoked"),
 }
 
 
@@ -98,7 +99,7 @@ def status_label(status) -> str:
     if status is None or status == "":
         return ""
     status = str(status)
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+    return str(STATUS_LABELS.get(status, status.replace("_", " ").capitalize()))
 
 
 @register.inclusion_tag("portal/includes/nav_item.html", takes_context=True)

@@ -14,6 +14,9 @@ from django.contrib.messages.views import SuccessMessageMixin
 from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import members as members_service
@@ -60,7 +63,7 @@ def signup(request):
         return redirect(app_home())
 
     ip = throttles.client_ip(request)
-    too_many = (
+    too_many = _(
         "Too many accounts were created from your network in the last hour. "
         "Please try again later."
     )
@@ -79,7 +82,9 @@ def signup(request):
                 login(request, user, backend=BACKEND)
                 request.session[SESSION_KEY] = invitation.tenant_id
                 messages.success(
-                    request, f"Welcome to {invitation.tenant.name} on Switchboard."
+                    request,
+                    _("Welcome to %(tenant)s on Switchboard.")
+                    % {"tenant": invitation.tenant.name},
                 )
                 return redirect(app_home())
             try:
@@ -90,21 +95,28 @@ def signup(request):
                     referred_by=data["ref"],
                 )
             except IntegrityError:  # the same address, submitted twice at once
-                form.add_error("email", "An account with this address already exists.")
+                form.add_error(
+                    "email", _("An account with this address already exists.")
+                )
                 return render_signup(request, form, invitation, invite_token)
             login(request, user, backend=BACKEND)
             sent = registration.verification_send(user=user, site_url=site_url(request))
             if sent:
                 messages.info(
                     request,
-                    f"We sent a link to {user.email}. Follow it to confirm your "
-                    "address and receive your starter credit.",
+                    _(
+                        "We sent a link to %(email)s. Follow it to confirm your "
+                        "address and receive your starter credit."
+                    )
+                    % {"email": user.email},
                 )
             else:
                 messages.warning(
                     request,
-                    "Your account is ready, but the confirmation email could not "
-                    "be sent. Use “Resend the email” below.",
+                    _(
+                        "Your account is ready, but the confirmation email could not "
+                        "be sent. Use “Resend the email” below."
+                    ),
                 )
             return redirect("account")
     else:
@@ -136,8 +148,8 @@ def verify_email(request, token):
             request,
             "portal/account/link_error.html",
             {
-                "title": "Link expired",
-                "error": "This confirmation link has expired.",
+                "title": _("Link expired"),
+                "error": _("This confirmation link has expired."),
                 "offer_resend": True,
             },
             status=400,
@@ -147,7 +159,7 @@ def verify_email(request, token):
             request,
             "portal/account/link_error.html",
             {
-                "title": "Link not valid",
+                "title": _("Link not valid"),
                 "error": str(exc),
                 "offer_resend": True,
             },
@@ -156,20 +168,27 @@ def verify_email(request, token):
     if result.grant is not None:
         messages.success(
             request,
-            f"Your email address is confirmed. {usd_text(result.grant.amount)} of "
-            "starter credit is in your balance, valid until "
-            f"{result.grant.expires_at:%B %-d, %Y}.",
+            _(
+                "Your email address is confirmed. %(amount)s of starter credit is "
+                "in your balance, valid until %(until)s."
+            )
+            % {
+                "amount": usd_text(result.grant.amount),
+                "until": date_format(result.grant.expires_at, _("F j, Y")),
+            },
         )
     elif not result.newly_verified:
-        messages.info(request, "Your email address was already confirmed.")
+        messages.info(request, _("Your email address was already confirmed."))
     elif registration.starter_credit_had(result.user):
         messages.info(
             request,
-            "Your email address is confirmed. This address already received its "
-            "starter credit once, so none was added.",
+            _(
+                "Your email address is confirmed. This address already received "
+                "its starter credit once, so none was added."
+            ),
         )
     else:
-        messages.success(request, "Your email address is confirmed.")
+        messages.success(request, _("Your email address is confirmed."))
     if request.user.is_authenticated and request.user.pk == result.user.pk:
         return redirect(app_home())
     return redirect(f"{reverse('login')}?next={app_home()}")
@@ -180,15 +199,19 @@ def verify_email(request, token):
 def verify_email_resend(request):
     user = request.user
     if user.email_verified_at is not None:
-        messages.info(request, "Your email address is already confirmed.")
+        messages.info(request, _("Your email address is already confirmed."))
     elif not throttles.VERIFICATION_RESENDS.hit(str(user.pk)):
         messages.error(
-            request, "Several emails were sent in the last hour: please wait a little."
+            request,
+            _("Several emails were sent in the last hour: please wait a little."),
         )
     elif registration.verification_send(user=user, site_url=site_url(request)):
-        messages.info(request, f"We sent a new confirmation link to {user.email}.")
+        messages.info(
+            request,
+            _("We sent a new confirmation link to %(email)s.") % {"email": user.email},
+        )
     else:
-        messages.error(request, "The email could not be sent; try again shortly.")
+        messages.error(request, _("The email could not be sent; try again shortly."))
     return redirect("account")
 
 
@@ -205,9 +228,9 @@ def account(request):
         chosen = request.POST.get("tenant", "")
         if any(str(m.tenant_id) == chosen for m in memberships):
             request.session[SESSION_KEY] = int(chosen)
-            messages.success(request, "Switched tenant.")
+            messages.success(request, _("Switched tenant."))
             return redirect(app_home())
-        messages.error(request, "You are not a member of that tenant.")
+        messages.error(request, _("You are not a member of that tenant."))
         return redirect("account")
     return render(request, "portal/account/account.html", {"memberships": memberships})
 
@@ -223,11 +246,14 @@ def email_change(request):
             ):
                 messages.info(
                     request,
-                    f"We sent a link to {new_email}. Your address changes when you "
-                    "follow it.",
+                    _(
+                        "We sent a link to %(email)s. Your address changes when "
+                        "you follow it."
+                    )
+                    % {"email": new_email},
                 )
             else:
-                messages.error(request, "The email could not be sent; try again.")
+                messages.error(request, _("The email could not be sent; try again."))
             return redirect("account")
     else:
         form = EmailChangeForm(user=request.user)
@@ -238,15 +264,19 @@ def email_change_confirm(request, token):
     try:
         result = registration.email_change_confirm(token=token)
     except registration.LinkExpired:
-        error, status = "This link has expired: request the change again.", 400
+        error, status = _("This link has expired: request the change again."), 400
     except registration.LinkInvalid as exc:
         error, status = str(exc), 400
     except registration.EmailTaken as exc:
         error, status = str(exc), 409
     else:
-        message = f"Your email address is now {result.user.email}."
+        message = _("Your email address is now %(email)s.") % {
+            "email": result.user.email
+        }
         if result.grant is not None:
-            message += f" {usd_text(result.grant.amount)} of starter credit was added."
+            message += " " + _("%(amount)s of starter credit was added.") % {
+                "amount": usd_text(result.grant.amount)
+            }
         messages.success(request, message)
         if request.user.is_authenticated and request.user.pk == result.user.pk:
             return redirect("account")
@@ -254,7 +284,7 @@ def email_change_confirm(request, token):
     return render(
         request,
         "portal/account/link_error.html",
-        {"title": "Email not changed", "error": error},
+        {"title": _("Email not changed"), "error": error},
         status=status,
     )
 
@@ -276,8 +306,10 @@ class LoginView(auth_views.LoginView):
         if throttles.login_blocked(request, self._email()):
             return throttled(
                 request,
-                "Too many failed attempts to log in to this account from your "
-                "network. Wait 15 minutes, or reset your password.",
+                _(
+                    "Too many failed attempts to log in to this account from your "
+                    "network. Wait 15 minutes, or reset your password."
+                ),
             )
         return super().post(request, *args, **kwargs)
 
@@ -318,7 +350,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
 
-    too_many = (
+    too_many = gettext_lazy(
         "Several password reset emails were asked for in the last hour. "
         "Check your inbox and spam folder, or try again later."
     )

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import throttles
@@ -62,6 +63,8 @@ def _overview(request, *, status: int = 200, **forms):
         + reverse("signup")
         + f"?ref={request.tenant.referral_code}",
         "referral_reward": usd_to_nano(settings.SWITCHBOARD_REFERRAL_REWARD_USD),
+        # Without Stripe the page offers no top-up it could not complete.
+        "stripe_enabled": bool(settings.STRIPE_SECRET_KEY),
     }
     return render(request, "portal/app/billing/overview.html", context, status=status)
 
@@ -109,7 +112,7 @@ def redeem(request):
     if not throttles.REDEMPTIONS.hit(str(request.tenant.pk)):
         form.add_error(
             "code",
-            "Too many attempts to redeem a code. Please wait an hour and try again.",
+            _("Too many attempts to redeem a code. Please wait an hour and try again."),
         )
         return _overview(request, status=429, redeem_form=form)
     try:
@@ -120,7 +123,9 @@ def redeem(request):
         form.add_error("code", str(exc))
         return _overview(request, status=400, redeem_form=form)
     messages.success(
-        request, f"Code redeemed: {usd_text(entry.amount)} added to the balance."
+        request,
+        _("Code redeemed: %(amount)s added to the balance.")
+        % {"amount": usd_text(entry.amount)},
     )
     return redirect("billing")
 
@@ -134,12 +139,12 @@ def alert_threshold(request):
     threshold = form.threshold_nano()
     low_balance_threshold_set(tenant=request.tenant, threshold=threshold)
     if threshold is None:
-        messages.success(request, "Low-balance alerts are off.")
+        messages.success(request, _("Low-balance alerts are off."))
     else:
         messages.success(
             request,
-            f"The owners will get an email when the balance falls below "
-            f"{usd_text(threshold)}.",
+            _("The owners will get an email when the balance falls below %(amount)s.")
+            % {"amount": usd_text(threshold)},
         )
     return redirect("billing")
 

@@ -1,10 +1,13 @@
 """The signed-in home page: balance, spend, charts and recent errors."""
 
 from django.shortcuts import render
+from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext as _
 
 from charts.bars import BarChart, Series, stacked_bars
 from portal import selectors
 from portal.access import tenant_view
+from relay import refusals
 
 # An x-axis label every this many days, counted back from today.
 LABEL_EVERY = 7
@@ -14,7 +17,7 @@ def spend_chart(daily: selectors.DailySpend, *, title: str, what: str) -> BarCha
     """Spend per day stacked by `what` (model or key)."""
     return stacked_bars(
         title=title,
-        labels=[f"{day:%b} {day.day}" for day in daily.days],
+        labels=[date_format(day, _("M j")) for day in daily.days],
         series=[
             Series(name, [per_day.get(day, 0) for day in daily.days])
             for name, per_day in daily.series.items()
@@ -34,9 +37,12 @@ def dashboard(request):
         "balance": selectors.wallet_balance(tenant=tenant),
         "periods": selectors.spend_windows(tenant=tenant, today=days[-1]),
         "model_chart": spend_chart(
-            by_model, title="Spend per day by model", what="model"
+            by_model, title=_("Spend per day by model"), what="model"
         ),
-        "key_chart": spend_chart(by_key, title="Spend per day by API key", what="key"),
+        "key_chart": spend_chart(
+            by_key, title=_("Spend per day by API key"), what="key"
+        ),
         "errors": selectors.recent_errors(tenant=tenant),
+        "refusals": refusals.last_day(tenant.pk),
     }
     return render(request, "portal/app/dashboard.html", context)

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -37,6 +38,7 @@ def key_create(request):
             allowed_ips=form.cleaned_data["allowed_ips"],
             rpm_limit=form.cleaned_data["rpm_limit"],
             tpm_limit=form.cleaned_data["tpm_limit"],
+            max_in_flight=form.cleaned_data["max_in_flight"],
         )
         # Rendered, not redirected: the secret exists only in this response.
         return render(
@@ -52,13 +54,14 @@ def key_revoke(request, key_id: int):
     # for everyone, whatever their role here.
     key = get_object_or_404(ApiKey, pk=key_id, tenant=request.tenant)
     if not is_owner(request.membership):
-        raise PermissionDenied("Only the tenant's owners can revoke keys.")
+        raise PermissionDenied(_("Only the tenant's owners can revoke keys."))
     if request.method == "POST":
         if key.revoked_at is None:
             api_key_revoke(key=key, actor=request.user)
             messages.success(
                 request,
-                f"Revoked “{key.name}”. Requests with it are refused within seconds.",
+                _("Revoked “%(name)s”. Requests with it are refused within seconds.")
+                % {"name": key.name},
             )
         return redirect("keys")
     return render(request, "portal/app/keys/revoke.html", {"key": key})

@@ -7,6 +7,7 @@ looked up within the current tenant, so another tenant's ids give 404.
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import members as service
@@ -70,7 +71,9 @@ def member_invite(request):
     except service.MemberError as exc:
         form.add_error("email", str(exc))
         return _list(request, membership, invite_form=form, status=400)
-    messages.success(request, f"Invitation sent to {invitation.email}.")
+    messages.success(
+        request, _("Invitation sent to %(email)s.") % {"email": invitation.email}
+    )
     return redirect("members")
 
 
@@ -89,7 +92,7 @@ def member_role(request, pk):
     target = _member(membership, pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a role.")
+        messages.error(request, _("Choose a role."))
         return redirect("members")
     try:
         service.member_role_set(
@@ -100,7 +103,11 @@ def member_role(request, pk):
     else:
         messages.success(
             request,
-            f"{target.user.email} is now {form.cleaned_data['role']}.",
+            _("%(email)s is now %(role)s.")
+            % {
+                "email": target.user.email,
+                "role": Membership.Role(form.cleaned_data["role"]).label.lower(),
+            },
         )
     return redirect("members")
 
@@ -115,7 +122,9 @@ def member_remove(request, pk):
     except service.MemberError as exc:
         messages.error(request, str(exc))
         return redirect("members")
-    messages.success(request, f"{target.user.email} was removed.")
+    messages.success(
+        request, _("%(email)s was removed.") % {"email": target.user.email}
+    )
     if target.pk == membership.pk:  # one removed oneself
         request.session.pop(SESSION_KEY, None)
         return redirect("account")
@@ -130,7 +139,10 @@ def invitation_revoke(request, pk):
         Invitation, pk=pk, tenant_id=membership.tenant_id, accepted_at__isnull=True
     )
     service.invitation_revoke(invitation=invitation, actor=request.user)
-    messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
+    messages.success(
+        request,
+        _("The invitation of %(email)s was withdrawn.") % {"email": invitation.email},
+    )
     return redirect("members")
 
 
@@ -140,9 +152,11 @@ def invitation_invalid(request):
         request,
         "portal/account/link_error.html",
         {
-            "title": "Invitation not valid",
-            "error": "This invitation was already used, withdrawn or has "
-            "expired. Ask the tenant's owner for a new one.",
+            "title": _("Invitation not valid"),
+            "error": _(
+                "This invitation was already used, withdrawn or has "
+                "expired. Ask the tenant's owner for a new one."
+            ),
         },
         status=400,
     )
@@ -164,7 +178,10 @@ def invitation_accept(request, token):
             messages.error(request, str(exc))
         else:
             request.session[SESSION_KEY] = invitation.tenant_id
-            messages.success(request, f"You joined {invitation.tenant.name}.")
+            messages.success(
+                request,
+                _("You joined %(tenant)s.") % {"tenant": invitation.tenant.name},
+            )
             return redirect("members")
     email_matches = (
         user.is_authenticated and user.email.lower() == invitation.email.lower()

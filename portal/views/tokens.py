@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -14,7 +16,8 @@ from portal.access import tenant_view
 class TokenCreateForm(forms.Form):
     name = forms.CharField(
         max_length=100,
-        help_text="To recognise the token later, e.g. “deploy script”.",
+        label=_("Name"),
+        help_text=_("To recognise the token later, e.g. “deploy script”."),
     )
 
 
@@ -53,7 +56,9 @@ def token_revoke_view(request, token_id: int):
         if token.revoked_at is None:
             token_revoke(token=token)
             messages.success(
-                request, f"Revoked “{token.name}”. Requests with it are refused."
+                request,
+                gettext("Revoked “%(name)s”. Requests with it are refused.")
+                % {"name": token.name},
             )
         return redirect("tokens")
     return render(request, "portal/app/tokens/revoke.html", {"token": token})

@@ -4,10 +4,12 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from console.usage import cost_breakdown
 from exports.csv import csv_response
 from portal import selectors
 from portal.access import tenant_view
 from portal.app_forms import UsageFilterSet
+from relay import refusals
 from relay.models import UsageRecord
 from relay.selectors import usage_csv_rows
 
@@ -32,8 +34,17 @@ def _list(request, usage: UsageFilterSet, *, page=None, status=200):
         "page": page,
         "query": query.urlencode(),
         "filtered": any(request.GET.get(name) for name in usage.filters),
+        "refusals": refusals.last_day(request.tenant.pk, key_id=_key_shown(usage)),
     }
     return render(request, "portal/app/usage/list.html", context, status=status)
+
+
+def _key_shown(usage: UsageFilterSet) -> int | None:
+    """The key the log is filtered by, if a valid one."""
+    if not usage.is_valid():
+        return None
+    key = usage.form.cleaned_data.get("key")
+    return getattr(key, "pk", key) or None
 
 
 @tenant_view
@@ -52,7 +63,12 @@ def usage_detail(request, request_id: str):
         request_id=request_id,
         tenant=request.tenant,
     )
-    return render(request, "portal/app/usage/detail.html", {"record": record})
+    return render(
+        request,
+        "portal/app/usage/detail.html",
+        # The console's breakdown, without its upstream cost and margin.
+        {"record": record, "breakdown": cost_breakdown(record)},
+    )
 
 
 @tenant_view

@@ -6,8 +6,10 @@ Each format counts the prompt its own way: OpenAI's `prompt_tokens` and
 what was neither read from nor written to the cache. TokenUsage counts
 OpenAI's way (`prompt` is all input), so each pair here is exact inverses.
 Cache writes (Anthropic's cache creation) have no field in OpenAI's objects:
-they appear as `cache_write_tokens` beside `cached_tokens` so that a client
-can reconcile its charge from the answer alone.
+they appear as `cache_write_tokens` beside `cached_tokens`, and the part of
+them written for an hour (Anthropic's `cache_creation.ephemeral_1h_input_
+tokens`) as `cache_write_1h_tokens`, so that a client can reconcile its
+charge from the answer alone and a translated answer keeps both.
 """
 
 from billing.pricing import TokenUsage
@@ -29,11 +31,16 @@ def usage_from_openai(usage: dict) -> TokenUsage:
         # The Responses API's and the Images API's shape: image tokens (GPT
         # Image models) are part of the input, billed at their own price.
         details = _details(usage, "input_tokens_details")
+        # Image tokens read from the cache, told apart as the Realtime API
+        # does: cached_tokens_details {text_tokens, image_tokens}.
+        cached_parts = _details(details, "cached_tokens_details")
         return TokenUsage(
             prompt=_int(usage.get("input_tokens")),
             cached=_int(details.get("cached_tokens")),
             cache_write=_int(details.get("cache_write_tokens")),
+            cache_write_1h=_int(details.get("cache_write_1h_tokens")),
             image_input=_int(details.get("image_tokens")),
+            cached_image_input=_int(cached_parts.get("image_tokens")),
             completion=_int(usage.get("output_tokens")),
             reasoning=_int(
                 _details(usage, "output_tokens_details").get("reasoning_tokens")
@@ -44,6 +51,7 @@ def usage_from_openai(usage: dict) -> TokenUsage:
         prompt=_int(usage.get("prompt_tokens")),
         cached=_int(details.get("cached_tokens")),
         cache_write=_int(details.get("cache_write_tokens")),
+        cache_write_1h=_int(details.get("cache_write_1h_tokens")),
         completion=_int(usage.get("completion_tokens")),
         reasoning=_int(
             _details(usage, "completion_tokens_details").get("reasoning_tokens")
@@ -56,6 +64,8 @@ def openai_usage(usage: TokenUsage) -> dict:
     prompt_details = {"cached_tokens": usage.cached}
     if usage.cache_write:
         prompt_details["cache_write_tokens"] = usage.cache_write
+    if usage.cache_write_1h:
+        prompt_details["cache_write_1h_tokens"] = usage.cache_write_1h
     return {
         "prompt_tokens": usage.prompt,
         "completion_tokens": usage.completion,
@@ -67,13 +77,16 @@ def openai_usage(usage: TokenUsage) -> dict:
 
 def responses_usage(usage: TokenUsage) -> dict:
     """Return `usage` as a Responses API usage object."""
+    input_details = {
+        # Both always present in OpenAI's answers: the SDK's type requires them.
+        "cached_tokens": usage.cached,
+        "cache_write_tokens": usage.cache_write,
+    }
+    if usage.cache_write_1h:
+        input_details["cache_write_1h_tokens"] = usage.cache_write_1h
     return {
         "input_tokens": usage.prompt,
-        # Both always present in OpenAI's answers: the SDK's type requires them.
-        "input_tokens_details": {
-            "cached_tokens": usage.cached,
-            "cache_write_tokens": usage.cache_write,
-        },
+        "input_tokens_details": input_details,
         "output_tokens": usage.completion,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
         "total_tokens": usage.prompt + usage.completion,
@@ -81,24 +94,41 @@ def responses_usage(usage: TokenUsage) -> dict:
 
 
 def usage_from_anthropic(usage: dict) -> TokenUsage:
-    """Return Anthropic's usage counted OpenAI's way: prompt is all input."""
+    """Return Anthropic's usage counted OpenAI's way: prompt is all input.
+    Cache writes are told apart by lifetime when the answer says (its
+    `cache_creation` object); otherwise they are 5-minute writes, the
+    default lifetime."""
     uncached = _int(usage.get("input_tokens"))
     read = _int(usage.get("cache_read_input_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
+    lifetimes = _details(usage, "cache_creation")
+    hour = _int(lifetimes.get("ephemeral_1h_input_tokens"))
+    written = usage.get("cache_creation_input_tokens")
+    if written is None:
+        written = _int(lifetimes.get("ephemeral_5m_input_tokens")) + hour
+    written = _int(written)
     return TokenUsage(
         prompt=uncached + read + written,
         cached=read,
         completion=_int(usage.get("output_tokens")),
         cache_write=written,
+        cache_write_1h=min(hour, written),
     )
 
 
 def anthropic_usage(usage: TokenUsage) -> dict:
     """Return `usage` as Anthropic's usage object (the inverse of
     usage_from_anthropic)."""
-    return {
+    answer = {
         "input_tokens": max(usage.prompt - usage.cached - usage.cache_write, 0),
         "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cached,
         "output_tokens": usage.completion,
     }
+    hour = min(usage.cache_write_1h, usage.cache_write)
+    if hour:
+        # Without it, every write is a 5-minute one (the default lifetime).
+        answer["cache_creation"] = {
+            "ephemeral_5m_input_tokens": usage.cache_write - hour,
+            "ephemeral_1h_input_tokens": hour,
+        }
+    return answer

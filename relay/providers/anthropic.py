@@ -602,7 +602,7 @@ class AnthropicAdapter(ChatAdapter):
             headers["accept"] = "text/event-stream"
         return httpx.Request(
             "POST",
-            f"{self.base_url(channel)}{path}",
+            upstream.url(f"{self.base_url(channel)}{path}"),
             headers=headers,
             content=orjson.dumps(body),
         )

@@ -611,7 +611,7 @@ class GeminiAdapter(ChatAdapter):
             headers["accept"] = "text/event-stream"
         return httpx.Request(
             "POST",
-            self.chat_url(channel, payload, stream=stream),
+            upstream.url(self.chat_url(channel, payload, stream=stream)),
             headers=headers,
             content=orjson.dumps(request_body(payload)),
         )

@@ -65,7 +65,7 @@ class OpenAIAdapter(BaseAdapter):
         )
 
     def url(self, channel: ChannelInfo, endpoint: Endpoint, payload: dict) -> httpx.URL:
-        return httpx.URL(f"{channel.base_url}{endpoint.path}")
+        return upstream.url(f"{channel.base_url}{endpoint.path}")
 
     def resource_url(
         self, channel: ChannelInfo, path: str, params: list[tuple[str, str]]

@@ -1,7 +1,11 @@
 /*
- * Copy buttons: <button data-copy-target="ID"> copies the text of element ID.
- * The buttons start hidden and appear only where the clipboard API works, so
- * the page reads the same without JavaScript (select and copy by hand).
+ * Copy buttons: <button data-copy-target="ID"> copies the text of element ID
+ * (the value of an input), says "Copied" for two seconds and, with
+ * data-copy-status="ID2", announces it in the live region ID2. The buttons
+ * start hidden and appear only where the clipboard API works, so the page
+ * reads the same without JavaScript (select and copy by hand). The words
+ * come from the button's data-copied and data-copy-failed attributes, so a
+ * translated page says them in its language.
  */
 (function () {
   "use strict";
@@ -14,22 +18,36 @@
       return;
     }
     var label = button.textContent;
+    var copied = button.dataset.copied || "Copied";
+    var failed = button.dataset.copyFailed || "Could not copy: select the text and copy it by hand.";
     var status = document.getElementById(button.dataset.copyStatus || "");
+    var timer = null;
     button.hidden = false;
     button.addEventListener("click", function () {
-      navigator.clipboard.writeText(target.textContent.trim()).then(
+      var field = target.tagName === "INPUT" || target.tagName === "TEXTAREA";
+      var text = field ? target.value : target.textContent;
+      navigator.clipboard.writeText(text.trim()).then(
         function () {
-          button.textContent = "Copied";
+          button.textContent = copied;
+          button.classList.add("copied");
           if (status) {
-            status.textContent = "Copied to the clipboard.";
+            status.textContent = copied;
           }
-          window.setTimeout(function () {
+          window.clearTimeout(timer);
+          timer = window.setTimeout(function () {
             button.textContent = label;
+            button.classList.remove("copied");
+            if (status) {
+              status.textContent = "";
+            }
           }, 2000);
         },
         function () {
           if (status) {
-            status.textContent = "Could not copy: select the key and copy it by hand.";
+            status.textContent = failed;
+          }
+          if (field) {
+            target.select();
           }
         }
       );

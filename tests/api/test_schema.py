@@ -25,6 +25,7 @@ OPERATIONS = {
     ("/api/keys/", "post"),
     ("/api/keys/{id}/", "get"),
     ("/api/keys/{id}/revoke/", "post"),
+    ("/api/refusals/", "get"),
     ("/api/usage/", "get"),
     ("/api/usage/{request_id}/", "get"),
     ("/api/ledger/", "get"),

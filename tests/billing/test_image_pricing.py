@@ -233,7 +233,7 @@ def test_the_image_models_are_seeded_at_published_prices(db):
     gpt_image = UnitPrices.from_model_price(rows["gpt-image-1"])
     assert gpt_image == UnitPrices(
         input=5_000, cached_input=1_250, output=40_000, cache_write=5_000,
-        image_input=10_000,
+        image_input=10_000, cached_image_input=2_500,
     )  # fmt: skip
     assert rows["gpt-image-1"].image_output_tokens == GPT_IMAGE_TOKENS
     assert rows["gpt-image-1"].image_prices == {}

@@ -14,7 +14,7 @@ import pytest
 from django.apps import apps
 
 from billing.models import ModelPrice
-from billing.pricing import UnitPrices
+from billing.pricing import LongContext, UnitPrices
 
 seed_catalog = import_module("billing.migrations.0004_seed_catalog")
 
@@ -35,6 +35,26 @@ SEEDED = {
     "claude-3-5-sonnet-20241022": (3000, 300, 15_000, 3750, 200_000, 8_192),
     "gemini-2.5-flash": (300, 30, 2500, 300, 1_048_576, 65_536),
     "gemini-2.5-pro": (1250, 125, 10_000, 1250, 1_048_576, 65_536),
+}
+
+
+# Added by billing/migrations/0015: Anthropic's 1-hour cache write (2x input)
+# and Gemini 2.5 Pro's prices for prompts over 200k tokens.
+CACHE_WRITE_1H = {
+    "claude-3-5-haiku-latest": 1600,
+    "claude-3-5-haiku-20241022": 1600,
+    "claude-3-5-sonnet-latest": 6000,
+    "claude-3-5-sonnet-20241022": 6000,
+}
+LONG_CONTEXT = {
+    "gemini-2.5-pro": LongContext(
+        threshold=200_000,
+        input=2500,
+        cached_input=250,
+        output=15_000,
+        cache_write=2500,
+        cache_write_1h=2500,
+    ),
 }
 
 
@@ -70,6 +90,8 @@ def test_seeded_prices_are_exact_nano_usd_per_token(db, model):
         output=output,
         cache_write=write,
         image_input=input_,
+        cache_write_1h=CACHE_WRITE_1H.get(model),
+        long_context=LONG_CONTEXT.get(model),
     )
     assert (price.context_window, price.max_output_tokens) == (context, max_output)
 

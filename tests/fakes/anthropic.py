@@ -36,6 +36,12 @@ Usage is deterministic so tests can predict billed figures:
   ``cache_creation_input_tokens`` = the ``cache_creation`` knob, each capped
   by the input left; ``input_tokens`` = all input minus both (as in the real
   API, only the uncached remainder);
+* with the ``cache_creation_1h`` knob set, the usage also tells the cache
+  writes apart by lifetime as the current API does: ``cache_creation`` =
+  ``{ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}``, the 1-hour
+  part being the knob capped by the writes (left out when the knob is None,
+  as older answers do); ``full_delta_usage`` repeats the input buckets in
+  the stream's ``message_delta`` usage, as the current API does;
 * ``output_tokens`` = reply words after ``stop_sequences`` / ``max_tokens``
   truncation, + 10 when a ``tool_use`` block is returned.
 """
@@ -169,6 +175,9 @@ class Knobs:
     tool_input: dict[str, Any] | None = None  # ...with this input (TOOL_INPUT)
     cache_read: int = 0
     cache_creation: int = 0
+    # The part of cache_creation written for an hour; None: no breakdown.
+    cache_creation_1h: int | None = None
+    full_delta_usage: bool = False  # message_delta repeats the input buckets
     status: int | None = None  # answer every request with this error
     latency: float = 0.0
     error_after: int | None = None  # stream an `error` event after N deltas
@@ -317,6 +326,18 @@ def plan_reply(body: dict[str, Any], knobs: Knobs) -> dict[str, Any]:
     total = input_tokens(body)
     read = min(knobs.cache_read, total)
     written = min(knobs.cache_creation, total - read)
+    usage: dict[str, Any] = {
+        "input_tokens": total - read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "output_tokens": len(words) + (TOOL_TOKENS if tool else 0),
+    }
+    if knobs.cache_creation_1h is not None:
+        hour = min(knobs.cache_creation_1h, written)
+        usage["cache_creation"] = {
+            "ephemeral_5m_input_tokens": written - hour,
+            "ephemeral_1h_input_tokens": hour,
+        }
     return {
         "id": f"msg_fake{next(_ids):08d}",
         "type": "message",
@@ -325,12 +346,7 @@ def plan_reply(body: dict[str, Any], knobs: Knobs) -> dict[str, Any]:
         "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
-        "usage": {
-            "input_tokens": total - read - written,
-            "cache_creation_input_tokens": written,
-            "cache_read_input_tokens": read,
-            "output_tokens": len(words) + (TOOL_TOKENS if tool else 0),
-        },
+        "usage": usage,
     }
 
 
@@ -382,7 +398,11 @@ def stream_events(message: dict[str, Any], knobs: Knobs) -> list[bytes]:
                     "stop_reason": message["stop_reason"],
                     "stop_sequence": message["stop_sequence"],
                 },
-                "usage": {"output_tokens": usage["output_tokens"]},
+                "usage": (
+                    usage
+                    if knobs.full_delta_usage
+                    else {"output_tokens": usage["output_tokens"]}
+                ),
             }
         )
     )

@@ -160,10 +160,19 @@ Image generation (:func:`expected_image_usage`):
   figures; ``auto`` is taken as ``medium`` and ``1024x1024``), and
   ``total_tokens`` = input + output (none with ``image_usage=False``); also
   ``quality``, ``size``, ``output_format`` and ``background`` as resolved.
+  With the scenario's ``cached_text_tokens`` or ``cached_image_tokens`` set
+  (each capped by the text or image tokens), ``input_tokens_details`` also
+  has ``cached_tokens`` (their sum) and ``cached_tokens_details`` =
+  ``{text_tokens, image_tokens}``, the cached part of each.
 
 Run standalone for the benchmark::
 
     python -m tests.fakes.upstream --port 9100 [--latency 0] [--chunk-delay 0]
+        [--scenario 'NAME={"chunk_delay": 0.1, "reply": "..."}' ...]
+
+``--scenario`` adds a named scenario (served under ``/s/NAME/v1``) with the
+given :class:`Scenario` knobs, so one process serves the default scenario
+and, say, a slow stream side by side.
 """
 
 from __future__ import annotations
@@ -642,18 +651,29 @@ def expected_image_usage(
     quality: str | None = None,
     size: str | None = None,
     image_input_tokens: int = 0,
+    cached_text_tokens: int = 0,
+    cached_image_tokens: int = 0,
 ) -> dict[str, Any]:
     """Return the usage the fake reports for a GPT Image generation."""
     quality = _AUTO_QUALITY if quality in (None, "auto") else quality
     size = _AUTO_SIZE if size in (None, "auto") else size
     text = max(1, len(prompt.split()))
     output = n * IMAGE_OUTPUT_TOKENS[quality][size]
+    details: dict[str, Any] = {
+        "text_tokens": text,
+        "image_tokens": image_input_tokens,
+    }
+    if cached_text_tokens or cached_image_tokens:
+        cached_text = min(cached_text_tokens, text)
+        cached_image = min(cached_image_tokens, image_input_tokens)
+        details["cached_tokens"] = cached_text + cached_image
+        details["cached_tokens_details"] = {
+            "text_tokens": cached_text,
+            "image_tokens": cached_image,
+        }
     return {
         "input_tokens": text + image_input_tokens,
-        "input_tokens_details": {
-            "text_tokens": text,
-            "image_tokens": image_input_tokens,
-        },
+        "input_tokens_details": details,
         "output_tokens": output,
         "total_tokens": text + image_input_tokens + output,
     }
@@ -868,6 +888,9 @@ class Scenario:
     image_input_tokens: int = 0
     # Whether GPT Image answers carry usage (False: a vendor that omits it).
     image_usage: bool = True
+    # GPT Image: the text and image input tokens read from the cache.
+    cached_text_tokens: int = 0
+    cached_image_tokens: int = 0
     usage_in_stream: bool = True
     require_key: str | None = None
     retry_after: int | None = 1
@@ -2369,6 +2392,8 @@ class FakeUpstream(LoopbackFake):
                     quality=quality,
                     size=size,
                     image_input_tokens=scenario.image_input_tokens,
+                    cached_text_tokens=scenario.cached_text_tokens,
+                    cached_image_tokens=scenario.cached_image_tokens,
                 ),
             }
             if not scenario.image_usage:
@@ -2480,9 +2505,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--chunk-delay", type=float, default=0.0)
     parser.add_argument("--reply", default=DEFAULT_REPLY)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="also serve scenario NAME at /s/NAME/v1 with these Scenario knobs, "
+        'e.g. slow={"chunk_delay": 0.1} (repeatable)',
+    )
     args = parser.parse_args(argv)
     fake = FakeUpstream(port=args.port, host=args.host)
     fake.scenario(latency=args.latency, chunk_delay=args.chunk_delay, reply=args.reply)
+    for spec in args.scenario:
+        name, _, knobs = spec.partition("=")
+        try:
+            fake.scenario(name, **orjson.loads(knobs or "{}"))
+        except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            parser.error(f"--scenario {spec!r}: {exc}")
     with contextlib.suppress(KeyboardInterrupt):
         fake.serve_forever()
 

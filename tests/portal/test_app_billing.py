@@ -34,7 +34,8 @@ def codes(alice, count=1, value=2_500_000_000):
     return list(batch.codes.values_list("code", flat=True))
 
 
-def test_owners_see_the_forms_and_members_only_the_figures(client, alice):
+def test_owners_see_the_forms_and_members_only_the_figures(client, alice, settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_configured"  # else a notice, no top-up
     client.force_login(alice.user)
     html = client.get(reverse("billing")).content.decode()
     for action in ("billing_topup", "billing_redeem", "billing_alert"):
