@@ -7,8 +7,8 @@ from django.utils.html import format_html
 from accounts.models import ApiKey, Membership, Tenant, User
 from audit.admin_edits import AuditedEditsMixin
 from billing.models import Wallet
-from billing.money import format_usd
 from onboarding.tenants import tenant_create
+from portal.templatetags.switchboard import usd_html
 
 
 def console_link(tenant_id: int):
@@ -73,7 +73,7 @@ class TenantAdmin(AuditedEditsMixin, admin.ModelAdmin):
     @admin.display(description="balance", ordering="wallet__balance")
     def balance(self, tenant):
         wallet = _wallet(tenant)
-        return format_usd(wallet.balance) if wallet else "no wallet"
+        return usd_html(wallet.balance) if wallet else "no wallet"
 
     @admin.display(description="plan", ordering="wallet__plan__name")
     def plan(self, tenant):

@@ -10,9 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
 
 from accounts import keys
-from accounts.models import ApiKey
+from accounts.models import ApiKey, Tenant
 from config.db import run_db
 
 _MAX_ENTRIES = 50_000
@@ -36,6 +37,12 @@ class KeyIdentity:
     tpm_limit: int | None = None
     # Requests at once (relay.concurrency); None: no limit.
     max_in_flight: int | None = None
+    # Whether the key or its tenant has spend budgets (billing.budgets): only
+    # then do its holds and settlements run the statements that count them.
+    has_budgets: bool = False
+    # Seconds its deterministic answers are cached (relay.response_cache);
+    # None or 0: only when a request asks.
+    cache_ttl: int | None = None
 
     @property
     def status(self) -> "ApiKey.Status":
@@ -46,9 +53,21 @@ class KeyIdentity:
 _cache: dict[str, tuple[float, KeyIdentity | None]] = {}
 
 
+# The key's own budgets or its tenant's (billing.models.Budget, reached by
+# its relation names: accounts sits below billing).
+_HAS_BUDGETS = Exists(
+    Tenant.objects.filter(
+        Q(budgets__api_key__isnull=True) | Q(budgets__api_key=OuterRef("pk")),
+        pk=OuterRef("tenant_id"),
+        budgets__isnull=False,
+    )
+)
+
+
 def _load(digest: str) -> KeyIdentity | None:
     row = (
         ApiKey.objects.filter(digest=digest)
+        .annotate(has_budgets=_HAS_BUDGETS)
         .values_list(
             "pk",
             "tenant_id",
@@ -61,6 +80,8 @@ def _load(digest: str) -> KeyIdentity | None:
             "rpm_limit",
             "tpm_limit",
             "max_in_flight",
+            "has_budgets",
+            "cache_ttl",
         )
         .first()
     )
@@ -78,6 +99,8 @@ def _load(digest: str) -> KeyIdentity | None:
         rpm_limit,
         tpm_limit,
         max_in_flight,
+        has_budgets,
+        cache_ttl,
     ) = row
     return KeyIdentity(
         key_id=key_id,
@@ -91,6 +114,8 @@ def _load(digest: str) -> KeyIdentity | None:
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
         max_in_flight=max_in_flight,
+        has_budgets=has_budgets,
+        cache_ttl=cache_ttl,
     )
 
 

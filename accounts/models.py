@@ -199,6 +199,14 @@ class ApiKey(models.Model):
         help_text="Requests served at once with this key, on every server "
         "together; more get 429 concurrency_limit_exceeded. Empty: no limit.",
     )
+    cache_ttl = models.PositiveIntegerField(
+        "response cache TTL (seconds)",
+        null=True,
+        blank=True,
+        help_text="Keep this key's deterministic answers (temperature 0 or a "
+        "seed) this long and answer repeats from them (relay.response_cache). "
+        "Empty or 0: only requests that ask with x-switchboard-cache.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -237,6 +237,47 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
+class BudgetSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(
+        choices=["daily", "monthly", "lifetime"],
+        read_only=True,
+        help_text="daily: the UTC day; monthly: the UTC month; lifetime: for good.",
+    )
+    cap = serializers.IntegerField(read_only=True, help_text="nano-USD per period.")
+    cap_usd = UsdField(source="cap")
+    spent = serializers.IntegerField(
+        read_only=True, help_text="nano-USD charged in the current period."
+    )
+    spent_usd = UsdField(source="spent")
+    held = serializers.IntegerField(
+        read_only=True, help_text="nano-USD held for requests in flight."
+    )
+    held_usd = UsdField(source="held")
+    resets_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the next period starts (UTC); null: never (lifetime).",
+    )
+
+
+def _cap_field(what: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=2**63 - 1,
+        help_text=f"nano-USD {what}; null removes the budget, absent leaves it.",
+    )
+
+
+class BudgetsSetSerializer(serializers.Serializer):
+    """New caps: a request that could go over one gets 402 budget_exceeded."""
+
+    daily = _cap_field("per UTC day")
+    monthly = _cap_field("per UTC month")
+    lifetime = _cap_field("for good")
+
+
 class KeyRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
@@ -253,6 +294,11 @@ class UsageSerializer(serializers.ModelSerializer):
     )
     cost_usd = UsdField(source="cost")
     charged_usd = UsdField(source="charged")
+    tags = serializers.DictField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The request's `metadata` pairs with text values (16 at most).",
+    )
 
     class Meta:
         model = UsageRecord
@@ -262,6 +308,8 @@ class UsageSerializer(serializers.ModelSerializer):
             "key",
             "model",
             "endpoint",
+            "end_user",
+            "tags",
             "stream",
             "status",
             "http_status",
@@ -286,6 +334,10 @@ class UsageSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "cost": {"help_text": "nano-USD at the prices applied."},
             "charged": {"help_text": "nano-USD taken from the balance."},
+            "end_user": {
+                "help_text": "Whom the request named as its end user (OpenAI's "
+                "`user`, Anthropic's `metadata.user_id`); empty if none."
+            },
         }
 
 

@@ -1,5 +1,5 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import views
 from api.exceptions import unknown_endpoint
@@ -11,6 +11,8 @@ urlpatterns = [
     path("keys/", views.KeyList.as_view(), name="keys"),
     path("keys/<int:pk>/", views.KeyDetail.as_view(), name="key"),
     path("keys/<int:pk>/revoke/", views.KeyRevoke.as_view(), name="key-revoke"),
+    path("keys/<int:pk>/budgets/", views.KeyBudgets.as_view(), name="key-budgets"),
+    path("budgets/", views.TenantBudgets.as_view(), name="budgets"),
     path("refusals/", views.RefusalList.as_view(), name="refusals"),
     path("usage/", views.UsageList.as_view(), name="usage"),
     # Request ids are "req_" and 32 hex digits; nothing else can match.
@@ -27,5 +29,14 @@ urlpatterns = [
     path("tokens/<int:pk>/", views.TokenDetail.as_view(), name="token"),
     path("tokens/<int:pk>/revoke/", views.TokenRevoke.as_view(), name="token-revoke"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI for people; its script is a second request (?script), so the
+    # page needs no inline code under its Content-Security-Policy.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema", template_name="api/swagger_ui.html"
+        ),
+        name="docs",
+    ),
     re_path(r"", unknown_endpoint),
 ]

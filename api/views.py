@@ -5,7 +5,7 @@ every queryset is scoped to the caller's tenant, so another tenant's ids are
 """
 
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from accounts.services import api_key_create, api_key_revoke
 from api import selectors, serializers
 from api.services import token_create, token_revoke
 from api.tenancy import api_membership
+from billing import budgets
 from relay import refusals
 from relay.filters import UsageFilter
 from relay.models import UsageRecord
@@ -105,6 +106,82 @@ class KeyRevoke(TenantView):
         key = self.get_object()
         api_key_revoke(key=key, actor=request.user)
         return Response(self.get_serializer(key).data)
+
+
+class BudgetsView(TenantView):
+    serializer_class = serializers.BudgetSerializer
+    pagination_class = None
+    owner_action = "set budgets"
+
+    def key(self):
+        """The key whose budgets these are; None: the tenant's own."""
+        return None
+
+    def budgets(self, key) -> list:
+        if key is None:
+            return budgets.tenant_budgets(tenant_id=self.tenant_id)
+        return budgets.key_budgets(key_ids=[key.pk]).get(key.pk, [])
+
+    def get(self, request, **kwargs):
+        data = self.get_serializer(self.budgets(self.key()), many=True).data
+        return Response(data)
+
+    def put(self, request, **kwargs):
+        key = self.key()
+        form = serializers.BudgetsSetSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        budgets.budgets_set(
+            tenant=self.membership.tenant,
+            key=key,
+            caps=form.validated_data,
+            actor=request.user,
+        )
+        data = self.get_serializer(self.budgets(key), many=True).data
+        return Response(data)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The tenant's budgets",
+        description="Caps on what all the tenant's keys together may spend per "
+        "UTC day, per UTC month or for good, with this period's use.",
+        responses=serializers.BudgetSerializer(many=True),
+    ),
+    put=extend_schema(
+        summary="Set the tenant's budgets",
+        description="Owners only. Caps given are set, null ones removed, absent "
+        "ones left; a request that could go over a budget gets 402 "
+        "budget_exceeded. Takes effect within seconds on every server.",
+        request=serializers.BudgetsSetSerializer,
+        responses=serializers.BudgetSerializer(many=True),
+    ),
+)
+class TenantBudgets(BudgetsView):
+    pass
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="An API key's budgets",
+        description="Caps on what requests with this key may spend per UTC "
+        "day, per UTC month or for good, with this period's use.",
+        responses=serializers.BudgetSerializer(many=True),
+    ),
+    put=extend_schema(
+        summary="Set an API key's budgets",
+        description="Owners only. Caps given are set, null ones removed, absent "
+        "ones left; a request that could go over a budget gets 402 "
+        "budget_exceeded. Takes effect within seconds on every server.",
+        request=serializers.BudgetsSetSerializer,
+        responses=serializers.BudgetSerializer(many=True),
+    ),
+)
+class KeyBudgets(BudgetsView):
+    def get_queryset(self):
+        return selectors.tenant_keys(tenant_id=self.tenant_id)
+
+    def key(self):
+        return self.get_object()
 
 
 class RefusalList(TenantView):

@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -11,8 +12,10 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.roles import RolePermissionsMixin
 from audit.admin_edits import AuditedEditsMixin
+from billing.budgets import budgets_set, use_of
 from billing.forms import parse_usd
 from billing.models import (
+    Budget,
     Hold,
     LedgerEntry,
     ModelPrice,
@@ -24,7 +27,7 @@ from billing.models import (
     StripeEvent,
     Wallet,
 )
-from billing.money import NANO_PER_CENT, format_usd
+from billing.money import cents_to_nano, usd_string
 from billing.redemption import (
     MAX_BATCH,
     code_normalise,
@@ -32,6 +35,7 @@ from billing.redemption import (
     redemption_batch_create,
 )
 from exports.csv import csv_response, text_cell
+from portal.templatetags.switchboard import usd_html
 
 # Codes listed on a batch's page; the CSV export has all of them.
 CODES_SHOWN = 200
@@ -57,7 +61,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 def usd_cents(cents: int) -> str:
-    return format_usd(cents * NANO_PER_CENT, places=2)
+    return usd_html(cents_to_nano(cents))
 
 
 def _adopt(obj, created) -> None:
@@ -113,21 +117,21 @@ class WalletAdmin(ReadOnlyAdmin):
 
     @admin.display(description="balance", ordering="balance")
     def balance_usd(self, wallet):
-        return format_usd(wallet.balance)
+        return usd_html(wallet.balance)
 
     @admin.display(description="promotional", ordering="promo")
     def promo_usd(self, wallet):
-        return format_usd(wallet.promo)
+        return usd_html(wallet.promo)
 
     @admin.display(description="held", ordering="held")
     def held_usd(self, wallet):
-        return format_usd(wallet.held)
+        return usd_html(wallet.held)
 
     @admin.display(description="alert below", ordering="low_balance_threshold")
     def threshold_usd(self, wallet):
         if wallet.low_balance_threshold is None:
             return "—"
-        return format_usd(wallet.low_balance_threshold)
+        return usd_html(wallet.low_balance_threshold)
 
     def get_search_results(self, request, queryset, search_term):
         """Find wallets by tenant name or by an owner's email address."""
@@ -161,11 +165,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_usd(self, entry):
-        return format_usd(entry.amount)
+        return usd_html(entry.amount)
 
     @admin.display(description="of it promotional", ordering="promo_amount")
     def promo_usd(self, entry):
-        return format_usd(entry.promo_amount) if entry.promo_amount else ""
+        return usd_html(entry.promo_amount) if entry.promo_amount else ""
 
 
 @admin.register(Payment)
@@ -215,7 +219,7 @@ class StarterGrantAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_usd(self, grant):
-        return format_usd(grant.amount)
+        return usd_html(grant.amount)
 
 
 @admin.register(Plan)
@@ -353,7 +357,7 @@ class RedemptionBatchAdmin(RolePermissionsMixin, admin.ModelAdmin):
 
     @admin.display(description="value per code", ordering="value")
     def value_usd(self, batch):
-        return format_usd(batch.value)
+        return usd_html(batch.value)
 
     @admin.display(description="redeemed", ordering="redeemed_count")
     def redeemed(self, batch):
@@ -434,7 +438,7 @@ class HoldAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_usd(self, hold):
-        return format_usd(hold.amount)
+        return usd_html(hold.amount)
 
 
 @admin.register(ModelPrice)
@@ -461,3 +465,102 @@ class ModelPriceAdmin(AuditedEditsMixin, admin.ModelAdmin):
         "change": ("price.edit", "changed the price of {obj}"),
         "delete": ("price.delete", "deleted the price of {obj}"),
     }
+
+
+class BudgetAdminForm(forms.ModelForm):
+    cap_usd = forms.CharField(
+        label="Cap (USD)", help_text='Per period, exact, e.g. "10" or "2.50".'
+    )
+
+    class Meta:
+        model = Budget
+        fields = ["tenant", "api_key", "period"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["cap_usd"] = usd_string(self.instance.cap).rstrip("0")
+
+    def clean_cap_usd(self) -> int:
+        return parse_usd(self.cleaned_data["cap_usd"])
+
+    def clean(self):
+        data = super().clean()
+        key, tenant = data.get("api_key"), data.get("tenant")
+        if key is not None and tenant is not None and key.tenant_id != tenant.pk:
+            raise forms.ValidationError("The key is not the tenant's.")
+        return data
+
+    def validate_unique(self):
+        # One budget per period and key (or tenant) is kept by budgets_set.
+        pass
+
+
+@admin.register(Budget)
+class BudgetAdmin(AuditedEditsMixin, admin.ModelAdmin):
+    """
+    Spend caps of tenants and keys. Saved through billing.budgets.budgets_set,
+    never as a whole row: `spent` and `held` move with requests in flight
+    while the page is open. Every edit is audited.
+    """
+
+    form = BudgetAdminForm
+    audit_edits = {
+        "create": ("budget.create", "set the {obj}"),
+        "change": ("budget.change", "changed the {obj}"),
+        "delete": ("budget.delete", "removed the {obj}"),
+    }
+    list_display = ["tenant", "api_key", "period", "cap_usd", "spent_usd", "held_usd"]
+    list_filter = ["period"]
+    list_select_related = ["tenant", "api_key"]
+    search_fields = ["tenant__name", "api_key__name"]
+    raw_id_fields = ["tenant", "api_key"]
+    readonly_fields = ["spent_usd", "held_usd", "period_start"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        # A budget's owner and period are what it is: only its cap changes.
+        return fields + ["tenant", "api_key", "period"] if obj else fields
+
+    @admin.display(description="cap")
+    def cap_usd(self, budget):
+        return usd_html(budget.cap)
+
+    @admin.display(description="spent this period")
+    def spent_usd(self, budget):
+        return usd_html(use_of(budget).spent) if budget.pk else "-"
+
+    @admin.display(description="held")
+    def held_usd(self, budget):
+        return usd_html(budget.held) if budget.pk else "-"
+
+    def audit_tenant(self, obj):
+        return obj.tenant
+
+    def audit_data(self, obj, form) -> dict:
+        return {"period": obj.period, "key": obj.api_key_id, "cap": obj.cap}
+
+    def save_model(self, request, obj, form, change):
+        obj.cap = form.cleaned_data["cap_usd"]
+        with transaction.atomic():
+            changed = budgets_set(
+                tenant=obj.tenant, key=obj.api_key, caps={obj.period: obj.cap}
+            )
+            saved = Budget.objects.get(
+                tenant=obj.tenant, api_key=obj.api_key, period=obj.period
+            )
+            _adopt(obj, saved)
+            if changed:
+                self.audit_edit(request, obj, "change" if change else "create", form)
+
+    def _remove(self, request, obj) -> None:
+        with transaction.atomic():
+            self.audit_edit(request, obj, "delete")
+            budgets_set(tenant=obj.tenant, key=obj.api_key, caps={obj.period: None})
+
+    def delete_model(self, request, obj):
+        self._remove(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.select_related("tenant", "api_key"):
+            self._remove(request, obj)

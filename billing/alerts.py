@@ -14,6 +14,12 @@ Each crossing is claimed with a conditional UPDATE setting
 `low_balance_alerted_at`, so two workers sweeping at once never both email;
 the claim is cleared (re-armed) once the balance is back at or above the
 threshold, ready for the next crossing.
+
+Budget alerts (billing.budgets) come from the same sweep, for the same
+reason: the owners hear once per period when a budget has spent 80% of its
+cap, and once when it has spent all of it. The claim is a conditional
+UPDATE of the budget's `alerted_percent` for its current period, one row at
+a time (a row lock alone, never waited for while holding another).
 """
 
 import logging
@@ -25,7 +31,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Membership, Tenant
-from billing.models import Wallet
+from billing import budgets
+from billing.models import Budget, Wallet
 from billing.money import format_usd_text
 
 logger = logging.getLogger(__name__)
@@ -119,6 +126,89 @@ def _alert(tenant_id: int) -> int:
             tenant_id=tenant_id, low_balance_alerted_at=claimed_at
         ).update(low_balance_alerted_at=None)
         logger.exception("low-balance alert for tenant %s not sent", tenant_id)
+        return 0
+    return 1
+
+
+# The shares of a budget's cap, in percent, that the owners hear about.
+BUDGET_ALERT_LEVELS = (80, 100)
+
+
+def _current_periods(now) -> Q:
+    """Budgets whose `spent` is their current period's."""
+    return (
+        Q(period=Budget.Period.LIFETIME)
+        | Q(period=Budget.Period.DAILY, period_start=budgets.day_start(now))
+        | Q(period=Budget.Period.MONTHLY, period_start=budgets.month_start(now))
+    )
+
+
+def _budgets_to_alert(now, level: int):
+    """Budgets of the current period that have spent `level`% of their cap
+    and have not yet told the owners so in this period."""
+    return (
+        Budget.objects.filter(_current_periods(now), spent__gt=0)
+        .alias(share=F("spent") * 100 - F("cap") * level)
+        .filter(share__gte=0)
+        .exclude(alerted_period=F("period_start"), alerted_percent__gte=level)
+    )
+
+
+def budget_alerts_send() -> int:
+    """Email the owners of each budget that newly reached 80% or 100% of its
+    cap in its current period (only the highest level reached). Return how
+    many emails were sent."""
+    now = budgets.clock()
+    sent, seen = 0, set()
+    for level in reversed(BUDGET_ALERT_LEVELS):
+        due = _budgets_to_alert(now, level).order_by("pk")
+        for budget_id in due.values_list("pk", flat=True)[:SWEEP_LIMIT]:
+            if budget_id in seen:
+                continue
+            seen.add(budget_id)
+            sent += _budget_alert(budget_id, level, now)
+    return sent
+
+
+def _budget_alert(budget_id: int, level: int, now) -> int:
+    budget = (
+        Budget.objects.select_related("tenant", "api_key").filter(pk=budget_id).first()
+    )
+    if budget is None:
+        return 0
+    before = (budget.alerted_percent, budget.alerted_period)
+    claimed = (
+        _budgets_to_alert(now, level)
+        .filter(pk=budget_id, period_start=budget.period_start)
+        .update(alerted_percent=level, alerted_period=F("period_start"))
+    )
+    if not claimed:
+        return 0
+    recipients = owner_emails(budget.tenant)
+    if not recipients:
+        return 0
+    use = budgets.use_of(budget, now)
+    context = {
+        "tenant": budget.tenant,
+        "key": budget.api_key,
+        "period": budget.get_period_display().lower(),
+        "level": level,
+        "spent": format_usd_text(use.spent),
+        "cap": format_usd_text(budget.cap),
+        "resets_at": use.resets_at,
+    }
+    subject = render_to_string("billing/email/budget_subject.txt", context)
+    body = render_to_string("billing/email/budget.txt", context)
+    try:
+        send_mail(
+            " ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, recipients
+        )
+    except Exception:
+        # Give the claim back so the next sweep retries.
+        Budget.objects.filter(
+            pk=budget_id, alerted_percent=level, alerted_period=budget.period_start
+        ).update(alerted_percent=before[0], alerted_period=before[1])
+        logger.exception("budget alert for budget %s not sent", budget_id)
         return 0
     return 1
 

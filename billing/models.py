@@ -124,6 +124,83 @@ class Hold(models.Model):
         return f"hold {self.request_id}"
 
 
+class Budget(models.Model):
+    """
+    A spend cap for one period: on a whole tenant (`api_key` empty) or on one
+    of its keys. `spent` is what was charged in the period that began at
+    `period_start` (UTC); `held` is the holds of requests in flight counted
+    against it (BudgetHold). A request is held only if every budget of its
+    key and tenant still has room for its hold (billing.holds).
+
+    A period rolls over lazily: the first statement that touches the row in
+    a new period starts it again from zero (billing.budgets.period_start).
+    """
+
+    class Period(models.TextChoices):
+        DAILY = "daily", _("Daily")
+        MONTHLY = "monthly", _("Monthly")
+        LIFETIME = "lifetime", _("Lifetime")
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="budgets")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="budgets",
+        help_text="Empty: the whole tenant's budget.",
+    )
+    period = models.CharField(max_length=8, choices=Period.choices)
+    cap = models.BigIntegerField(
+        validators=[MinValueValidator(0)], help_text="nano-USD per period"
+    )
+    spent = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0)
+    period_start = models.DateTimeField()
+    # Alerts to the owners (billing.alerts): the highest share of the cap
+    # (80 or 100) already told for the period that began at `alerted_period`.
+    alerted_percent = models.PositiveSmallIntegerField(default=0)
+    alerted_period = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "period"],
+                condition=models.Q(api_key__isnull=True),
+                name="budget_one_per_tenant_period",
+            ),
+            models.UniqueConstraint(
+                fields=["api_key", "period"],
+                condition=models.Q(api_key__isnull=False),
+                name="budget_one_per_key_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f"key {self.api_key_id}" if self.api_key_id else "tenant"
+        return f"{self.get_period_display()} budget of {owner} ({self.tenant_id})"
+
+
+class BudgetHold(models.Model):
+    """One hold counted in one budget's `held`, given back with the hold."""
+
+    # Indexed by the unique constraint, which leads with it.
+    request_id = models.CharField(max_length=64)
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="+")
+    amount = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request_id", "budget"], name="budget_hold_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} in budget {self.budget_id}"
+
+
 class Worker(models.Model):
     """
     A process that places holds, and when it last said it was alive
@@ -336,6 +413,14 @@ class Prices(models.Model):
         help_text="A flat fee per request that produced something, on top of "
         "tokens (e.g. models that search the web).",
     )
+    cache_hit_usd = models.DecimalField(
+        "$ per cache hit",
+        max_digits=12,
+        decimal_places=9,
+        default=0,
+        help_text="What a request answered from Switchboard's response cache "
+        "costs, instead of its tokens and fees (relay.response_cache). 0: free.",
+    )
     # Long-context prices: a prompt of more than the threshold (all its
     # tokens, cache reads and writes included) is billed at these for every
     # token bucket but images, as Gemini 2.5 Pro and Claude Sonnet 4's 1M
@@ -425,15 +510,21 @@ class Prices(models.Model):
         "per_request_usd",
         *LONG_FIELDS,
     )
+    # USD amounts per request, not per token: 0 when empty.
+    FLAT_FIELDS = ("per_request_usd", "cache_hit_usd")
+    # What a request answered from the response cache costs: a catalog
+    # price (a channel's upstream is not called for it).
+    CACHE_HIT_FIELD = "cache_hit_usd"
     PRICE_FIELDS = (
         *USD_FIELDS,
+        CACHE_HIT_FIELD,
         "long_context_threshold",
         "image_output_tokens",
         "image_prices",
     )
 
     def clean(self):
-        for field in (name for name in self.USD_FIELDS if name != "per_request_usd"):
+        for field in (name for name in self.USD_FIELDS if name not in self.FLAT_FIELDS):
             value = getattr(self, field)
             if value is None:
                 continue
@@ -443,8 +534,10 @@ class Prices(models.Model):
                 nano_per_token(value)
             except InexactPrice as exc:
                 raise ValidationError({field: str(exc)}) from exc
-        if self.per_request_usd is not None and self.per_request_usd < 0:
-            raise ValidationError({"per_request_usd": "Prices cannot be negative."})
+        for field in self.FLAT_FIELDS:
+            value = getattr(self, field)
+            if value is not None and value < 0:
+                raise ValidationError({field: "Prices cannot be negative."})
         self._clean_long_context()
         _check_image_table(self.image_prices, "image_prices", _check_usd)
         _check_image_table(

@@ -127,6 +127,11 @@ def checkout_start(
         "payment_intent_data": {"metadata": metadata},
         "success_url": success_url,
         "cancel_url": cancel_url,
+        # No payment_method_types: Checkout offers every method enabled in
+        # the Stripe dashboard that fits the currency and amount (cards,
+        # Alipay, WeChat Pay...). WeChat Pay, when offered, must be told
+        # where the customer pays from: a browser, shown a QR code.
+        "payment_method_options": {"wechat_pay": {"client": "web"}},
     }
     if user is not None and user.email:
         params["customer_email"] = user.email

@@ -64,6 +64,9 @@ class UnitPrices:
     cache_write_1h: int | None = None
     cached_image_input: int | None = None
     long_context: LongContext | None = None
+    # A request answered from the response cache (relay.response_cache):
+    # charged this instead of everything above.
+    cache_hit: int = 0
 
     def __post_init__(self):
         if self.cache_write_1h is None:
@@ -104,6 +107,7 @@ class UnitPrices:
             cached_image_input=or_else(price.cached_image_input_per_mtok, cached_input),
             per_request=usd_to_nano(price.per_request_usd or 0),
             long_context=long_context,
+            cache_hit=usd_to_nano(price.cache_hit_usd or 0),
         )
 
     def is_long(self, prompt: int) -> bool:

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from billing.models import Hold, LedgerEntry, Wallet
+from billing.models import Budget, BudgetHold, Hold, LedgerEntry, Wallet
 from billing.workers import orphaned_holds
 
 
@@ -138,6 +138,7 @@ def _drifts(now: datetime) -> list[Drift]:
                 f"{hold.expires_at.isoformat()}",
             )
         )
+    drifts.extend(_budget_drifts())
     for hold in _left_by_dead_workers(now):
         drifts.append(
             Drift(
@@ -146,6 +147,43 @@ def _drifts(now: datetime) -> list[Drift]:
                 f"worker {hold.owner} is not released",
             )
         )
+    return drifts
+
+
+def _budget_drifts() -> list[Drift]:
+    """Every budget whose `held` is not the holds counted in it, and every
+    count in a budget (BudgetHold) that is not its open hold's amount."""
+    drifts = []
+    holds = dict(
+        Hold.objects.filter(
+            request_id__in=BudgetHold.objects.values("request_id")
+        ).values_list("request_id", "amount")
+    )
+    counted: dict[int, int] = {}
+    for request_id, budget_id, tenant_id, amount in BudgetHold.objects.values_list(
+        "request_id", "budget_id", "budget__tenant_id", "amount"
+    ).order_by("budget_id", "request_id"):
+        counted[budget_id] = counted.get(budget_id, 0) + amount
+        if holds.get(request_id) != amount:
+            found = holds.get(request_id)
+            drifts.append(
+                Drift(
+                    tenant_id,
+                    f"budget {budget_id} counts {amount} for {request_id}, whose "
+                    + ("hold is gone" if found is None else f"hold is {found}"),
+                )
+            )
+    for budget_id, tenant_id, held in Budget.objects.values_list(
+        "pk", "tenant_id", "held"
+    ).order_by("pk"):
+        expected = counted.get(budget_id, 0)
+        if held != expected:
+            drifts.append(
+                Drift(
+                    tenant_id,
+                    f"budget {budget_id} held {held} != sum of its holds {expected}",
+                )
+            )
     return drifts
 
 

@@ -41,8 +41,14 @@ from django.db import (
 from django.db.models import F, Model
 from django.utils import timezone
 
-from billing import journal, workers
-from billing.holds import by_wallet, hold_remove
+from billing import budgets, journal, workers
+from billing.holds import (
+    BUDGET_PERIOD_SQL,
+    budget_holds_remove,
+    by_wallet,
+    hold_remove,
+    settled_in_budgets,
+)
 from billing.models import LedgerEntry, Wallet
 from billing.money import usd_to_nano
 from billing.spendable import PROMO_USABLE_SQL, promo_set_aside
@@ -60,6 +66,9 @@ class UsageRow(Protocol):
     """
 
     tenant_id: int
+    # The key the request came with: its budgets, and its tenant's, count
+    # the charge (billing.budgets).
+    api_key_id: int | None
     request_id: str
     cost: int
     charged: int
@@ -74,6 +83,8 @@ class Settlement:
     already_settled: bool = False
     # Written to the journal, to be settled when the database is back.
     journaled: bool = False
+    # The wallet's balance after it, in nano-USD (None: not known).
+    balance: int | None = None
 
 
 ALREADY_SETTLED = Settlement(charged=0, uncollected=0, already_settled=True)
@@ -124,9 +135,48 @@ WITH wallet AS (
         held = w.held - c.freed, updated_at = %(now)s
     FROM charge c
     WHERE w.tenant_id = %(tenant_id)s AND (c.amount > 0 OR c.freed > 0)
+    RETURNING w.balance
+)
+"""  # noqa: S608 (constants)
+
+
+# With budgets (billing.budgets), after steps 1 to 3: the request's hold
+# leaves the budgets it was counted in, and what was charged counts in every
+# budget of the key and tenant (those it was counted in included, should the
+# key have lost them since), in the period the settlement falls in. A
+# replay charges nothing and finds no hold: it changes no budget.
+_SETTLE_BUDGETS = f"""
+, unlinked AS (
+    DELETE FROM billing_budgethold l USING billing_budget b, wallet w
+    WHERE l.request_id = %(request_id)s AND l.budget_id = b.id
+        AND b.tenant_id = w.tenant_id
+    RETURNING l.budget_id, l.amount
+), budget_targets AS (
+    SELECT b.id, COALESCE(u.amount, 0) AS freed, {BUDGET_PERIOD_SQL} AS current
+    FROM billing_budget b JOIN wallet w ON b.tenant_id = w.tenant_id
+    LEFT JOIN unlinked u ON u.budget_id = b.id
+    WHERE b.api_key_id IS NULL OR b.api_key_id = %(key_id)s
+        OR u.budget_id IS NOT NULL
+), budget_update AS (
+    UPDATE billing_budget b
+    SET spent = CASE WHEN b.period_start < t.current THEN 0 ELSE b.spent END
+            + c.amount,
+        period_start = GREATEST(b.period_start, t.current),
+        held = b.held - t.freed
+    FROM budget_targets t, charge c
+    WHERE b.id = t.id AND (c.amount > 0 OR t.freed > 0)
     RETURNING 1
 )
 """  # noqa: S608 (constants)
+
+
+# What the statement returns: the amount charged, and the wallet's balance
+# after the charge (unchanged when nothing moved, so no UPDATE returned it).
+_BALANCE_AFTER = """
+SELECT r.charged,
+    COALESCE((SELECT balance FROM wallet_update), (SELECT balance FROM wallet))
+FROM recorded r
+"""
 
 
 def _row_fields(model: type[Model]) -> list:
@@ -135,10 +185,12 @@ def _row_fields(model: type[Model]) -> list:
 
 
 @cache
-def _settle_sql(model: type[Model]) -> str:
+def _settle_sql(model: type[Model], with_budgets: bool = False) -> str:
     """
     Return the one statement that settles a request and inserts its `model`
-    row: no row back if the request was already settled, else `charged`.
+    row: no row back if the request was already settled, else `charged` and
+    the wallet's balance after it (_BALANCE_AFTER).
+    `with_budgets`: the request's key or tenant has budgets.
     """
     fields = _row_fields(model)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
@@ -151,19 +203,23 @@ def _settle_sql(model: type[Model]) -> str:
     )
     # Only model metadata is interpolated; every value is a parameter.
     return (
-        f"{_SETTLE_MONEY} INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608
+        f"{_SETTLE_MONEY}{_SETTLE_BUDGETS if with_budgets else ''} "  # noqa: S608
+        f", recorded AS (INSERT INTO {model._meta.db_table} ({columns}) "
         f"SELECT {values} FROM charge c WHERE NOT c.already "
-        "ON CONFLICT (request_id) DO NOTHING RETURNING charged"
+        "ON CONFLICT (request_id) DO NOTHING RETURNING charged) "
+        f"{_BALANCE_AFTER}"
     )
 
 
-# Values of these field types go to psycopg as they are; only the others
-# (dates, decimals) need Django's conversion.
+# Values of these field types go to psycopg as they are (the statement casts
+# each to its column's type); only the others (JSON) need Django's conversion.
 _PLAIN_TYPES = frozenset(
     {
         "BigIntegerField",
         "BooleanField",
         "CharField",
+        "DateTimeField",
+        "DecimalField",
         "ForeignKey",
         "IntegerField",
         "PositiveIntegerField",
@@ -187,7 +243,9 @@ def _row_params(model: type[Model]) -> tuple[tuple[str, str, object], ...]:
     )
 
 
-def _params(record: UsageRow, description: str, promo_ok: bool) -> dict:
+def _params(
+    record: UsageRow, description: str, promo_ok: bool, with_budgets: bool
+) -> dict:
     params = {
         "tenant_id": record.tenant_id,
         "request_id": record.request_id,
@@ -198,22 +256,35 @@ def _params(record: UsageRow, description: str, promo_ok: bool) -> dict:
         "description": description[:300],
         "now": timezone.now(),
     }
-    # The connection proxy costs a context-local lookup per use: once here.
-    db = connections[DEFAULT_DB_ALIAS]
+    if with_budgets:
+        params["key_id"] = record.api_key_id
+        params.update(budgets.period_params())
+    db = None
     for name, attname, field in _row_params(type(record)):
         value = getattr(record, attname)
-        params[name] = value if field is None else field.get_db_prep_save(value, db)
+        if field is not None:
+            # The connection handler costs a context-local lookup: only
+            # when a column needs it.
+            db = db or connections[DEFAULT_DB_ALIAS]
+            value = field.get_db_prep_save(value, db)
+        params[name] = value
     return params
 
 
 async def usage_settle_async(
-    *, record: UsageRow, description: str, promo_ok: bool = True
+    *,
+    record: UsageRow,
+    description: str,
+    promo_ok: bool = True,
+    with_budgets: bool = False,
 ) -> Settlement:
     """
     Settle one request: charge `record.cost` to `record.tenant_id`, release
     the request's hold and write `record` with what was charged, in one
     transaction; `description` is the ledger row's. `promo_ok`: promotional
-    credit may pay for the request's model. Settling twice is a no-op.
+    credit may pay for the request's model. `with_budgets`: the request's key
+    or tenant has budgets (KeyIdentity.has_budgets), which count the charge.
+    Settling twice is a no-op.
 
     Never raises: a broken connection is retried on a fresh one (settling
     again is safe), and a settlement the database still refuses goes to the
@@ -221,7 +292,7 @@ async def usage_settle_async(
     """
     try:
         return await retrying(
-            lambda: _settle_once(record, description, promo_ok),
+            lambda: _settle_once(record, description, promo_ok, with_budgets),
             what=f"the settlement of {record.request_id}",
             on_retry=SETTLEMENT_RETRIES.inc,
         )
@@ -233,26 +304,39 @@ async def usage_settle_async(
     return JOURNALED
 
 
-async def _settle_once(record: UsageRow, description: str, promo_ok: bool):
+async def _settle_once(
+    record: UsageRow, description: str, promo_ok: bool, with_budgets: bool
+):
     if on_postgres():
-        params = _params(record, description, promo_ok)
-        sql = _settle_sql(type(record))
+        params = _params(record, description, promo_ok, with_budgets)
+        sql = _settle_sql(type(record), with_budgets)
         row = await pg_fetchone_grouped(sql, params, key=by_wallet)
         if row is None:
             return ALREADY_SETTLED
         record.charged = row[0]
-        return Settlement(charged=row[0], uncollected=record.cost - row[0])
+        return Settlement(
+            charged=row[0], uncollected=record.cost - row[0], balance=row[1]
+        )
     return await run_db(
-        usage_settle, record=record, description=description, promo_ok=promo_ok
+        usage_settle,
+        record=record,
+        description=description,
+        promo_ok=promo_ok,
+        with_budgets=with_budgets,
     )
 
 
 @transaction.atomic
 def usage_settle(
-    *, record: UsageRow, description: str, promo_ok: bool = True
+    *,
+    record: UsageRow,
+    description: str,
+    promo_ok: bool = True,
+    with_budgets: bool = True,
 ) -> Settlement:
     """The settlement statement in the ORM, for usage_settle_async off
-    PostgreSQL."""
+    PostgreSQL, and for the journal's replays (billing.journal), which cannot
+    tell a request with budgets from one without."""
     tenant_id, cost = record.tenant_id, record.cost
     reference, now = f"usage:{record.request_id}", timezone.now()
     # 1. The wallet lock, then the hold.
@@ -287,6 +371,17 @@ def usage_settle(
             held=F("held") - freed,
             updated_at=now,
         )
+    if with_budgets:
+        unlinked = budget_holds_remove(
+            tenant_id=tenant_id, request_id=record.request_id
+        )
+        settled_in_budgets(
+            tenant_id=tenant_id,
+            key_id=record.api_key_id,
+            charge=charge,
+            unlinked=unlinked,
+            params=budgets.period_params(),
+        )
     if already:
         return ALREADY_SETTLED
     # 4. The usage record.
@@ -298,4 +393,6 @@ def usage_settle(
         # A replayed settlement of a request that cost nothing: no money
         # moved, and its record is already written.
         return ALREADY_SETTLED
-    return Settlement(charged=charge, uncollected=cost - charge)
+    return Settlement(
+        charged=charge, uncollected=cost - charge, balance=balance - charge
+    )

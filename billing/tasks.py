@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from billing.alerts import low_balance_alerts_send
+from billing.alerts import budget_alerts_send, low_balance_alerts_send
 from billing.holds import holds_release_expired
 from billing.payments import (
     TRANSIENT_ERRORS,
@@ -35,7 +35,8 @@ def expire_promo_credit() -> int:
 
 @shared_task
 def send_low_balance_alerts() -> int:
-    return low_balance_alerts_send()
+    # Budget alerts ride on the same minute's sweep (billing.alerts).
+    return low_balance_alerts_send() + budget_alerts_send()
 
 
 @shared_task

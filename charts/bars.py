@@ -17,13 +17,16 @@ stay exact integers; only the drawing uses floats.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
 from billing.money import NANO_PER_USD, format_usd, format_usd_human
 
 # Okabe and Ito's palette, told apart with most colour-vision deficiencies,
 # readable on light and dark backgrounds; grey is kept for "Other".
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 OTHER_COLOR = "#999999"
-OTHER_LABEL = "Other"
+OTHER_LABEL = gettext_lazy("Other")
 
 WIDTH = 760
 HEIGHT = 240
@@ -54,6 +57,26 @@ HBAR_LAYOUTS = (
 )
 # Room right of the longest bar for its value.
 HBAR_VALUE = 90
+
+
+def _counted(count: int, unit: str) -> str:
+    """`count` of a unit the callers count in ("30 days", "3 models"), in
+    the page's language; a unit named nowhere here is written as given."""
+    if unit == "days":
+        phrase = ngettext("%(count)s day", "%(count)s days", count)
+    elif unit == "weeks":
+        phrase = ngettext("%(count)s week", "%(count)s weeks", count)
+    elif unit == "months":
+        phrase = ngettext("%(count)s month", "%(count)s months", count)
+    elif unit == "periods":
+        phrase = ngettext("%(count)s period", "%(count)s periods", count)
+    elif unit == "model":
+        phrase = ngettext("%(count)s model", "%(count)s models", count)
+    elif unit == "key":
+        phrase = ngettext("%(count)s API key", "%(count)s API keys", count)
+    else:
+        return f"{count} {unit}"
+    return phrase % {"count": count}
 
 
 def usd(nano: int) -> str:
@@ -251,7 +274,12 @@ def _layout(
             Column(
                 x=round(slot_x, 2),
                 width=round(slot, 2),
-                title=f"{label}: {fmt(below)} in total" if stacked else "",
+                title=(
+                    _("%(label)s: %(amount)s in total")
+                    % {"label": label, "amount": fmt(below)}
+                    if stacked
+                    else ""
+                ),
                 rects=rects,
             )
         )
@@ -311,7 +339,12 @@ def grouped_bars(
     summary = "; ".join(f"{name} {fmt(total)}" for name, total in totals.items())
     chart = BarChart(
         title=title,
-        aria_label=f"{title}, {len(labels)} {unit or 'periods'}. Totals: {summary}.",
+        aria_label=_("%(title)s, %(span)s. Totals: %(totals)s.")
+        % {
+            "title": title,
+            "span": _counted(len(labels), unit or "periods"),
+            "totals": summary,
+        },
         legend=[LegendItem(s.name, s.color, fmt(totals[s.name])) for s in series],
         table_header=["", *[s.name for s in series]],
         table_rows=[
@@ -337,7 +370,7 @@ def _ranked(series: Sequence[Series], max_series: int) -> list[Series]:
     if len(ranked) > max_series:
         kept, rest = ranked[: max_series - 1], ranked[max_series - 1 :]
         other = [sum(values) for values in zip(*(s.values for s in rest), strict=True)]
-        ranked = [*kept, Series(OTHER_LABEL, other, OTHER_COLOR)]
+        ranked = [*kept, Series(str(OTHER_LABEL), other, OTHER_COLOR)]
     return _colored(ranked)
 
 
@@ -350,14 +383,15 @@ def stacked_bars(
     tick_fmt: Callable[[int, int], str] | None = usd_tick,
     what: str,
     unit: str = "days",
-    category: str = "Day",
+    category: str = "",
     label_every: int | None = None,
     max_series: int = len(PALETTE),
 ) -> BarChart:
     """
     Amounts per category (e.g. spend per day) stacked by series, largest
     series at the bottom; `what` names the series kind (e.g. "model"). The
-    table leaves out categories with nothing in them.
+    table leaves out categories with nothing in them; its first column is
+    headed `category` (by default "Day").
     """
     ranked = _ranked(series, max_series)
     totals = [sum(s.values[i] for s in ranked) for i in range(len(labels))]
@@ -365,21 +399,31 @@ def stacked_bars(
     if not ranked or grand_total == 0:
         return BarChart(
             title=title,
-            aria_label=f"{title}: no spend in the last {len(labels)} {unit}.",
+            aria_label=_("%(title)s: no spend in the last %(span)s.")
+            % {"title": title, "span": _counted(len(labels), unit)},
             empty=True,
         )
     busiest = max(range(len(labels)), key=lambda i: (totals[i], i))
     largest = ranked[0]
     chart = BarChart(
         title=title,
-        aria_label=(
-            f"{title}: {fmt(grand_total)} over the last {len(labels)} {unit} "
-            f"across {len(series)} {what}{'s' if len(series) != 1 else ''}; "
-            f"the most on {labels[busiest]} ({fmt(totals[busiest])}). "
-            f"Largest: {largest.name} ({fmt(sum(largest.values))})."
-        ),
+        aria_label=_(
+            "%(title)s: %(total)s over the last %(span)s across %(series)s; "
+            "the most on %(busiest)s (%(busiest_total)s). "
+            "Largest: %(largest)s (%(largest_total)s)."
+        )
+        % {
+            "title": title,
+            "total": fmt(grand_total),
+            "span": _counted(len(labels), unit),
+            "series": _counted(len(series), what),
+            "busiest": labels[busiest],
+            "busiest_total": fmt(totals[busiest]),
+            "largest": largest.name,
+            "largest_total": fmt(sum(largest.values)),
+        },
         legend=[LegendItem(s.name, s.color, fmt(sum(s.values))) for s in ranked],
-        table_header=[category, *[s.name for s in ranked], "Total"],
+        table_header=[category or _("Day"), *[s.name for s in ranked], _("Total")],
         table_rows=[
             [label, *[fmt(s.values[i]) for s in ranked], fmt(totals[i])]
             for i, label in enumerate(labels)
@@ -460,7 +504,8 @@ def horizontal_bars(
     (layout, width, label_width, label_chars), *narrower = HBAR_LAYOUTS
     chart = HChart(
         title=title,
-        aria_label=f"{title}: {listed or 'none'}.",
+        aria_label=_("%(title)s: %(items)s.")
+        % {"title": title, "items": listed or _("none")},
         width=width,
         height=max(1, len(items)) * HBAR_ROW,
         bars=_hbars(items, fmt, width, label_width),

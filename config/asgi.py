@@ -8,6 +8,7 @@ Django's per-request machinery (bench/README.md has the measurements).
 Every other path gets Django's full stack.
 """
 
+import gc
 import logging
 import os
 import time
@@ -28,7 +29,7 @@ from config import api_handler  # noqa: E402
 from config.db import close_async_pool  # noqa: E402
 from ops import requestlog  # noqa: E402
 from ops import views as ops_views  # noqa: E402
-from relay import concurrency, errors, refusals  # noqa: E402
+from relay import concurrency, errors, refusals, response_cache  # noqa: E402
 from relay import urls as relay_urls  # noqa: E402
 from relay.background import drain  # noqa: E402
 from relay.breakers import close_breakers  # noqa: E402
@@ -114,6 +115,11 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             # Heartbeat, dead workers' holds, journaled settlements.
             workers.ensure_running()
+            # What start-up made (modules, settings, the catalog's classes)
+            # lives as long as the process: out of the collector's way, so
+            # that its full collections walk only what requests made, and
+            # open streams do not stall on them.
+            gc.freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await drain()
@@ -123,6 +129,7 @@ async def _lifespan(receive, send):
             await close_breakers()
             await close_counters()
             await concurrency.close_slots()
+            await response_cache.close_store()
             await refusals.stop()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -38,6 +38,10 @@ PAGE_POLICY = content_security_policy("https://checkout.stripe.com")
 
 # The API answers JSON, which must never run or load anything as a page.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The API's one page for people, Swagger UI (/api/docs/): its files and the
+# schema it fetches come from this site, as on every other page.
+API_DOCS_PATH = "/api/docs/"
+API_DOCS_POLICY = content_security_policy()
 
 # Pages that show nothing of the visitor's: a shared cache may keep them for
 # signed-out visitors. Every other page may carry a secret (a new API key or
@@ -53,7 +57,8 @@ class SecurityHeadersMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if request.path.startswith(self.api_prefix):
-            response.headers.setdefault("Content-Security-Policy", API_POLICY)
+            policy = API_DOCS_POLICY if request.path == API_DOCS_PATH else API_POLICY
+            response.headers.setdefault("Content-Security-Policy", policy)
             response.headers["Cache-Control"] = "no-store"
             return response
         if not (settings.DEBUG and _is_error(response)):

@@ -6,7 +6,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.forms import parse_usd
-from billing.models import Plan
+from billing.models import Plan, Prices
 from console.filters import moment_parse
 from console.prices import (
     DECIMAL,
@@ -111,7 +111,7 @@ class PriceForm(ReasonForm):
                 else ""
                 if required
                 else gettext("Empty: none.")
-                if name == "per_request_usd"
+                if name in Prices.FLAT_FIELDS
                 else fields[name].help_text,
             )
         self.fields[THRESHOLD_COLUMN] = forms.IntegerField(
@@ -137,7 +137,7 @@ class PriceForm(ReasonForm):
         for name in PRICE_COLUMNS:
             text = (cleaned.get(name) or "").strip()
             if not text:
-                cleaned[name] = Decimal(0) if name == "per_request_usd" else None
+                cleaned[name] = Decimal(0) if name in Prices.FLAT_FIELDS else None
                 continue
             if not DECIMAL.fullmatch(text):
                 self.add_error(

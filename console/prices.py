@@ -19,7 +19,12 @@ from console.filters import moment_parse
 # The price fields a CSV row and the schedule form carry (image tables are
 # edited in the admin): USD amounts, and the prompt tokens above which the
 # long-context ones apply.
-PRICE_COLUMNS = Prices.USD_FIELDS
+_FEE = Prices.USD_FIELDS.index("per_request_usd") + 1
+PRICE_COLUMNS = (
+    *Prices.USD_FIELDS[:_FEE],
+    Prices.CACHE_HIT_FIELD,
+    *Prices.USD_FIELDS[_FEE:],
+)
 THRESHOLD_COLUMN = "long_context_threshold"
 OPTIONAL_PRICES = (
     "cached_input_per_mtok",
@@ -33,6 +38,8 @@ OPTIONAL_NEW_PRICES = (
     "cached_image_input_per_mtok",
     *Prices.LONG_FIELDS,
 )
+# Empty or left out: 0.
+FLAT_PRICES = Prices.FLAT_FIELDS
 _BASE_PRICES = tuple(c for c in PRICE_COLUMNS if c not in Prices.LONG_FIELDS)
 CSV_COLUMNS = (
     "model",
@@ -44,7 +51,7 @@ CSV_COLUMNS = (
 )
 # Columns files exported before they existed lack: left out, a row leaves
 # them as they are (a new model: empty).
-LATER_COLUMNS = (*OPTIONAL_NEW_PRICES, THRESHOLD_COLUMN)
+LATER_COLUMNS = (*OPTIONAL_NEW_PRICES, Prices.CACHE_HIT_FIELD, THRESHOLD_COLUMN)
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 5000
@@ -130,7 +137,7 @@ def _row(
         if not text:
             if column in OPTIONAL_PRICES or column in OPTIONAL_NEW_PRICES:
                 prices[column] = None
-            elif column == "per_request_usd":
+            elif column in FLAT_PRICES:
                 prices[column] = Decimal(0)
             else:
                 problems.append(f"{column}: required.")

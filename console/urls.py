@@ -1,6 +1,15 @@
 from django.urls import path
 
-from console.views import audit, channels, dashboard, payments, prices, tenants, usage
+from console.views import (
+    audit,
+    auto,
+    channels,
+    dashboard,
+    payments,
+    prices,
+    tenants,
+    usage,
+)
 
 app_name = "console"
 
@@ -36,6 +45,7 @@ urlpatterns = [
         prices.price_change_cancel_view,
         name="price_change_cancel",
     ),
+    path("auto/", auto.auto_tiers, name="auto_tiers"),
     path("usage/", usage.usage_list, name="usage"),
     path("usage/export.csv", usage.usage_export, name="usage_export"),
     path("usage/<str:request_id>/", usage.usage_detail, name="usage_detail"),

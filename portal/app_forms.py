@@ -19,7 +19,49 @@ from relay.selectors import usage_records
 CENTS_PER_USD = 100
 
 
-class ApiKeyCreateForm(forms.Form):
+def _budget_field(label: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        required=False,
+        min_value=Decimal(0),
+        max_digits=12,
+        decimal_places=2,
+        label=label,
+        help_text=_("USD. Optional. Empty: no budget."),
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+
+
+class BudgetForm(forms.Form):
+    """Spend caps for a UTC day, a UTC month and for good (billing.budgets);
+    requests that could go over one get 402 budget_exceeded."""
+
+    daily_budget = _budget_field(_("Daily budget (USD)"))
+    monthly_budget = _budget_field(_("Monthly budget (USD)"))
+    lifetime_budget = _budget_field(_("Lifetime budget (USD)"))
+
+    PERIODS = {
+        "daily": "daily_budget",
+        "monthly": "monthly_budget",
+        "lifetime": "lifetime_budget",
+    }
+
+    @classmethod
+    def initial_of(cls, caps: dict[str, int]) -> dict:
+        return {
+            cls.PERIODS[period]: Decimal(cap) / NANO_PER_USD
+            for period, cap in caps.items()
+        }
+
+    def caps(self) -> dict[str, int | None]:
+        """Each period's cap in nano-USD; None: no budget."""
+        caps = {}
+        for period, name in self.PERIODS.items():
+            usd = self.cleaned_data.get(name)
+            caps[period] = None if usd is None else int(usd * NANO_PER_USD)
+        return caps
+
+
+class ApiKeyCreateForm(BudgetForm):
     name = forms.CharField(
         max_length=100,
         label=_("Name"),
@@ -112,6 +154,9 @@ class UsageFilterSet(UsageFilter):
         fields["model"].label = gettext("Model")
         fields["status"].label = gettext("Status")
         fields["status"].empty_label = gettext("Any status")
+        fields["end_user"].label = gettext("End user")
+        fields["tag"].label = gettext("Tag")
+        fields["tag"].widget.attrs["placeholder"] = gettext("key=value")
         fields["status"].choices = [
             (value, status_label(value))
             for value, _label in fields["status"].choices

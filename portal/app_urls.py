@@ -9,6 +9,8 @@ urlpatterns = [
     path("keys/", keys.key_list, name="keys"),
     path("keys/new/", keys.key_create, name="key_create"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
+    path("keys/<int:key_id>/budget/", keys.key_budget, name="key_budget"),
+    path("keys/budget/", keys.tenant_budget, name="tenant_budget"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/new/", tokens.token_create_view, name="token_create"),
     path(

@@ -89,6 +89,41 @@ def spend_windows(*, tenant: Tenant, today: date | None = None) -> list[Period]:
     ]
 
 
+@dataclass(frozen=True)
+class CacheUse:
+    """What the response cache did for a tenant over a period: its hits
+    among all requests, what they were charged and would have cost without
+    the cache (nano-USD)."""
+
+    requests: int
+    hits: int
+    charged: int
+    uncached: int
+
+    @property
+    def hit_rate(self) -> float:
+        """Percent of the requests answered from the cache."""
+        return round(100 * self.hits / self.requests, 1) if self.requests else 0.0
+
+    @property
+    def saved(self) -> int:
+        return self.uncached - self.charged
+
+
+def cache_use(*, tenant: Tenant, today: date | None = None) -> CacheUse:
+    """The response cache over the last 30 days (today included): one query."""
+    today = today or timezone.localdate()
+    start = day_start(today - timedelta(days=CHART_DAYS - 1))
+    hit = Q(usage_source=UsageRecord.Source.CACHE)
+    row = UsageRecord.objects.filter(tenant=tenant, created_at__gte=start).aggregate(
+        requests=Count("pk"),
+        hits=Count("pk", filter=hit),
+        charged=Coalesce(Sum("charged", filter=hit), 0),
+        uncached=Coalesce(Sum("uncached_cost", filter=hit), 0),
+    )
+    return CacheUse(**row)
+
+
 def _daily(tenant: Tenant, days: list[date], group: list[str]):
     return (
         UsageRecord.objects.filter(tenant=tenant, created_at__gte=day_start(days[0]))

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -18,7 +19,10 @@ from django.utils import timezone
 from accounts import roles
 from audit.admin_edits import AuditedEditsMixin, InlineEdit
 from billing.models import Prices
-from relay.models import Channel, ChannelCost, UpstreamKey, UsageRecord
+from portal.templatetags.switchboard import usd_html
+from relay import catalog
+from relay.auto import tiers_clean
+from relay.models import AutoTiers, Channel, ChannelCost, UpstreamKey, UsageRecord
 from relay.probes import channel_check
 
 # The cost prices a channel's inline edits (image tables: not by hand here).
@@ -286,15 +290,35 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "completion_tokens",
         "reasoning_tokens",
         "images",
-        "cost",
-        "charged",
-        "upstream_cost",
+        "cost_usd",
+        "charged_usd",
+        "upstream_cost_usd",
         "latency_ms",
     ]
-    list_filter = ["status", "model", "channel", "stream", "usage_source"]
+    list_filter = [
+        "status",
+        "model",
+        "routed_from",
+        "channel",
+        "stream",
+        "usage_source",
+    ]
     list_select_related = ["tenant", "channel"]
     search_fields = ["request_id", "tenant__name"]
     date_hierarchy = "created_at"
+
+    # The fields hold nano-USD: people read them in the one money format.
+    @admin.display(description="cost", ordering="cost")
+    def cost_usd(self, record):
+        return usd_html(record.cost)
+
+    @admin.display(description="charged", ordering="charged")
+    def charged_usd(self, record):
+        return usd_html(record.charged)
+
+    @admin.display(description="upstream cost", ordering="upstream_cost")
+    def upstream_cost_usd(self, record):
+        return "—" if record.upstream_cost is None else usd_html(record.upstream_cost)
 
     def has_module_permission(self, request):
         return roles.can(request.user, roles.READ)
@@ -310,3 +334,40 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AutoTiersForm(forms.ModelForm):
+    class Meta:
+        model = AutoTiers
+        fields = ["tiers"]
+
+    def clean_tiers(self):
+        try:
+            return tiers_clean(self.cleaned_data.get("tiers") or [])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+
+
+@admin.register(AutoTiers)
+class AutoTiersAdmin(AuditedEditsMixin, RoleAdminMixin, admin.ModelAdmin):
+    """The one tier list of `model: "auto"` (relay.auto); the console's Auto
+    model page edits it too, with a reason. Adding one replaces the list;
+    deleting it restores the default."""
+
+    form = AutoTiersForm
+    list_display = ["__str__", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = AutoTiers.SINGLETON
+        super().save_model(request, obj, form, change)
+        catalog.forget()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        catalog.forget()
+
+    audit_edits = {
+        "create": ("auto_tiers.change", "set the auto model's tiers to {obj}"),
+        "change": ("auto_tiers.change", "set the auto model's tiers to {obj}"),
+        "delete": ("auto_tiers.delete", "restored the auto model's default tiers"),
+    }

@@ -1,6 +1,17 @@
 """
 The upstream's answer on its way to the client: read whole, or streamed as
-it arrives; either way settled before the client has all of it.
+it arrives; either way settled before the client has all of it, so that it
+tells what it cost.
+
+A whole answer carries its cost (at the tenant's plan, before the balance
+caps the charge) in the x-switchboard-cost header and as `cost` in its usage
+object; the wallet's balance after the charge in x-switchboard-balance; and,
+when the balance capped the charge, what was charged in
+x-switchboard-charged (and `charged` beside `cost`). A stream's headers are
+sent before it is charged: its final usage (the usage-only chunk, when the
+client asked for usage, response.completed's, message_delta's) carries
+`cost`, `charged` when capped, and `balance` instead (relay.formats.usage).
+All amounts are USD with nine decimals, exact to the nano-USD.
 """
 
 import asyncio
@@ -12,16 +23,22 @@ import httpx
 import orjson
 from django.http import HttpResponse, StreamingHttpResponse
 
+from billing.money import usd_string
 from billing.pricing import TokenUsage
 from relay import bridge, errors, tokens
 from relay.attempts import is_timeout
 from relay.bridge import Route
 from relay.endpoints import Endpoint
+from relay.formats.usage import Bill, with_bill
 from relay.metering import MeteredRequest, ending
 from relay.providers.base import ModelNames, StreamTranslator
 from relay.redaction import redact
 
 logger = logging.getLogger(__name__)
+
+COST_HEADER = "x-switchboard-cost"
+CHARGED_HEADER = "x-switchboard-charged"
+BALANCE_HEADER = "x-switchboard-balance"
 
 
 def _names(metered: MeteredRequest) -> ModelNames:
@@ -50,14 +67,38 @@ async def whole_answer(
         body, usage, estimated = found.answer(
             raw, request, _names(metered), metered.exact_prompt
         )
+        answer = orjson.loads(body)
         if endpoint.name == "responses":
-            metered.response_id = endpoint.answer_id(body)
+            found_id = answer.get("id") if isinstance(answer, dict) else None
+            metered.response_id = found_id if isinstance(found_id, str) else ""
     except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
         logger.warning("unreadable upstream answer (%s)", metered.request_id)
         raise errors.upstream_unavailable() from None
     metered.first_byte = time.perf_counter()
+    metered.attribute(request.payload)
     await metered.settle(ending(), usage=usage, estimated=estimated)
-    return HttpResponse(body, content_type="application/json")
+    return billed_answer(body, answer, metered.bill)
+
+
+def billed_answer(body: bytes, answer, bill: Bill | None) -> HttpResponse:
+    """Return the whole answer `body` (parsed: `answer`) telling `bill`."""
+    if bill is None:
+        return HttpResponse(body, content_type="application/json")
+    if isinstance(answer, dict):
+        answer["usage"] = with_bill(answer.get("usage"), bill)
+        body = orjson.dumps(answer)
+    response = HttpResponse(body, content_type="application/json")
+    tell_bill(response, bill)
+    return response
+
+
+def tell_bill(response: HttpResponse, bill: Bill) -> None:
+    """Put `bill` in the headers of `response`."""
+    response[COST_HEADER] = usd_string(bill.cost)
+    if bill.capped:
+        response[CHARGED_HEADER] = usd_string(bill.charged)
+    if bill.balance is not None:
+        response[BALANCE_HEADER] = usd_string(bill.balance)
 
 
 def streamed_answer(
@@ -70,6 +111,7 @@ def streamed_answer(
 ) -> StreamingHttpResponse:
     """Return the answer that streams the upstream's as it arrives."""
     translator = found.stream(request, _names(metered), forward_usage=forward_usage)
+    metered.attribute(request.payload)
     streaming = StreamingHttpResponse(
         relay_stream(metered, translator, response),
         content_type="text/event-stream",
@@ -144,6 +186,6 @@ async def relay_stream(
         )
         await metered.settle(ended, usage=usage, estimated=estimated)
     if translator.done:
-        yield translator.close(usage)
+        yield translator.close(usage, metered.bill)
     elif not translator.error:
         yield translator.broken

@@ -21,6 +21,7 @@ from relay import endpoints
 from relay.catalog import ChannelInfo, ModelInfo
 from relay.endpoints import Endpoint
 from relay.formats import messages, responses
+from relay.formats.usage import Bill
 from relay.providers import adapter_for
 from relay.providers.base import Adapter, ModelNames, StreamTranslator
 from relay.streaming import DONE, SSEBuffer, error_message, event_data
@@ -254,7 +255,8 @@ class BridgedStream:
             out.append(self.outer.feed(chunk))
         return b"".join(out)
 
-    def close(self, usage: TokenUsage) -> bytes:
+    def close(self, usage: TokenUsage, bill: Bill | None = None) -> bytes:
         # Written once settled, so that it shows what was charged even when
-        # the upstream reported nothing and the usage is an estimate.
-        return self.outer.finish(usage)
+        # the upstream reported nothing and the usage is an estimate; and
+        # what it cost (relay.formats.usage.Bill).
+        return self.outer.finish(usage, bill)

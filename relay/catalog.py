@@ -18,7 +18,7 @@ from billing.money import usd_to_nano
 from billing.pricing import UnitPrices
 from config.db import run_db
 from relay import breakers
-from relay.models import Channel, ChannelCost, UpstreamKey
+from relay.models import AutoTiers, Channel, ChannelCost, UpstreamKey
 
 # Price changes take effect by the wall clock (tests move it).
 wall_clock = time.time
@@ -79,6 +79,8 @@ class ModelInfo:
     # Scheduled price changes not yet applied to the catalog row, as (epoch
     # seconds it takes effect, the model at those prices), earliest first.
     changes: tuple[tuple[float, "ModelInfo"], ...] = ()
+    # "auto" when relay.auto chose this model for the request at hand.
+    routed_from: str = ""
 
     def current(self) -> "ModelInfo":
         """Return this model at the prices in effect now."""
@@ -110,6 +112,8 @@ class Catalog:
     # Every channel's and key's breaker (relay.breakers), to keep watching.
     breaker_names: list[str] = field(default_factory=list)
     by_id: dict[int, ChannelInfo] = field(default_factory=dict)
+    # What `model: "auto"` chooses from, cheapest first (relay.auto).
+    auto_tiers: tuple[str, ...] = ()
 
     def servable(self) -> list[str]:
         """Return the models that have a price and an enabled channel."""
@@ -207,6 +211,7 @@ def _load() -> Catalog:
         channels={model: tuple(found) for model, found in channels.items()},
         breaker_names=names,
         by_id=served,
+        auto_tiers=AutoTiers.current(),
     )
 
 

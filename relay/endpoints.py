@@ -301,12 +301,6 @@ class Responses(Endpoint):
                     pieces.append(item[name])
         return "".join(pieces)
 
-    def answer_id(self, body: bytes) -> str:
-        """Return the id of a whole Responses API answer."""
-        answer = orjson.loads(body)
-        found = answer.get("id") if isinstance(answer, dict) else None
-        return found if isinstance(found, str) else ""
-
 
 class ImagesGenerations(Endpoint):
     """

@@ -3,6 +3,8 @@
 import orjson
 from django.http import HttpResponse
 
+from billing.budgets import BudgetExceeded
+from billing.money import format_usd
 from relay.redaction import redact
 
 # Anthropic's error types by status, for /v1/messages clients.
@@ -135,6 +137,24 @@ def upstream_rate_limited(retry_after: int | None) -> RelayError:
 def insufficient_balance(message: str) -> RelayError:
     return RelayError(
         402, message, type="insufficient_quota", code="insufficient_balance"
+    )
+
+
+def budget_exceeded(exceeded: BudgetExceeded) -> RelayError:
+    """402 when a budget of the key or its tenant has no room for the
+    request's hold: which one, and when it resets (ISO time, UTC)."""
+    owner = "this key's" if exceeded.scope == "key" else "the tenant's"
+    if exceeded.resets_at is None:
+        resets = "It never resets: raise it to go on"
+    else:
+        resets = "It resets at " + exceeded.resets_at.isoformat().replace("+00:00", "Z")
+    return RelayError(
+        402,
+        f"Budget exceeded: {owner} {exceeded.period} budget of "
+        f"{format_usd(exceeded.cap)} has no room left for this request. "
+        f"{resets}.",
+        type="insufficient_quota",
+        code="budget_exceeded",
     )
 
 

@@ -15,10 +15,13 @@ from datetime import UTC, date, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from accounts import keys
+from relay.metering import END_USER_MAX, TAG_KEY_MAX, TAG_VALUE_MAX
 from relay.models import UsageRecord
 
 ID_MAX = 2**63
@@ -27,6 +30,8 @@ _ID_DIGITS = len(str(ID_MAX))
 # How much of a refused value a message repeats.
 _ECHO = 40
 _MODEL_MAX_LENGTH = UsageRecord._meta.get_field("model").max_length
+# A tag as the filter takes it: key=value.
+_TAG_MAX_LENGTH = TAG_KEY_MAX + 1 + TAG_VALUE_MAX
 
 
 def moment_parse(raw: str, *, end: bool = False) -> datetime:
@@ -124,6 +129,39 @@ class ModelNameField(ParamField):
         return raw
 
 
+class TextField(ParamField):
+    """Printable text of at most `max_length` characters, named `noun`."""
+
+    def __init__(self, *, noun: str, max_length: int, **kwargs):
+        self.noun = noun
+        super().__init__(**kwargs)
+        # After super(): a form's max_length would refuse before parse() says why.
+        self.limit = max_length
+
+    def parse(self, raw: str) -> str:
+        if not raw.isprintable():
+            # PostgreSQL refuses NUL in a query.
+            raise self.refuse(
+                "%(noun)s has no control characters.", raw, noun=self.noun
+            )
+        if len(raw) > self.limit:
+            raise self.refuse(
+                "%(noun)s has at most %(limit)s characters.",
+                raw,
+                noun=self.noun,
+                limit=self.limit,
+            )
+        return raw
+
+
+class TagField(TextField):
+    """A tag as key=value, or a key alone (any value): (key, value or None)."""
+
+    def parse(self, raw: str) -> tuple[str, str | None]:
+        key, equals, value = super().parse(raw).partition("=")
+        return key.strip(), value.strip() if equals else None
+
+
 class StatusField(django_filters.fields.ChoiceField):
     """One of its choices; a refusal lists them all."""
 
@@ -159,6 +197,23 @@ class KeyRefField(ParamField):
 
 class MomentFilter(django_filters.CharFilter):
     field_class = MomentField
+
+
+class TextFilter(django_filters.CharFilter):
+    field_class = TextField
+
+
+class TagFilter(django_filters.Filter):
+    field_class = TagField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        key, tagged = value
+        if tagged is None:
+            return qs.filter(tags__has_key=key)
+        # The key as a parameter, never as a lookup path: it is the caller's.
+        return qs.filter(Exact(KeyTextTransform(key, "tags"), tagged))
 
 
 class IdFilter(django_filters.NumberFilter):
@@ -281,10 +336,42 @@ class UsageFilter(django_filters.FilterSet):
         label="Status",
         help_text="How the request ended.",
     )
+    end_user = extend_schema_field(
+        {
+            "type": "string",
+            "maxLength": END_USER_MAX,
+            "pattern": _printable_pattern(),
+            "description": "An end user, as the request named it (OpenAI's "
+            "`user`, Anthropic's `metadata.user_id`): printable characters.",
+        }
+    )(
+        TextFilter(
+            noun="An end user",
+            max_length=END_USER_MAX,
+            label="End user",
+            help_text="An end user, as the request named it.",
+        )
+    )
+    tag = extend_schema_field(
+        {
+            "type": "string",
+            "maxLength": _TAG_MAX_LENGTH,
+            "pattern": _printable_pattern(),
+            "description": "A tag of the request's `metadata`: `key=value`, or "
+            "`key` alone for any value.",
+        }
+    )(
+        TagFilter(
+            noun="A tag",
+            max_length=_TAG_MAX_LENGTH,
+            label="Tag",
+            help_text="key=value, or key alone for any value.",
+        )
+    )
 
     class Meta:
         model = UsageRecord
-        fields = ["start", "end", "key", "model", "status"]
+        fields = ["start", "end", "key", "model", "status", "end_user", "tag"]
         form = RangeForm
 
     @property

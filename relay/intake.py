@@ -10,7 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from accounts.auth import KeyIdentity, identify
 from accounts.models import ApiKey
 from config.api_handler import ApiRequest
-from relay import bridge, errors, limits, refusals, validation
+from relay import auto, bridge, errors, limits, refusals, validation
 from relay.bridge import Route
 from relay.catalog import Catalog, ModelInfo
 from relay.endpoints import Endpoint
@@ -94,6 +94,8 @@ def priced_model(
         raise errors.bad_request(
             f"'model' is longer than {MAX_MODEL_NAME} characters.", param="model"
         )
+    if name == auto.NAME:  # relay.auto picks a tier, priced here like any model
+        return auto.priced(identity, payload, endpoint, snapshot)
     if identity.allowed_models and name not in identity.allowed_models:
         raise errors.forbidden(
             f"This API key is not allowed to use the model `{name}`.",

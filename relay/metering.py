@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.auth import KeyIdentity
 from billing import workers
+from billing.budgets import BudgetExceeded
 from billing.holds import hold_release_async, wallet_reserve_async
 from billing.money import format_usd
 from billing.pricing import TokenUsage, UnitPrices, hold_cost, plan_cost, usage_cost
@@ -24,6 +25,7 @@ from ops import requestlog
 from relay import errors, limits
 from relay.background import spawn
 from relay.catalog import ChannelInfo, ModelInfo
+from relay.formats.usage import Bill
 from relay.models import UsageRecord
 from relay.redaction import redact
 from relay.services import api_key_touch, usage_description
@@ -41,6 +43,40 @@ LAST_USED_SECONDS = 60
 
 def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
+
+
+# Bounds of what a request's attribution keeps: OpenAI's own limits on
+# `metadata` (16 pairs, keys of 64 and values of 512 characters), and
+# Anthropic's on metadata.user_id (256).
+END_USER_MAX = 256
+TAGS_MAX = 16
+TAG_KEY_MAX = 64
+TAG_VALUE_MAX = 512
+
+
+def attribution(payload: dict, endpoint: str) -> tuple[str, dict[str, str]]:
+    """
+    Return who the customer says a request is for, and its tags: OpenAI's
+    `user` (or the Responses API's `safety_identifier`), Anthropic's
+    `metadata.user_id`; and the text pairs of OpenAI's `metadata` object.
+    What exceeds the bounds above is cut or left out, never refused: the
+    upstream judges the request.
+    """
+    metadata = payload.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    if endpoint == "messages":
+        user = metadata.get("user_id")
+        metadata = {}
+    else:
+        user = payload.get("user") or payload.get("safety_identifier")
+    end_user = user[:END_USER_MAX] if isinstance(user, str) else ""
+    tags = {}
+    for key, value in metadata.items():
+        if len(tags) == TAGS_MAX:
+            break
+        if isinstance(value, str) and key and len(key) <= TAG_KEY_MAX:
+            tags[key] = value[:TAG_VALUE_MAX]
+    return end_user, tags
 
 
 class Ending(NamedTuple):
@@ -121,6 +157,17 @@ class MeteredRequest:
     upstream_started: float | None = None
     # What the metrics and the request log see of it (ops.requestlog).
     trace: requestlog.Trace | None = None
+    # Whom the customer says it is for, and its tags (attribution()).
+    end_user: str = ""
+    tags: dict | None = None
+    # What it cost and what is left, once settled (relay.answers tells it).
+    bill: Bill | None = None
+    # How it ended and what it used, once settled (relay.response_cache
+    # keeps answers that were served).
+    ended: Ending | None = None
+    used: TokenUsage | None = None
+    # Answered from the response cache: what it would have cost without it.
+    uncached_cost: int | None = None
 
     def __post_init__(self):
         trace = self.trace = requestlog.current.get()
@@ -130,6 +177,10 @@ class MeteredRequest:
             self.prices = self.model.prices
         if self.exact_prompt is None:
             self.exact_prompt = lambda: self.prompt_estimate
+
+    def attribute(self, payload: dict) -> None:
+        """Record whom the request is for and its tags, from its body."""
+        self.end_user, self.tags = attribution(payload, self.endpoint)
 
     def use(self, attempt: ChannelInfo) -> None:
         """Record the channel attempt that answered."""
@@ -149,10 +200,15 @@ class MeteredRequest:
                 amount=self.hold,
                 promo_ok=self.model.promo_ok,
                 owner=workers.name(),
+                key_id=self.identity.key_id,
+                with_budgets=self.identity.has_budgets,
             )
         )
         try:
             reserved = await asyncio.shield(task)
+        except BudgetExceeded as exceeded:
+            self.settled = True
+            raise errors.budget_exceeded(exceeded) from None
         except asyncio.CancelledError:
             # The client left while the hold was being placed: the database
             # thread finishes regardless, so release whatever it reserved.
@@ -193,9 +249,15 @@ class MeteredRequest:
             return None
 
     async def _release_when_placed(self, reserving: asyncio.Future) -> None:
-        if await reserving:
+        try:
+            placed = await reserving
+        except BudgetExceeded:
+            return
+        if placed:
             await hold_release_async(
-                tenant_id=self.identity.tenant_id, request_id=self.request_id
+                tenant_id=self.identity.tenant_id,
+                request_id=self.request_id,
+                with_budgets=self.identity.has_budgets,
             )
 
     async def settle(
@@ -208,6 +270,7 @@ class MeteredRequest:
         self.settled = True
         if usage is not None and usage != NOTHING_USED:
             usage = replace(usage, requests=1)
+        self.ended, self.used = ended, usage
         record = self._record(ended, usage, estimated)
         self._tell(record)
         _touch_key(self.identity.key_id)
@@ -218,9 +281,11 @@ class MeteredRequest:
                 record=record,
                 description=usage_description(record),
                 promo_ok=self.model.promo_ok,
+                with_budgets=self.identity.has_budgets,
             )
         )
         settlement = await asyncio.shield(settling)
+        self.bill = _bill(record, settlement)
         if self.rate_counted:
             used = record.prompt_tokens + record.completion_tokens
             await limits.settle(self.identity, used - self.prompt_estimate)
@@ -268,6 +333,9 @@ class MeteredRequest:
             endpoint=self.endpoint,
             response_id=self.response_id[:100],
             model=self.model.name,
+            routed_from=self.model.routed_from,
+            end_user=self.end_user,
+            tags=self.tags or {},
             stream=self.stream,
             status=ended.status,
             http_status=ended.http_status,
@@ -283,7 +351,9 @@ class MeteredRequest:
             ),
             images=usage.images,
             usage_source=(
-                UsageRecord.Source.NONE
+                UsageRecord.Source.CACHE
+                if self.uncached_cost is not None
+                else UsageRecord.Source.NONE
                 if usage == NOTHING_USED
                 else UsageRecord.Source.ESTIMATED
                 if estimated
@@ -305,7 +375,10 @@ class MeteredRequest:
             per_request_price=prices.per_request,
             price_multiplier=self.identity.price_multiplier,
             cost=self.cost(usage),
-            upstream_cost=self._upstream_cost(usage),
+            upstream_cost=(
+                0 if self.uncached_cost is not None else self._upstream_cost(usage)
+            ),
+            uncached_cost=self.uncached_cost,
             latency_ms=int((now - self.started) * 1000),
             ttfb_ms=(
                 int((self.first_byte - self.started) * 1000)
@@ -316,6 +389,17 @@ class MeteredRequest:
             error=redact(ended.error, self.channel)[:300],
             created_at=timezone.now(),
         )
+
+
+def _bill(record: UsageRecord, settlement: Settlement) -> Bill:
+    """What the client is told of its settled request: the cost at its plan,
+    and, unless the settlement waits in the journal, what was charged and
+    the balance after it."""
+    if settlement.journaled or settlement.already_settled:
+        return Bill(cost=record.cost)
+    return Bill(
+        cost=record.cost, charged=settlement.charged, balance=settlement.balance
+    )
 
 
 def _touch_key(key_id: int) -> None:

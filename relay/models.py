@@ -172,6 +172,9 @@ class UsageRecord(models.Model):
         REPORTED = "reported", "Reported by upstream"
         ESTIMATED = "estimated", "Estimated"
         NONE = "none", "No usage"
+        # Answered from the response cache (relay.response_cache): the
+        # tokens are the stored answer's, charged at the cache hit price.
+        CACHE = "cache", "Response cache"
 
     request_id = models.CharField(max_length=64, unique=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="usage")
@@ -197,6 +200,13 @@ class UsageRecord(models.Model):
     # and GET/DELETE /v1/responses/{id}.
     response_id = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=100)
+    # Whom the customer says the request is for (OpenAI's `user`, Anthropic's
+    # metadata.user_id) and its tags (OpenAI's `metadata` pairs), to attribute
+    # spend: relay.metering.attribution bounds both.
+    end_user = models.CharField(max_length=256, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    # "auto" when relay.auto chose `model` for the request; empty otherwise.
+    routed_from = models.CharField(max_length=16, blank=True)
     stream = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices)
     http_status = models.PositiveSmallIntegerField()
@@ -245,6 +255,12 @@ class UsageRecord(models.Model):
         help_text="nano-USD the channel's upstream charges for this usage at "
         "its cost prices; empty when the channel has none for the model.",
     )
+    uncached_cost = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Cache hits: nano-USD the answer would have cost at the model's "
+        "prices (the plan's multiplier applied), had it not come from the cache.",
+    )
     latency_ms = models.PositiveIntegerField(default=0)
     ttfb_ms = models.PositiveIntegerField(null=True)
     error = models.CharField(max_length=300, blank=True)
@@ -261,6 +277,12 @@ class UsageRecord(models.Model):
                 fields=["tenant", "response_id"],
                 name="usage_response_id",
                 condition=~models.Q(response_id=""),
+            ),
+            # Partial: requests without an end user cost the index nothing.
+            models.Index(
+                fields=["tenant", "end_user", "-created_at"],
+                name="usage_end_user",
+                condition=~models.Q(end_user=""),
             ),
         ]
 
@@ -347,3 +369,40 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}:{self.key}"
+
+
+class AutoTiers(models.Model):
+    """
+    The models that `model: "auto"` chooses from (relay.auto), cheapest and
+    least capable first. One row (pk 1), edited in the console or the admin,
+    each edit audited; until staff save one, DEFAULT: the seeded catalog's
+    GPT-4.1 family. An empty list turns `auto` off.
+    """
+
+    DEFAULT = ("gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1")
+    SINGLETON = 1
+    # More would make the middle and top tiers (relay.auto) say little.
+    MAX_TIERS = 10
+
+    tiers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Model names, cheapest first, e.g. "
+        '["gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1"]. Empty: no auto model.',
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "auto model tiers"
+        verbose_name_plural = "auto model tiers"
+
+    def __str__(self) -> str:
+        return " → ".join(self.tiers) or "(auto off)"
+
+    @classmethod
+    def current(cls) -> tuple[str, ...]:
+        """Return the tier list in force: the stored one, or DEFAULT."""
+        stored = (
+            cls.objects.filter(pk=cls.SINGLETON).values_list("tiers", flat=True).first()
+        )
+        return cls.DEFAULT if stored is None else tuple(stored)

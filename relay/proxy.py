@@ -17,7 +17,16 @@ from django.http import HttpResponse
 
 from accounts.auth import KeyIdentity
 from config.api_handler import ApiRequest
-from relay import bridge, catalog, errors, inflight, limits, stored, tokens
+from relay import (
+    bridge,
+    catalog,
+    errors,
+    inflight,
+    limits,
+    response_cache,
+    stored,
+    tokens,
+)
 from relay.answers import streamed_answer, whole_answer
 from relay.attempts import open_upstream
 from relay.bridge import Route
@@ -34,7 +43,11 @@ async def relay(
     # relay.inflight: a concurrency slot and an Idempotency-Key claim, given
     # back when the request ends (a stream's when it has ended).
     try:
-        answer = await serve(await prepare(request, request_id, endpoint))
+        # relay.response_cache: x-switchboard-cache checked before any hold,
+        # and a stored answer served in place of the upstream's.
+        cache_ttl = response_cache.asked(request)
+        prepared = await prepare(request, request_id, endpoint)
+        answer = await response_cache.serve(cache_ttl, prepared, serve)
     except inflight.Replay as replay:
         return replay.answer
     except BaseException:

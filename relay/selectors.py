@@ -6,6 +6,7 @@ narrows it).
 
 from collections.abc import Iterable, Iterator
 
+import orjson
 from django.db.models import QuerySet
 
 from billing.money import usd_string
@@ -28,6 +29,8 @@ CSV_HEADER = (
     "images",
     "cost_usd",
     "charged_usd",
+    "end_user",
+    "tags",
 )
 
 
@@ -46,7 +49,8 @@ def usage_csv_rows(records: QuerySet[UsageRecord]) -> Iterator[Iterable]:
     Yield the CSV header, then one row per record of `records` (which must
     join api_key, as usage_records does), reading the rows in chunks so an
     export of any size streams in bounded memory. The customer's own text
-    (key names, model names) cannot become a spreadsheet formula.
+    (key names, model names, end users) cannot become a spreadsheet formula.
+    Tags are a JSON object, empty when the request had none.
     """
     yield CSV_HEADER
     for record in records.iterator(chunk_size=2000):
@@ -67,4 +71,6 @@ def usage_csv_rows(records: QuerySet[UsageRecord]) -> Iterator[Iterable]:
             record.images,
             usd_string(record.cost),
             usd_string(record.charged),
+            text_cell(record.end_user),
+            orjson.dumps(record.tags).decode() if record.tags else "",
         )

@@ -6,7 +6,7 @@ as they complete, and capture the usage the upstream reports on the way.
 import orjson
 
 from billing.pricing import TokenUsage
-from relay.formats.usage import usage_from_openai
+from relay.formats.usage import Bill, openai_usage, usage_from_openai, with_bill
 
 DONE = b"[DONE]"
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -76,7 +76,7 @@ class HeldBack:
 
     closing: bytes
 
-    def close(self, usage: TokenUsage) -> bytes:
+    def close(self, usage: TokenUsage, bill: Bill | None = None) -> bytes:
         return self.closing
 
 
@@ -84,6 +84,13 @@ class OpenAIOutput(HeldBack):
     """
     What every translator to OpenAI's stream format starts with. `model`:
     the public model name to answer with (None keeps the upstream's).
+
+    When the client asked for usage (`forward_usage`), the final usage-only
+    chunk is held back in `usage_chunk` with the terminating event, to be
+    sent once the request is settled with its cost and the balance after it
+    (relay.formats.usage.bill_fields). A stream that ended without one gets
+    one made of the usage it was charged for (translators from other
+    formats make theirs so), after the stream's chunk_base().
     """
 
     closing = DONE_EVENT
@@ -98,11 +105,32 @@ class OpenAIOutput(HeldBack):
         self.error = ""
         self.response_id = ""
         self.text: list[str] = []
+        self.usage_chunk: dict | None = None
+        self.base: dict | None = None
         self._buffer = SSEBuffer()
 
     def end(self) -> bytes:
         # Formats with an explicit end event are complete only once it came.
         return b""
+
+    def hold_usage(self, chunk: dict) -> bytes:
+        """Hold back `chunk`, a usage-only chunk, in place of the one held
+        before, which is returned to be sent now (it was not the last)."""
+        held, self.usage_chunk = self.usage_chunk, chunk
+        return sse(held) if held is not None else b""
+
+    def chunk_base(self) -> dict:
+        """Return the fields every chunk of this stream starts with."""
+        return self.base or {"id": "", "object": "chat.completion.chunk"}
+
+    def close(self, usage: TokenUsage, bill: Bill | None = None) -> bytes:
+        if not self.forward_usage:
+            return self.closing
+        chunk = self.usage_chunk
+        if chunk is None:
+            chunk = {**self.chunk_base(), "choices": [], "usage": openai_usage(usage)}
+        final = {**chunk, "usage": with_bill(chunk.get("usage"), bill, stream=True)}
+        return sse(final) + self.closing
 
 
 def error_message(error) -> str:
@@ -126,7 +154,13 @@ class OpenAIStream(OpenAIOutput):
         for event in self._buffer.feed(data):
             if self.done or self.error:
                 break
-            shown = self._observe(event_data(event))
+            payload = event_data(event)
+            held = self.usage_chunk
+            shown = self._observe(payload)
+            if held is not None and held is self.usage_chunk and payload and shown:
+                # Something followed the usage chunk held: it was not the last.
+                out.append(sse(held))
+                self.usage_chunk = None
             if shown is True:
                 out.append(event)
             elif shown:
@@ -152,6 +186,14 @@ class OpenAIStream(OpenAIOutput):
         if "error" in chunk:
             self.error = error_message(chunk["error"])
             return True
+        if self.base is None:
+            self.base = {
+                name: chunk[name]
+                for name in ("id", "object", "created", "model")
+                if name in chunk
+            }
+            if self.model is not None:
+                self.base["model"] = self.model
         usage = chunk.get("usage")
         if usage:
             self.usage = usage_from_openai(usage)
@@ -167,8 +209,13 @@ class OpenAIStream(OpenAIOutput):
                 arguments = (call.get("function") or {}).get("arguments")
                 if arguments:
                     self.text.append(arguments)
-        if not (self.forward_usage or not (usage and not choices)):
-            return False
+        if usage and not choices:
+            # The usage-only chunk: sent last, with the bill, if asked for.
+            if not self.forward_usage:
+                return False
+            if self.model is not None:
+                chunk["model"] = self.model
+            return self.hold_usage(chunk)
         if self.model is not None and chunk.get("model") != self.model:
             return sse({**chunk, "model": self.model})
         return True

@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from config.db import CONNECTION_ERRORS
 from ops.metrics import POSTGRES_ERRORS
 from relay import (
+    auto,
     catalog,
     counting,
     endpoints,
@@ -136,6 +137,7 @@ async def models(request, request_id):
         }
         for name in names
     ]
+    data[:0] = auto.listed(identity, snapshot)  # the model "auto", if usable
     return HttpResponse(
         orjson.dumps({"object": "list", "data": data}), content_type="application/json"
     )

@@ -14,6 +14,7 @@ SECTIONS = (
     ("console:tenants", _("Tenants"), "tenant"),
     ("console:channels", _("Channels"), "channel"),
     ("console:prices", _("Prices"), "price"),
+    ("console:auto_tiers", _("Auto model"), "auto"),
     ("console:usage", _("Usage"), "usage"),
     ("console:payments", _("Payments"), "payment"),
     ("console:audit", _("Audit log"), "audit"),

@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.utils.dateformat import format as date_format
 from django.utils.translation import gettext as _
 
+from billing import budgets
 from charts.bars import BarChart, Series, stacked_bars
 from portal import selectors
 from portal.access import tenant_view
@@ -35,6 +36,13 @@ def dashboard(request):
     by_key = selectors.daily_spend_by_key(tenant=tenant, days=days)
     context = {
         "balance": selectors.wallet_balance(tenant=tenant),
+        "budgets": dict(
+            zip(
+                ("tenant", "keys"),
+                budgets.budgets_of_tenant(tenant_id=tenant.pk),
+                strict=True,
+            )
+        ),
         "periods": selectors.spend_windows(tenant=tenant, today=days[-1]),
         "model_chart": spend_chart(
             by_model, title=_("Spend per day by model"), what="model"
@@ -44,5 +52,6 @@ def dashboard(request):
         ),
         "errors": selectors.recent_errors(tenant=tenant),
         "refusals": refusals.last_day(tenant.pk),
+        "cache": selectors.cache_use(tenant=tenant, today=days[-1]),
     }
     return render(request, "portal/app/dashboard.html", context)

@@ -1,4 +1,5 @@
-"""API keys: list, create (the secret shown once), revoke."""
+"""API keys: list, create (the secret shown once), revoke; key and tenant
+budgets."""
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -10,14 +11,22 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tenancy import is_owner
+from billing import budgets
 from portal import selectors
 from portal.access import tenant_view
-from portal.app_forms import ApiKeyCreateForm
+from portal.app_forms import ApiKeyCreateForm, BudgetForm
 
 
 @tenant_view
 def key_list(request):
-    context = {"keys": selectors.api_keys(tenant=request.tenant)}
+    keys = list(selectors.api_keys(tenant=request.tenant))
+    in_use = budgets.key_budgets(key_ids=[key.pk for key in keys])
+    for key in keys:
+        key.budget_uses = in_use.get(key.pk, [])
+    context = {
+        "keys": keys,
+        "tenant_budgets": budgets.tenant_budgets(tenant_id=request.tenant.pk),
+    }
     return render(request, "portal/app/keys/list.html", context)
 
 
@@ -39,6 +48,9 @@ def key_create(request):
             rpm_limit=form.cleaned_data["rpm_limit"],
             tpm_limit=form.cleaned_data["tpm_limit"],
             max_in_flight=form.cleaned_data["max_in_flight"],
+        )
+        budgets.budgets_set(
+            tenant=request.tenant, key=key, caps=form.caps(), actor=request.user
         )
         # Rendered, not redirected: the secret exists only in this response.
         return render(
@@ -65,3 +77,41 @@ def key_revoke(request, key_id: int):
             )
         return redirect("keys")
     return render(request, "portal/app/keys/revoke.html", {"key": key})
+
+
+def _budget_page(request, *, key: ApiKey | None):
+    caps = budgets.budget_caps(tenant=request.tenant, key=key)
+    form = BudgetForm(request.POST or None, initial=BudgetForm.initial_of(caps))
+    if request.method == "POST" and form.is_valid():
+        budgets.budgets_set(
+            tenant=request.tenant, key=key, caps=form.caps(), actor=request.user
+        )
+        messages.success(
+            request,
+            _("Budgets of “%(name)s” saved.") % {"name": key.name}
+            if key
+            else _("The tenant's budgets are saved."),
+        )
+        return redirect("keys")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "portal/app/keys/budget.html",
+        {"form": form, "key": key},
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view
+def key_budget(request, key_id: int):
+    key = get_object_or_404(ApiKey, pk=key_id, tenant=request.tenant)
+    if not is_owner(request.membership):
+        raise PermissionDenied(_("Only the tenant's owners can set budgets."))
+    return _budget_page(request, key=key)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_view(owner=True)
+def tenant_budget(request):
+    return _budget_page(request, key=None)

@@ -10,8 +10,17 @@ they appear as `cache_write_tokens` beside `cached_tokens`, and the part of
 them written for an hour (Anthropic's `cache_creation.ephemeral_1h_input_
 tokens`) as `cache_write_1h_tokens`, so that a client can reconcile its
 charge from the answer alone and a translated answer keeps both.
+
+What the request cost is added to every format's usage object as `cost`
+(bill_fields), in USD: a JSON number written with all nine decimals of the
+nano-USD amount, so that it is exact for a client that reads it as a decimal.
 """
 
+from dataclasses import dataclass
+
+import orjson
+
+from billing.money import usd_string
 from billing.pricing import TokenUsage
 
 
@@ -132,3 +141,52 @@ def anthropic_usage(usage: TokenUsage) -> dict:
             "ephemeral_1h_input_tokens": hour,
         }
     return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """
+    What one settled request tells its client, in nano-USD: its `cost` at
+    the tenant's plan; what was `charged` (less when the balance capped the
+    charge; None when not known, the settlement being journaled); and the
+    wallet's `balance` after the charge (None when not known).
+    """
+
+    cost: int
+    charged: int | None = None
+    balance: int | None = None
+
+    @property
+    def capped(self) -> bool:
+        """Whether the balance left some of the cost uncollected."""
+        return self.charged is not None and self.charged < self.cost
+
+
+def usd_number(nano: int) -> orjson.Fragment:
+    """Return `nano` as a JSON number in USD, exactly ("0.000012300")."""
+    return orjson.Fragment(usd_string(nano))
+
+
+def bill_fields(bill: "Bill | None", *, stream: bool = False) -> dict:
+    """
+    Return what a usage object adds for `bill`: `cost`; `charged` when the
+    balance capped the charge; and, in a stream's final usage (whose headers
+    went out before the charge), the `balance` after it.
+    """
+    if bill is None:
+        return {}
+    fields = {"cost": usd_number(bill.cost)}
+    if bill.capped:
+        fields["charged"] = usd_number(bill.charged)
+    if stream and bill.balance is not None:
+        fields["balance"] = usd_number(bill.balance)
+    return fields
+
+
+def with_bill(usage, bill: "Bill | None", *, stream: bool = False):
+    """Return the usage object `usage` (a dict, or None when the answer has
+    none) with `bill`'s fields added; `usage` itself is not changed."""
+    fields = bill_fields(bill, stream=stream)
+    if not fields:
+        return usage
+    return {**(usage if isinstance(usage, dict) else {}), **fields}

@@ -19,7 +19,12 @@ from relay import upstream
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
 from relay.formats.messages import BROKEN_EVENT, tool_input
-from relay.formats.usage import openai_usage, usage_from_anthropic
+from relay.formats.usage import (
+    Bill,
+    openai_usage,
+    usage_from_anthropic,
+    with_bill,
+)
 from relay.providers.base import ChatAdapter, ModelNames
 from relay.streaming import (
     HeldBack,
@@ -347,7 +352,8 @@ class MessagesPassthrough(HeldBack):
     """
     Follow a Messages API event stream on its way to an Anthropic-format
     client: events pass unchanged, usage and text are kept, and the final
-    message_stop is held back for the relay to send once it has settled.
+    message_delta and message_stop are held back for the relay to send once
+    it has settled, the delta's usage with the cost and the balance after it.
     """
 
     broken = BROKEN_EVENT
@@ -363,6 +369,8 @@ class MessagesPassthrough(HeldBack):
         self.text: list[str] = []
         self.closing = b""
         self._usage: dict = {}
+        # The last message_delta, held back until the stream ends.
+        self._delta: dict | None = None
         self._buffer = SSEBuffer()
 
     def feed(self, data: bytes) -> bytes:
@@ -379,6 +387,10 @@ class MessagesPassthrough(HeldBack):
             if kind == "message_stop":
                 self.done, self.closing = True, event
                 continue
+            if self._delta is not None and kind not in (None, "ping"):
+                # Something followed the delta held: it was not the last.
+                out.append(sse(self._delta, "message_delta"))
+                self._delta = None
             if kind == "message_start":
                 started = message.get("message") or {}
                 self._usage.update(started.get("usage") or {})
@@ -391,6 +403,8 @@ class MessagesPassthrough(HeldBack):
             elif kind == "message_delta":
                 self._usage.update(_counts(message.get("usage")))
                 self.usage = usage_from_anthropic(self._usage)
+                self._delta = message
+                continue
             elif kind == "content_block_delta":
                 delta = message.get("delta") or {}
                 piece = (
@@ -408,6 +422,13 @@ class MessagesPassthrough(HeldBack):
     def end(self) -> bytes:
         # Complete only once message_stop came.
         return b""
+
+    def close(self, usage: TokenUsage, bill: Bill | None = None) -> bytes:
+        if self._delta is None:
+            return self.closing
+        delta = self._delta
+        delta = {**delta, "usage": with_bill(delta.get("usage"), bill, stream=True)}
+        return sse(delta, "message_delta") + self.closing
 
 
 class AnthropicStream(OpenAIOutput):
@@ -428,6 +449,8 @@ class AnthropicStream(OpenAIOutput):
             "created": int(time.time()),
             "model": None,
         }
+        # The final usage chunk is made of it (OpenAIOutput.close).
+        self.base = self._base
         self._usage: dict = {}
         # Anthropic content block index -> OpenAI tool call index.
         self._tool_index: dict[int, int] = {}
@@ -471,9 +494,7 @@ class AnthropicStream(OpenAIOutput):
             self.done = True
             if self.usage is None and self._usage:
                 self.usage = usage_from_anthropic(self._usage)
-            if self.forward_usage and self.usage is not None:
-                usage = openai_usage(self.usage)
-                return [sse({**self._base, "choices": [], "usage": usage})]
+            # The usage chunk follows once settled, with the cost.
             return []
         if kind == "error":
             error = event.get("error") or {}

@@ -9,6 +9,7 @@ import orjson
 from billing.pricing import TokenUsage
 from relay.catalog import ChannelInfo
 from relay.endpoints import Endpoint
+from relay.formats.usage import Bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,10 @@ class StreamTranslator(Protocol):
         """The upstream body ended cleanly: return any last events, and set
         `done` if the stream is complete after all."""
 
-    def close(self, usage: TokenUsage) -> bytes:
+    def close(self, usage: TokenUsage, bill: Bill | None = None) -> bytes:
         """Return the stream's terminating event, sent once the request is
-        settled for `usage` (shown in it where the format does)."""
+        settled for `usage` (shown in it where the format does), and the
+        final usage with what `bill` says (relay.formats.usage.bill_fields)."""
 
 
 class Adapter(Protocol):

@@ -481,7 +481,6 @@ class GeminiStream(OpenAIOutput):
         self._open: set[int] = set()
         self._calls: dict[int, int] = {}
         self._finished = False
-        self._usage_chunk: dict | None = None
 
     def feed(self, data: bytes) -> bytes:
         out = []
@@ -495,10 +494,9 @@ class GeminiStream(OpenAIOutput):
 
     def end(self) -> bytes:
         """Settle a body that ended after finishing but without final usage."""
-        if self.done or not self._finished or self._open:
-            return b""
-        self.done = True
-        return self._usage_event()
+        if self._finished and not self._open:
+            self.done = True  # the usage chunk follows once settled
+        return b""
 
     def _translate(self, payload: bytes) -> bytes:
         try:
@@ -524,10 +522,9 @@ class GeminiStream(OpenAIOutput):
         metadata = chunk.get("usageMetadata")
         if isinstance(metadata, dict):
             self.usage = usage_from_gemini(metadata)
-            self._usage_chunk = gemini_openai_usage(metadata)
             if self._finished and not self._open:
+                # The usage chunk follows once settled, with the cost.
                 self.done = True
-                out.append(self._usage_event())
         return b"".join(out)
 
     def _chunk(self, index: int, delta: dict, finish: str | None = None) -> bytes:
@@ -582,19 +579,13 @@ class GeminiStream(OpenAIOutput):
             out += self._finish(index, reason)
         return out
 
-    def _usage_event(self) -> bytes:
-        if not self.forward_usage or self._usage_chunk is None:
-            return b""
-        return sse(
-            {
-                "id": self._id,
-                "object": "chat.completion.chunk",
-                "created": self._created,
-                "model": self._model,
-                "choices": [],
-                "usage": self._usage_chunk,
-            }
-        )
+    def chunk_base(self) -> dict:
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+        }
 
 
 # -- adapter -------------------------------------------------------------

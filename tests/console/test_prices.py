@@ -76,6 +76,7 @@ def test_the_export_lists_the_catalog_exactly(finance_client, prices):
         "image_input_per_mtok": "",
         "cached_image_input_per_mtok": "",
         "per_request_usd": "0",
+        "cache_hit_usd": "0",
         "long_context_threshold": "",
         "long_input_per_mtok": "",
         "long_cached_input_per_mtok": "",

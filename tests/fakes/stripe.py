@@ -8,7 +8,11 @@ It serves what Switchboard uses:
 
 * ``POST /v1/checkout/sessions``: a session in ``status: open``,
   ``payment_status: unpaid``, with an ``id`` ``cs_test_...`` and a hosted
-  ``url``; the same ``Idempotency-Key`` returns the same session;
+  ``url``; the same ``Idempotency-Key`` returns the same session. Without
+  ``payment_method_types`` the session offers the account's enabled methods
+  (``payment_methods``: card, Alipay and WeChat Pay unless a test changes
+  it), and one offering WeChat Pay is refused without
+  ``payment_method_options[wechat_pay][client]``, as Stripe refuses it;
 * ``GET /v1/checkout/sessions``: newest first, ``created[gte]``/``[lte]``,
   ``payment_intent``, ``status``, ``limit`` (1-100) and ``starting_after``
   pagination with ``has_more``;
@@ -57,6 +61,9 @@ WEBHOOK_SECRET = "whsec_test_switchboard_fake"
 API_VERSION = "2026-10-28.endive"
 SESSIONS_PATH = "/v1/checkout/sessions"
 SESSION_TTL_SECONDS = 24 * 3600
+# What the fake account has turned on in its dashboard.
+ENABLED_PAYMENT_METHODS = ("card", "alipay", "wechat_pay")
+WECHAT_PAY_CLIENTS = ("web", "ios", "android")
 _counter = itertools.count(1)
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 
@@ -125,7 +132,28 @@ def _int_param(params: dict, name: str, default: int | None = None) -> int | Non
         raise StripeRefusal(400, f"Invalid integer: {raw}", param=name) from None
 
 
-def _new_session(params: dict[str, Any], now: int) -> dict[str, Any]:
+def _payment_methods(params: dict[str, Any], enabled: tuple[str, ...]) -> list[str]:
+    """The methods a session offers: those asked for, else the account's."""
+    asked = params.get("payment_method_types")
+    if asked is not None and (not isinstance(asked, list) or not asked):
+        raise StripeRefusal(400, "Invalid array", param="payment_method_types")
+    methods = list(asked or enabled)
+    options = params.get("payment_method_options") or {}
+    wechat = options.get("wechat_pay") if isinstance(options, dict) else None
+    client = wechat.get("client") if isinstance(wechat, dict) else None
+    if "wechat_pay" in methods and client not in WECHAT_PAY_CLIENTS:
+        raise StripeRefusal(
+            400,
+            "payment_method_options[wechat_pay][client] is required when "
+            "WeChat Pay is a payment method.",
+            param="payment_method_options[wechat_pay][client]",
+        )
+    return methods
+
+
+def _new_session(
+    params: dict[str, Any], now: int, enabled: tuple[str, ...] = ENABLED_PAYMENT_METHODS
+) -> dict[str, Any]:
     """Validate a creation request like Stripe does and build the session."""
     if params.get("mode") != "payment":
         raise StripeRefusal(400, "This fake only serves mode=payment.", param="mode")
@@ -168,6 +196,7 @@ def _new_session(params: dict[str, Any], now: int) -> dict[str, Any]:
         raise StripeRefusal(
             400, "The amount must be at least $0.50 usd.", code="amount_too_small"
         )
+    methods = _payment_methods(params, enabled)
     session_id = _stripe_id("cs_test")
     metadata = params.get("metadata") or {}
     return {
@@ -187,7 +216,10 @@ def _new_session(params: dict[str, Any], now: int) -> dict[str, Any]:
         "metadata": dict(metadata),
         "mode": "payment",
         "payment_intent": None,
-        "payment_method_types": ["card"],
+        "payment_method_options": copy.deepcopy(
+            params.get("payment_method_options") or {}
+        ),
+        "payment_method_types": methods,
         "payment_status": "unpaid",
         "status": "open",
         "success_url": params["success_url"],
@@ -216,6 +248,8 @@ class FakeStripe(LoopbackFake):
         self._requests: list[RecordedRequest] = []
         self._failures = 0
         self._server: ThreadedServer | None = None
+        # The account's enabled payment methods (its dashboard settings).
+        self.payment_methods = ENABLED_PAYMENT_METHODS
 
     @property
     def base_url(self) -> str:
@@ -229,6 +263,7 @@ class FakeStripe(LoopbackFake):
             self._idempotent.clear()
             self._requests.clear()
             self._failures = 0
+            self.payment_methods = ENABLED_PAYMENT_METHODS
 
     def fail_next(self, count: int) -> None:
         """Answer the next `count` API requests with a 503, as Stripe does
@@ -441,7 +476,7 @@ class FakeStripe(LoopbackFake):
         with self._lock:
             if idempotency_key in self._idempotent:
                 return _public(self._sessions[self._idempotent[idempotency_key]])
-        session = _new_session(params, int(time.time()))
+        session = _new_session(params, int(time.time()), tuple(self.payment_methods))
         with self._lock:
             self._sessions[session["id"]] = session
             if idempotency_key:

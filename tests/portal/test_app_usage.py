@@ -139,6 +139,8 @@ def test_the_csv_export_holds_exactly_the_filtered_rows(signed_in, alice):
         "images": "0",
         "cost_usd": "2.123456789",
         "charged_usd": "2.000000001",
+        "end_user": "",
+        "tags": "",
     }
     assert list(csv.reader(io.StringIO(body))) == [
         list(expected),

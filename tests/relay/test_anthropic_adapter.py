@@ -517,9 +517,15 @@ def deltas(parsed: list[dict]) -> list[tuple]:
     ]
 
 
+def settled(stream) -> bytes:
+    """What the relay sends once the request is settled, before [DONE]: the
+    usage chunk, when the client asked for usage."""
+    return stream.close(stream.usage).removesuffix(b"data: [DONE]\n\n")
+
+
 def test_a_stream_becomes_chat_completion_chunks():
     stream = AnthropicStream(forward_usage=True)
-    parsed = chunks(stream.feed(STREAM))
+    parsed = chunks(stream.feed(STREAM) + settled(stream))
     assert {c["id"] for c in parsed} == {"chatcmpl-msg_01"}
     assert {c["object"] for c in parsed} == {"chat.completion.chunk"}
     assert {c["model"] for c in parsed} == {"claude-sonnet-4-5"}
@@ -737,7 +743,7 @@ def test_a_streamed_answer_from_the_fake_translates_exactly(claude):
         assert response.status_code == 200
         # Small reads split events, as networks do.
         out = b"".join(stream.feed(data) for data in response.iter_raw(chunk_size=7))
-    parsed = chunks(out)
+    parsed = chunks(out + settled(stream))
     text = "".join(d.get("content") or "" for d, _ in deltas(parsed))
     assert text == "Hello! This is "
     assert deltas(parsed)[-1] == ({}, "length")

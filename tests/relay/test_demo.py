@@ -606,7 +606,8 @@ def test_dall_e_is_billed_per_image_and_answers_a_data_url(client):
         model="dall-e-3", prompt="A lighthouse", quality="hd", size="1024x1792"
     )
     reply = raw.parse()
-    assert reply.usage is None
+    # DALL·E reports no usage: the answer's says only what it cost.
+    assert reply.usage.model_dump(exclude_none=True).keys() == {"cost"}
     [image] = reply.data
     assert image.revised_prompt == "A lighthouse"
     assert image.url.startswith("data:image/png;base64,")

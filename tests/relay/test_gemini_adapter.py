@@ -479,6 +479,12 @@ def events(out: bytes) -> list:
     return found
 
 
+def settled(stream) -> bytes:
+    """What the relay sends once the request is settled, before [DONE]: the
+    usage chunk, when the client asked for usage."""
+    return stream.close(stream.usage).removesuffix(b"data: [DONE]\n\n")
+
+
 def feed_in_pieces(stream: GeminiStream, data: bytes, cuts) -> bytes:
     out, start = [], 0
     for cut in sorted(set(cuts)) + [len(data)]:
@@ -489,7 +495,7 @@ def feed_in_pieces(stream: GeminiStream, data: bytes, cuts) -> bytes:
 
 def test_a_stream_becomes_openai_chunks_then_usage():
     stream = GeminiStream(forward_usage=True)
-    found = events(stream.feed(STREAM))
+    found = events(stream.feed(STREAM) + settled(stream))
     base = {
         "id": "chatcmpl-r1",
         "object": "chat.completion.chunk",
@@ -575,6 +581,7 @@ def test_it_is_done_only_once_usage_follows_the_finish():
     assert not stream.done
     late = events(stream.feed(sse({"usageMetadata": USAGE, "responseId": "r1"})))
     assert stream.done
+    late += events(settled(stream))
     assert late[0]["choices"] == [] and late[0]["usage"]["prompt_tokens"] == 120
     assert stream.feed(sse(stream_chunk({"text": "ignored"}))) == b""
 
@@ -584,7 +591,7 @@ def test_end_settles_a_stream_that_finished_without_later_usage():
     stream.feed(sse(stream_chunk({"text": "Hi"}, usage=EARLY_USAGE)))
     assert stream.end() == b""  # not finished: the stream was cut short
     stream.feed(sse(stream_chunk({"text": "!"}, finish="STOP")))
-    usage = events(stream.end())
+    usage = events(stream.end() + settled(stream))
     assert stream.done
     assert usage[0]["usage"]["prompt_tokens"] == 120
 
@@ -712,7 +719,7 @@ def test_a_stream_from_the_fake_comes_back_translated(gemini):
             if stream.done:
                 break
         response.close()
-    found = events(b"".join(out))
+    found = events(b"".join(out) + settled(stream))
     assert stream.done
     assert "".join(stream.text) == "Hello from the "
     assert found[-2]["choices"][0]["finish_reason"] == "length"

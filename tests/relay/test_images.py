@@ -106,9 +106,11 @@ def test_gpt_image_1_is_charged_the_usage_it_reports(client, alice, fake):
     assert [base64.b64decode(image.b64_json) for image in result.data] == [FAKE_PNG]
     assert result.usage.input_tokens == PROMPT_WORDS
     assert result.usage.output_tokens == 272
-    assert result.usage.model_dump(exclude_none=True) == expected_image_usage(
-        PROMPT, quality="low", size="1024x1024"
-    )
+    usage = result.usage.model_dump(exclude_none=True)
+    # Beside what it used, what it cost (relay.answers).
+    cost = Decimal(str(usage.pop("cost"))).scaleb(9)
+    assert cost == UsageRecord.objects.get().cost > 0
+    assert usage == expected_image_usage(PROMPT, quality="low", size="1024x1024")
     # The SDK's body went upstream as sent.
     sent = fake.last_request
     assert sent.path == "/v1/images/generations"
@@ -168,7 +170,8 @@ def test_unreported_gpt_image_usage_is_estimated_at_the_most_per_image(
         model="gpt-image-1", prompt=PROMPT, n=3, quality="high"
     )
 
-    assert result.usage is None
+    # Nothing reported: the usage says only what it cost.
+    assert result.usage.input_tokens is None
     # Each image as the largest high-quality one; the prompt by o200k tokens.
     record = UsageRecord.objects.get()
     assert record.usage_source == UsageRecord.Source.ESTIMATED
@@ -188,7 +191,9 @@ def test_dall_e_3_is_charged_per_image_by_quality_and_size(
     [image] = result.data
     assert image.url.endswith(".png")
     assert image.revised_prompt == f"A detailed image of: {PROMPT}"
-    assert result.usage is None
+    # DALL·E reports no usage: the answer's says only what it cost.
+    assert result.usage.model_dump(exclude_none=True).keys() == {"cost"}
+    assert Decimal(str(result.usage.cost)).scaleb(9) == DALL_E_3[quality, size]
     record = assert_charged(alice, DALL_E_3[quality, size])
     # Counted in the answer, not estimated: DALL·E reports no usage by design.
     assert record.usage_source == UsageRecord.Source.REPORTED

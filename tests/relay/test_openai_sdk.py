@@ -101,7 +101,8 @@ def test_it_forwards_stream_usage_when_asked(client, alice):
 
 def test_it_lists_the_models_a_key_may_use(client):
     models = [m.id for m in client.models.list()]
-    assert models == ["gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"]
+    # "auto" (relay.auto) first: its default tiers are these three.
+    assert models == ["auto", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"]
 
 
 @pytest.mark.parametrize(

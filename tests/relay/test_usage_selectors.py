@@ -105,6 +105,7 @@ def test_a_key_of_another_tenant_finds_nothing(alice, bob):
 def test_it_parses_every_parameter():
     params = QueryDict(
         "start=2025-03-01&end=2025-03-31T12:30:00Z&key=7&model=gpt-4.1&status=ok"
+        "&end_user=ann&tag=team%3Dsearch"
     )
 
     assert usage_filters_from(params) == {
@@ -113,6 +114,8 @@ def test_it_parses_every_parameter():
         "key": 7,
         "model": "gpt-4.1",
         "status": "ok",
+        "end_user": "ann",
+        "tag": ("team", "search"),
     }
 
 
@@ -208,9 +211,11 @@ def test_csv_rows_carry_exact_costs_and_the_key(alice):
         0,
         "123.456789012",
         "123.456789011",
+        "",
+        "",
     ]
     assert rows[2][2:4] == ("", "")
-    assert rows[2][12:] == (2, "0.000000007", "0.000000000")
+    assert rows[2][12:] == (2, "0.000000007", "0.000000000", "", "")
 
 
 def test_csv_export_reads_keys_without_a_query_per_row(

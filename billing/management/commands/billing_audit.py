@@ -9,7 +9,8 @@ from billing.selectors import holds_in_flight, wallet_drifts
 class Command(BaseCommand):
     help = (
         "Check that every wallet's balance equals the sum of its ledger, that "
-        "its held amount equals its open holds, that no hold has expired and "
+        "its held amount equals its open holds, that each budget's held amount "
+        "equals the open holds counted in it, that no hold has expired and "
         "that no dead worker's hold outlived the sweep. Holds of requests in "
         "flight and settlements waiting in the journal are reported, not "
         "counted as drift."

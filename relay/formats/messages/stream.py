@@ -7,7 +7,7 @@ import orjson
 from billing.pricing import TokenUsage
 from relay.formats.messages.answer import first_choice, stop_reason, tool_id
 from relay.formats.messages.request import is_int
-from relay.formats.usage import anthropic_usage
+from relay.formats.usage import Bill, anthropic_usage, with_bill
 from relay.streaming import sse
 
 BROKEN_EVENT = sse(
@@ -117,9 +117,10 @@ class StreamFromChat:
             out += self._advance(finishing=False)
         return b"".join(out)
 
-    def finish(self, usage: TokenUsage | None) -> bytes:
+    def finish(self, usage: TokenUsage | None, bill: Bill | None = None) -> bytes:
         """Return the end of a stream the upstream finished: open and
-        buffered blocks, the stop reason and `usage`, message_stop."""
+        buffered blocks, the stop reason and `usage` with what `bill` says,
+        message_stop."""
         if self._ended:
             return b""
         out = [self._start()]
@@ -136,7 +137,9 @@ class StreamFromChat:
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": reason, "stop_sequence": None},
-                    "usage": anthropic_usage(usage or TokenUsage()),
+                    "usage": with_bill(
+                        anthropic_usage(usage or TokenUsage()), bill, stream=True
+                    ),
                 },
                 event="message_delta",
             )

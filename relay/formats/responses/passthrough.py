@@ -9,7 +9,7 @@ import orjson
 from billing.pricing import TokenUsage
 from relay.formats.responses.answer import BROKEN_MESSAGE, response_object
 from relay.formats.responses.tools import str_or_none
-from relay.formats.usage import usage_from_openai
+from relay.formats.usage import Bill, usage_from_openai, with_bill
 from relay.streaming import HeldBack, SSEBuffer, event_data, sse
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -100,6 +100,21 @@ class ResponsesPassthrough(HeldBack):
     def end(self) -> bytes:
         # Complete only once a terminal event came.
         return b""
+
+    def close(self, usage: TokenUsage, bill: Bill | None = None) -> bytes:
+        """The terminal event, its response's usage with the cost and the
+        balance after it."""
+        if bill is None or not self.closing:
+            return self.closing
+        try:
+            payload = orjson.loads(event_data(self.closing))
+        except orjson.JSONDecodeError:
+            return self.closing
+        response = payload.get("response") if isinstance(payload, dict) else None
+        if not isinstance(response, dict):
+            return self.closing
+        response["usage"] = with_bill(response.get("usage"), bill, stream=True)
+        return _reframed(self.closing, payload)
 
     def _observe(self, event: bytes) -> bytes:
         """Record what `event` says; return what the client gets now."""

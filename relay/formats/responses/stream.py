@@ -19,7 +19,7 @@ from relay.formats.responses.answer import (
     text_part,
 )
 from relay.formats.responses.tools import ToolNames, str_or_none
-from relay.formats.usage import usage_from_openai
+from relay.formats.usage import Bill, usage_from_openai, with_bill
 from relay.streaming import sse
 
 
@@ -136,9 +136,10 @@ class StreamFromChat:
             self._finish_reason = choice["finish_reason"]
         return b"".join(out)
 
-    def finish(self, usage: TokenUsage | None) -> bytes:
+    def finish(self, usage: TokenUsage | None, bill: Bill | None = None) -> bytes:
         """Return the closing events once the upstream finished: every open
-        item's done events, then response.completed (or .incomplete)."""
+        item's done events, then response.completed (or .incomplete), its
+        usage with what `bill` says."""
         if self._ended:
             return b""
         out = self._start()
@@ -154,6 +155,7 @@ class StreamFromChat:
         response = self._response(
             status, usage=usage or self._usage, incomplete=incomplete
         )
+        response["usage"] = with_bill(response["usage"], bill, stream=True)
         out.append(self._event(kind, response=response))
         return b"".join(out)
 

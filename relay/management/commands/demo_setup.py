@@ -75,13 +75,28 @@ wire_api = "responses"
 """
 
 
+# The virtual environment the printed Python example installs the openai
+# package into: a fresh machine has no openai, and Debian's own pip refuses
+# to install into the system's Python.
+QUICKSTART_VENV = "~/.switchboard-quickstart"
+
+
 def banner(base_url: str, secret: str, models: DemoModels) -> str:
-    """Return the examples printed for the demo key: each works as printed."""
+    """
+    Return the examples printed for the demo key: each works as printed, on
+    a fresh machine, once what it names is installed (the Python example
+    installs its package first). Each example follows a paragraph of prose
+    ending in a colon, blank lines around both (tests/portal/
+    test_quickstarts.py reads them that way and runs them).
+    """
     chat_body = (
         f'{{"model": "{models.chat}",\n'
         '       "messages": [{"role": "user", "content": "Hello!"}]}'
     )
-    parts = ["\nTry it:\n", _curl(base_url, secret, "chat/completions", chat_body)]
+    parts = [
+        "\nTry it with curl:\n",
+        _curl(base_url, secret, "chat/completions", chat_body),
+    ]
     if models.embedding:
         body = f'{{"model": "{models.embedding}", "input": "Hello!", "dimensions": 8}}'
         parts.append(_curl(base_url, secret, "embeddings", body))
@@ -95,6 +110,11 @@ def banner(base_url: str, secret: str, models: DemoModels) -> str:
         parts.append(_curl(base_url, secret, "images/generations", body))
     parts.append(
         f"""
+Python, with the openai package in a virtual environment of its own:
+
+python3 -m venv {QUICKSTART_VENV}
+. {QUICKSTART_VENV}/bin/activate
+pip install openai
 python3 - <<'PY'
 from openai import OpenAI
 client = OpenAI(base_url="{base_url}/v1", api_key="{secret}")
@@ -104,7 +124,8 @@ reply = client.chat.completions.create(
 print(reply.choices[0].message.content, reply.usage)
 PY
 
-Codex CLI: put this in ~/.codex/config.toml (top-level keys above any [table]):
+Codex CLI (npm i -g @openai/codex): put this in ~/.codex/config.toml
+(top-level keys above any [table]):
 
 {codex_config(base_url, models.chat)}
 then run:
@@ -112,7 +133,7 @@ then run:
 export SWITCHBOARD_API_KEY={secret}
 codex exec --skip-git-repo-check "Say hello from Switchboard"
 
-Claude Code:
+Claude Code (npm i -g @anthropic-ai/claude-code):
 
 unset ANTHROPIC_API_KEY  # a key of your own would be sent instead
 export ANTHROPIC_BASE_URL={base_url}
