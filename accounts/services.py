@@ -19,6 +19,7 @@ def api_key_create(
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
     max_in_flight: int | None = None,
+    cache_ttl: int | None = None,
 ) -> tuple[ApiKey, str]:
     """
     Create a key; return it with its secret, which is never stored. Raise
@@ -38,6 +39,7 @@ def api_key_create(
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
         max_in_flight=max_in_flight,
+        cache_ttl=cache_ttl,
     )
     return key, secret
 

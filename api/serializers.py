@@ -15,6 +15,7 @@ from api.models import ManagementToken
 from billing.models import LedgerEntry, ModelPrice, Payment
 from billing.money import NANO_PER_CENT, usd_string
 from relay.models import UsageRecord
+from relay.response_cache import MAX_TTL_SECONDS
 
 USD_SCHEMA = {
     "type": "string",
@@ -148,6 +149,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "rpm_limit",
             "tpm_limit",
             "max_in_flight",
+            "cache_ttl",
             "created_by",
             "created_at",
             "last_used_at",
@@ -199,6 +201,15 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         max_value=2**31 - 1,
         help_text="Requests served at once on every server together; more get "
         "429 concurrency_limit_exceeded. Absent: no limit.",
+    )
+    cache_ttl = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_TTL_SECONDS,
+        help_text="Seconds to answer repeats of the key's deterministic requests "
+        "(temperature 0 or a seed) from the response cache; absent or 0: only "
+        "requests that ask with x-switchboard-cache.",
     )
 
     def validate_allowed_ips(self, entries: list[str]) -> list[str]:

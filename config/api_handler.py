@@ -32,6 +32,8 @@ class ApiRequest:
     What the API's views use of a request, with the names Django's
     HttpRequest gives them: `method`, `path`, `headers` (names in lower
     case), `body`, `GET` and `META` (REMOTE_ADDR and the headers as HTTP_*).
+    The relay keeps what a request holds on it as attributes (relay.inflight,
+    relay.refusals).
     """
 
     def __init__(self, scope: dict, body: bytes | None):
@@ -43,7 +45,7 @@ class ApiRequest:
         }
         client = scope.get("client")
         self.client = client[0] if client else None
-        # None: larger than DATA_UPLOAD_MAX_MEMORY_SIZE, and not read.
+        # None: larger than DATA_UPLOAD_MAX_MEMORY_SIZE, and not kept.
         self._body = body
         self._get = None
         self._meta = None
@@ -69,15 +71,8 @@ class ApiRequest:
                 for name, value in self.headers.items()
             }
             meta["REMOTE_ADDR"] = self.client
-            meta["QUERY_STRING"] = self._query.decode("latin-1")
-            meta["REQUEST_METHOD"] = self.method
-            meta["PATH_INFO"] = self.path
             self._meta = meta
         return self._meta
-
-    def get_full_path(self) -> str:
-        query = self._query.decode("latin-1")
-        return f"{self.path}?{query}" if query else self.path
 
 
 class BodyTimedOut(Exception):
@@ -120,7 +115,7 @@ async def read_body(scope: dict, receive) -> bytes | None:
         raise BodyTimedOut(timeout) from None
 
 
-def header_list(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+def _header_list(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     return [
         (name.encode("ascii"), value.encode("latin-1"))
         for name, value in response.items()
@@ -136,7 +131,7 @@ async def send_response(
         {
             "type": "http.response.start",
             "status": response.status_code,
-            "headers": header_list(response),
+            "headers": _header_list(response),
         }
     )
     if not response.streaming:

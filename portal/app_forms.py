@@ -14,6 +14,7 @@ from billing.money import NANO_PER_USD
 from portal.selectors import day_start
 from portal.templatetags.switchboard import status_label
 from relay.filters import UsageFilter
+from relay.response_cache import MAX_TTL_SECONDS
 from relay.selectors import usage_records
 
 CENTS_PER_USD = 100
@@ -101,6 +102,17 @@ class ApiKeyCreateForm(BudgetForm):
         help_text=_(
             "Optional. More in flight at the same time get 429 "
             "concurrency_limit_exceeded."
+        ),
+    )
+    cache_ttl = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_TTL_SECONDS,
+        label=_("Response cache (seconds)"),
+        help_text=_(
+            "Optional. Answer repeats of this key's deterministic requests "
+            "(temperature 0 or a seed) from the cache for this long, at the "
+            "model's cache price."
         ),
     )
     allowed_ips = forms.CharField(

@@ -41,6 +41,7 @@ from config.db import run_db
 from relay import errors
 from relay.background import spawn
 from relay.models import IdempotencyRecord
+from relay.recording import recorded
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +57,6 @@ MAX_STORED_BYTES = 1024 * 1024
 # The headers of an answer that a replay repeats: what describes the body
 # and what it cost, not the key's counters of the moment.
 KEPT_HEADERS = ("content-type", "cache-control", "x-switchboard-cost")
-# The last event of a stream that ended as its format ends a served answer.
-STREAM_ENDS = (
-    b"[DONE]",
-    b"message_stop",
-    b"response.completed",
-    b"response.incomplete",
-)
 
 State = IdempotencyRecord.State
 
@@ -228,34 +222,12 @@ def recording(claim: Claim, answer: StreamingHttpResponse, content):
     stored once the stream has ended as served."""
     headers = _kept_headers(answer)
     answer[HEADER] = "stored-when-complete"
-    return _record_stream(claim, answer.status_code, headers, content)
-
-
-async def _record_stream(claim: Claim, status: int, headers: dict, content):
-    kept: list[bytes] = []
-    size = 0
-    ended = False
-    try:
-        async for chunk in content:
-            if kept is not None:
-                size += len(chunk)
-                if size > MAX_STORED_BYTES:
-                    kept = None
-                else:
-                    kept.append(chunk)
-            yield chunk
-        ended = True
-    finally:
-        if ended and kept and _served_end(kept):
-            spawn(run_db(_store, claim, status, headers, b"".join(kept), stream=True))
-        else:
-            spawn(abandon(claim))
-
-
-def _served_end(chunks: list[bytes]) -> bool:
-    last = next((chunk for chunk in reversed(chunks) if chunk.strip()), b"")
-    events = [event for event in last.split(b"\n\n") if event.strip()]
-    return bool(events) and any(end in events[-1] for end in STREAM_ENDS)
+    status = answer.status_code
+    return recorded(
+        content,
+        MAX_STORED_BYTES,
+        lambda body: spawn(run_db(_store, claim, status, headers, body, stream=True)),
+    )
 
 
 def _store(

@@ -51,6 +51,7 @@ from relay import errors
 from relay.answers import billed_answer, tell_bill
 from relay.background import spawn
 from relay.metering import NOTHING_USED, SERVED, MeteredRequest, ending
+from relay.recording import recorded
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +65,6 @@ ENDPOINTS = frozenset(
 ALWAYS_DETERMINISTIC = frozenset({"embeddings"})
 # Fields that change how an answer is delivered or labelled, not what it says.
 LEFT_OUT = ("stream", "stream_options", "user", "metadata")
-# The end of a stream that was served whole, in each format.
-STREAM_ENDS = (
-    b"[DONE]",
-    b"message_stop",
-    b"response.completed",
-    b"response.incomplete",
-)
 _USAGE_FIELDS = tuple(f.name for f in fields(TokenUsage))
 # Tests move the clock.
 wall_clock = time.time
@@ -282,8 +276,14 @@ def _keep(store, name: str, ttl: int, metered: MeteredRequest, answer: HttpRespo
     if answer.status_code != 200:
         return answer
     if answer.streaming:
-        answer.streaming_content = _recording(
-            store, name, ttl, metered, content_type, answer.streaming_content
+
+        def keep(body: bytes) -> None:
+            if _served(metered):
+                packed = _pack(True, content_type, metered.used, body)
+                spawn(store.put(name, packed, ttl))
+
+        answer.streaming_content = recorded(
+            answer.streaming_content, MAX_STORED_BYTES, keep
         )
         answer[HEADER] = MISS
         return answer
@@ -295,32 +295,6 @@ def _keep(store, name: str, ttl: int, metered: MeteredRequest, answer: HttpRespo
     packed = _pack(False, content_type, metered.used, body)
     spawn(store.put(name, packed, ttl))
     return answer
-
-
-async def _recording(store, name, ttl, metered, content_type, content):
-    kept: list[bytes] | None = []
-    size = 0
-    ended = False
-    try:
-        async for chunk in content:
-            if kept is not None:
-                size += len(chunk)
-                if size > MAX_STORED_BYTES:
-                    kept = None
-                else:
-                    kept.append(chunk)
-            yield chunk
-        ended = True
-    finally:
-        if ended and kept and _served(metered) and _ended_as_served(kept):
-            body = b"".join(kept)
-            spawn(store.put(name, _pack(True, content_type, metered.used, body), ttl))
-
-
-def _ended_as_served(chunks: list[bytes]) -> bool:
-    last = next((chunk for chunk in reversed(chunks) if chunk.strip()), b"")
-    events = [event for event in last.split(b"\n\n") if event.strip()]
-    return bool(events) and any(end in events[-1] for end in STREAM_ENDS)
 
 
 class Store:

@@ -48,6 +48,7 @@ def key_create(request):
             rpm_limit=form.cleaned_data["rpm_limit"],
             tpm_limit=form.cleaned_data["tpm_limit"],
             max_in_flight=form.cleaned_data["max_in_flight"],
+            cache_ttl=form.cleaned_data["cache_ttl"],
         )
         budgets.budgets_set(
             tenant=request.tenant, key=key, caps=form.caps(), actor=request.user

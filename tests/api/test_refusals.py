@@ -1,4 +1,5 @@
-"""The management API: a key's in-flight limit, and refused requests."""
+"""The management API: a key's in-flight limit and response cache, and
+refused requests."""
 
 from datetime import timedelta
 
@@ -58,3 +59,14 @@ def test_refusals_of_the_last_day_by_key_and_code(alice, bob, alice_api):
     bobs = alice_api.get("/api/refusals/", key=bob.tenant.api_keys.get().pk)
     assert bobs.json() == {"results": []}
     assert alice_api.get("/api/refusals/", key="x").status_code == 400
+
+
+def test_a_key_is_created_with_a_response_cache(alice_api):
+    response = alice_api.post("/api/keys/", {"name": "evals", "cache_ttl": 600})
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["cache_ttl"] == 600
+    assert ApiKey.objects.get(pk=response.json()["id"]).cache_ttl == 600
+    refused = alice_api.post("/api/keys/", {"name": "x", "cache_ttl": -1})
+    assert refused.status_code == 400
+    assert "cache_ttl" in str(refused.json())

@@ -67,3 +67,17 @@ def test_the_dashboard_shows_them_once_the_cache_answered(signed_in, alice):
     assert 'data-testid="response-cache"' in html
     assert "1 of 2 requests answered from the cache (50.0%)" in html
     assert 'Saved <span title="$4.000000000">$4.00</span>' in html
+
+
+def test_owners_give_a_key_a_response_cache_when_they_create_it(client, alice):
+    client.force_login(alice.user)
+
+    made = client.post(reverse("key_create"), {"name": "evals", "cache_ttl": "600"})
+    too_long = client.post(
+        reverse("key_create"), {"name": "forever", "cache_ttl": str(8 * 86400)}
+    )
+
+    assert made.status_code == 200
+    assert alice.tenant.api_keys.get(name="evals").cache_ttl == 600
+    assert too_long.context["form"].errors["cache_ttl"]
+    assert not alice.tenant.api_keys.filter(name="forever").exists()
