@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from console.views.usage import usage_export
 from relay.models import Channel, UsageRecord
+from tests import factories
 from tests.console.conftest import usage_record
 
 
@@ -250,3 +251,11 @@ def test_under_asgi_the_export_is_pulled_chunk_by_chunk(support, alice, channel)
     assert len(lines) == 1 + 1201
     assert lines[0].startswith("created_at,request_id,")
     assert len(chunks) == 3  # 500 rows a chunk
+
+
+def test_a_request_routed_by_auto_says_so_to_staff(support_client, alice):
+    record = factories.usage_record(alice, model="gpt-4.1-mini", routed_from="auto")
+
+    page = support_client.get(reverse("console:usage_detail", args=[record.request_id]))
+
+    assert "gpt-4.1-mini (chosen for “auto”)" in page.content.decode()

@@ -239,3 +239,12 @@ def test_the_detail_page_shows_the_reasoning_part_of_the_output(signed_in, alice
     record = factories.usage_record(alice, completion_tokens=120, reasoning_tokens=80)
     response = signed_in.get(reverse("usage_detail", args=[record.request_id]))
     assert "120 (80 reasoning)" in response.content.decode()
+
+
+def test_a_request_routed_by_auto_says_so_in_its_detail(signed_in, alice):
+    record = factories.usage_record(alice, model="gpt-4.1-nano", routed_from="auto")
+
+    page = signed_in.get(reverse("usage_detail", args=[record.request_id]))
+
+    assert "gpt-4.1-nano" in page.content.decode()
+    assert "(chosen for “auto”)" in page.content.decode()
