@@ -289,29 +289,27 @@ def _budgets_with_room(params: dict) -> list[tuple[Budget, int, object]]:
 
 # --- release -----------------------------------------------------------------
 
-RELEASE_SQL = """
+# The wallet locked, then the request's hold deleted: both release
+# statements start so.
+_RELEASED = """
 WITH wallet AS (
     SELECT tenant_id FROM billing_wallet WHERE tenant_id = %(tenant_id)s FOR UPDATE
 ), released AS (
     DELETE FROM billing_hold h USING wallet w
     WHERE h.request_id = %(request_id)s AND h.tenant_id = w.tenant_id
     RETURNING h.amount
-)
+)"""
+_WALLET_RELEASED = """
 UPDATE billing_wallet SET held = held - r.amount
 FROM released r WHERE tenant_id = %(tenant_id)s
 RETURNING r.amount
 """
-
+RELEASE_SQL = _RELEASED + _WALLET_RELEASED
 
 # RELEASE_SQL that also gives the hold back to the budgets it was counted in.
-RELEASE_BUDGETS_SQL = """
-WITH wallet AS (
-    SELECT tenant_id FROM billing_wallet WHERE tenant_id = %(tenant_id)s FOR UPDATE
-), released AS (
-    DELETE FROM billing_hold h USING wallet w
-    WHERE h.request_id = %(request_id)s AND h.tenant_id = w.tenant_id
-    RETURNING h.amount
-), unlinked AS (
+RELEASE_BUDGETS_SQL = (
+    _RELEASED  # noqa: S608 (constants)
+    + """, unlinked AS (
     DELETE FROM billing_budgethold l USING billing_budget b, wallet w
     WHERE l.request_id = %(request_id)s AND l.budget_id = b.id
         AND b.tenant_id = w.tenant_id
@@ -320,11 +318,9 @@ WITH wallet AS (
     UPDATE billing_budget b SET held = b.held - u.amount
     FROM unlinked u WHERE b.id = u.budget_id
     RETURNING 1
+)"""
+    + _WALLET_RELEASED
 )
-UPDATE billing_wallet SET held = held - r.amount
-FROM released r WHERE tenant_id = %(tenant_id)s
-RETURNING r.amount
-"""
 
 
 async def hold_release_async(

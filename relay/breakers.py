@@ -20,12 +20,12 @@ first request after it probes at once, whenever the next refresh comes.
 import asyncio
 import logging
 import time
-import weakref
 from functools import partial
 
 from django.conf import settings
 
 from config import redis_guard
+from config.loops import PerLoop
 from relay.background import spawn
 
 logger = logging.getLogger(__name__)
@@ -221,27 +221,12 @@ def _on_local_clock(opened: dict[str, float]) -> dict[str, float]:
     return {name: until + shift for name, until in opened.items()}
 
 
-_breakers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Breakers]" = (
-    weakref.WeakKeyDictionary()
+_breakers = PerLoop(
+    lambda: Breakers(
+        RedisStore(settings.REDIS_URL) if settings.REDIS_URL else LocalStore()
+    )
 )
-
-
-def breakers() -> Breakers:
-    """Return this event loop's breakers (Redis clients are loop-bound)."""
-    loop = asyncio.get_running_loop()
-    found = _breakers.get(loop)
-    if found is None:
-        store = RedisStore(settings.REDIS_URL) if settings.REDIS_URL else LocalStore()
-        found = _breakers[loop] = Breakers(store)
-    return found
-
-
-async def close_breakers() -> None:
-    found = _breakers.pop(asyncio.get_running_loop(), None)
-    if found is not None:
-        await found.close()
-
-
-def forget() -> None:
-    """Drop every process-local breaker (tests)."""
-    _breakers.clear()
+# This event loop's breakers; closed at shutdown; dropped by tests.
+breakers = _breakers.get
+close_breakers = _breakers.close
+forget = _breakers.forget

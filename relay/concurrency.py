@@ -28,6 +28,7 @@ from django.conf import settings
 
 from accounts.auth import KeyIdentity
 from config import redis_guard
+from config.loops import PerLoop
 from relay import errors
 
 logger = logging.getLogger(__name__)
@@ -202,29 +203,11 @@ class Slots:
             await self._redis.aclose()
 
 
-_slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Slots]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def slots() -> Slots:
-    """This event loop's slots (Redis clients are loop-bound)."""
-    loop = asyncio.get_running_loop()
-    found = _slots.get(loop)
-    if found is None:
-        found = _slots[loop] = Slots(settings.REDIS_URL)
-    return found
-
-
-async def close_slots() -> None:
-    found = _slots.pop(asyncio.get_running_loop(), None)
-    if found is not None:
-        await found.close()
-
-
-def forget() -> None:
-    """Drop this process's slots (tests)."""
-    _slots.clear()
+_slots = PerLoop(lambda: Slots(settings.REDIS_URL))
+# This event loop's slots; closed at shutdown; dropped by tests.
+slots = _slots.get
+close_slots = _slots.close
+forget = _slots.forget
 
 
 async def acquire(identity: KeyIdentity, request_id: str) -> Slot | None:

@@ -33,11 +33,9 @@ served as if they had not asked (config/redis_guard.py). Nothing is kept in
 process memory: every relay process shares the cache.
 """
 
-import asyncio
 import hashlib
 import logging
 import time
-import weakref
 from dataclasses import asdict, dataclass, fields, replace
 
 import orjson
@@ -47,6 +45,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from billing.pricing import TokenUsage, UnitPrices
 from config import redis_guard
 from config.api_handler import ApiRequest
+from config.loops import PerLoop
 from relay import errors
 from relay.answers import billed_answer, tell_bill
 from relay.background import spawn
@@ -331,30 +330,16 @@ class Store:
         await self._redis.aclose()
 
 
-_stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Store]" = (
-    weakref.WeakKeyDictionary()
-)
+_stores = PerLoop(lambda: Store(settings.REDIS_URL))
+close_store = _stores.close
 
 
 def _store() -> Store | None:
-    """This event loop's store (Redis clients are loop-bound); None without
-    Redis."""
-    if not settings.REDIS_URL:
-        return None
-    loop = asyncio.get_running_loop()
-    found = _stores.get(loop)
-    if found is None:
-        found = _stores[loop] = Store(settings.REDIS_URL)
-    return found
-
-
-async def close_store() -> None:
-    found = _stores.pop(asyncio.get_running_loop(), None)
-    if found is not None:
-        await found.close()
+    """This event loop's store; None without Redis."""
+    return _stores.get() if settings.REDIS_URL else None
 
 
 def forget() -> None:
     """Drop this process's clients and any outage it saw (tests)."""
-    _stores.clear()
+    _stores.forget()
     GUARD.reset()
