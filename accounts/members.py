@@ -13,8 +13,11 @@ import secrets
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
+from accounts import language
 from accounts.mail import send_email
 from accounts.models import Invitation, Membership, Tenant, User
 from accounts.services import email_mark_verified
@@ -73,17 +76,21 @@ def invitation_create(
 
 
 def invitation_send(*, invitation: Invitation, secret: str, site_url: str) -> bool:
-    """Email the invitation's link to the invited address."""
+    """Email the invitation's link to the invited address, in the language
+    the inviter is using now: the invited person has no account yet."""
     link = site_url + reverse("invitation_accept", args=[secret])
     inviter = invitation.invited_by
     return send_email(
         to=invitation.email,
-        subject=_("You are invited to %(tenant)s on Switchboard")
-        % {"tenant": invitation.tenant.name},
+        language=language.supported(get_language()),
+        subject=format_lazy(
+            gettext_lazy("You are invited to {tenant} on Switchboard"),
+            tenant=invitation.tenant.name,
+        ),
         template="portal/members/emails/invitation.txt",
         context={
             "invitation": invitation,
-            "inviter": inviter.email if inviter else "An owner",
+            "inviter": inviter.email if inviter else gettext_lazy("An owner"),
             "link": link,
         },
     )
@@ -171,10 +178,15 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
 
 
 @transaction.atomic
-def invitation_signup(*, invitation: Invitation, password: str) -> User:
+def invitation_signup(
+    *, invitation: Invitation, password: str, language_code: str | None = None
+) -> User:
     """Create the invited person's account and make them a member; they own
-    no tenant of their own."""
-    user = User.objects.create_user(invitation.email, password)
+    no tenant of their own. `language_code` (the sign-up page's) is the
+    language of their emails."""
+    user = User.objects.create_user(
+        invitation.email, password, language=language.supported(language_code) or ""
+    )
     invitation_accept(invitation=invitation, user=user)
     user.refresh_from_db()
     return user

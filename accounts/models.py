@@ -78,6 +78,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The language of this person's emails (a code of settings.LANGUAGES):
+    # the page's at sign-up, then each choice made with the switcher. Emails
+    # sent outside their requests (Celery, another person's) need it; empty
+    # means the site's default. Not a choices field, so that adding a
+    # language needs no migration.
+    language = models.CharField(max_length=16, blank=True)
 
     objects = UserManager()
 

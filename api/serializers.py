@@ -131,6 +131,47 @@ class BalanceSerializer(serializers.Serializer):
     low_balance_threshold_usd = OptionalUsdField(source="low_balance_threshold")
 
 
+class BudgetSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(
+        choices=["daily", "monthly", "lifetime"],
+        read_only=True,
+        help_text="daily: the UTC day; monthly: the UTC month; lifetime: for good.",
+    )
+    cap = serializers.IntegerField(read_only=True, help_text="nano-USD per period.")
+    cap_usd = UsdField(source="cap")
+    spent = serializers.IntegerField(
+        read_only=True, help_text="nano-USD charged in the current period."
+    )
+    spent_usd = UsdField(source="spent")
+    held = serializers.IntegerField(
+        read_only=True, help_text="nano-USD held for requests in flight."
+    )
+    held_usd = UsdField(source="held")
+    resets_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the next period starts (UTC); null: never (lifetime).",
+    )
+
+
+def _cap_field(what: str) -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=2**63 - 1,
+        help_text=f"nano-USD {what}; null removes the budget, absent leaves it.",
+    )
+
+
+class BudgetsSetSerializer(serializers.Serializer):
+    """New caps: a request that could go over one gets 402 budget_exceeded."""
+
+    daily = _cap_field("per UTC day")
+    monthly = _cap_field("per UTC month")
+    lifetime = _cap_field("for good")
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=KEY_STATUSES, read_only=True)
     created_by = serializers.SlugRelatedField(
@@ -211,6 +252,11 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         "(temperature 0 or a seed) from the response cache; absent or 0: only "
         "requests that ask with x-switchboard-cache.",
     )
+    budgets = BudgetsSetSerializer(
+        required=False,
+        help_text="The key's budgets, as PUT /api/keys/{id}/budgets/ takes them; "
+        "absent: none.",
+    )
 
     def validate_allowed_ips(self, entries: list[str]) -> list[str]:
         try:
@@ -242,51 +288,16 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         read_only=True,
         help_text="The key itself (sk-sb-...): shown this once, never again.",
     )
+    budgets = BudgetSerializer(
+        source="budget_uses",
+        many=True,
+        read_only=True,
+        help_text="The key's budgets, as GET /api/keys/{id}/budgets/ gives them.",
+    )
 
     class Meta(ApiKeySerializer.Meta):
-        fields = [*ApiKeySerializer.Meta.fields, "secret"]
+        fields = [*ApiKeySerializer.Meta.fields, "budgets", "secret"]
         read_only_fields = fields
-
-
-class BudgetSerializer(serializers.Serializer):
-    period = serializers.ChoiceField(
-        choices=["daily", "monthly", "lifetime"],
-        read_only=True,
-        help_text="daily: the UTC day; monthly: the UTC month; lifetime: for good.",
-    )
-    cap = serializers.IntegerField(read_only=True, help_text="nano-USD per period.")
-    cap_usd = UsdField(source="cap")
-    spent = serializers.IntegerField(
-        read_only=True, help_text="nano-USD charged in the current period."
-    )
-    spent_usd = UsdField(source="spent")
-    held = serializers.IntegerField(
-        read_only=True, help_text="nano-USD held for requests in flight."
-    )
-    held_usd = UsdField(source="held")
-    resets_at = serializers.DateTimeField(
-        read_only=True,
-        allow_null=True,
-        help_text="When the next period starts (UTC); null: never (lifetime).",
-    )
-
-
-def _cap_field(what: str) -> serializers.IntegerField:
-    return serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=0,
-        max_value=2**63 - 1,
-        help_text=f"nano-USD {what}; null removes the budget, absent leaves it.",
-    )
-
-
-class BudgetsSetSerializer(serializers.Serializer):
-    """New caps: a request that could go over one gets 402 budget_exceeded."""
-
-    daily = _cap_field("per UTC day")
-    monthly = _cap_field("per UTC month")
-    lifetime = _cap_field("for good")
 
 
 class KeyRefSerializer(serializers.ModelSerializer):

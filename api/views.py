@@ -10,7 +10,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_revoke
 from api import selectors, serializers
 from api.services import token_create, token_revoke
 from api.tenancy import api_membership
@@ -59,19 +59,24 @@ class KeyList(TenantView, generics.ListAPIView):
     @extend_schema(
         summary="Create an API key",
         description="Owners only. The response holds the key's secret: it is "
-        "shown this once and never again.",
+        "shown this once and never again. Budgets given are set with the key, "
+        "or neither is made.",
         request=serializers.ApiKeyCreateSerializer,
         responses={201: serializers.ApiKeyCreatedSerializer},
     )
     def post(self, request):
         form = serializers.ApiKeyCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        key, secret = api_key_create(
-            tenant=self.membership.tenant,
-            created_by=request.user,
-            **form.validated_data,
+        fields = dict(form.validated_data)
+        caps = fields.pop("budgets", {})
+        tenant = self.membership.tenant
+        key, secret = budgets.key_create(
+            tenant=tenant, created_by=request.user, caps=caps, **fields
         )
         key.secret = secret
+        key.budget_uses = (
+            budgets.key_budgets(key_ids=[key.pk]).get(key.pk, []) if caps else []
+        )
         return Response(
             serializers.ApiKeyCreatedSerializer(key).data,
             status=status.HTTP_201_CREATED,

@@ -20,16 +20,19 @@ reason: the owners hear once per period when a budget has spent 80% of its
 cap, and once when it has spent all of it. The claim is a conditional
 UPDATE of the budget's `alerted_percent` for its current period, one row at
 a time (a row lock alone, never waited for while holding another).
+
+Each owner reads the alert in their own language (accounts.language): one
+email per language among the owners, rendered by accounts.mail.
 """
 
 import logging
+from collections import defaultdict
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db.models import F, Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts import language
+from accounts.mail import send_email
 from accounts.models import Membership, Tenant
 from billing import budgets
 from billing.models import Budget, Wallet
@@ -103,31 +106,26 @@ def _alert(tenant_id: int) -> int:
     if not claimed:
         return 0
     wallet = Wallet.objects.select_related("tenant").get(tenant_id=tenant_id)
-    recipients = owner_emails(wallet.tenant)
-    if not recipients:
+    owners = owners_by_language(wallet.tenant)
+    if not owners:
         return 0
-    context = {
-        "tenant": wallet.tenant,
-        "balance": format_usd_text(wallet.balance),
-        "threshold": format_usd_text(wallet.low_balance_threshold),
-    }
-    subject = render_to_string("billing/email/low_balance_subject.txt", context)
-    body = render_to_string("billing/email/low_balance.txt", context)
-    try:
-        send_mail(
-            " ".join(subject.split()),
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            recipients,
-        )
-    except Exception:
+    sent = owners_email(
+        owners,
+        template="billing/email/low_balance.txt",
+        subject_template="billing/email/low_balance_subject.txt",
+        context={
+            "tenant": wallet.tenant,
+            "balance": format_usd_text(wallet.balance),
+            "threshold": format_usd_text(wallet.low_balance_threshold),
+        },
+    )
+    if not sent:
         # Give the crossing back (only this claim) so the next sweep retries.
         Wallet.objects.filter(
             tenant_id=tenant_id, low_balance_alerted_at=claimed_at
         ).update(low_balance_alerted_at=None)
-        logger.exception("low-balance alert for tenant %s not sent", tenant_id)
-        return 0
-    return 1
+        logger.warning("low-balance alert for tenant %s not sent", tenant_id)
+    return sent
 
 
 # The shares of a budget's cap, in percent, that the owners hear about.
@@ -184,40 +182,58 @@ def _budget_alert(budget_id: int, level: int, now) -> int:
     )
     if not claimed:
         return 0
-    recipients = owner_emails(budget.tenant)
-    if not recipients:
+    owners = owners_by_language(budget.tenant)
+    if not owners:
         return 0
     use = budgets.use_of(budget, now)
-    context = {
-        "tenant": budget.tenant,
-        "key": budget.api_key,
-        "period": budget.get_period_display().lower(),
-        "level": level,
-        "spent": format_usd_text(use.spent),
-        "cap": format_usd_text(budget.cap),
-        "resets_at": use.resets_at,
-    }
-    subject = render_to_string("billing/email/budget_subject.txt", context)
-    body = render_to_string("billing/email/budget.txt", context)
-    try:
-        send_mail(
-            " ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, recipients
-        )
-    except Exception:
+    sent = owners_email(
+        owners,
+        template="billing/email/budget.txt",
+        subject_template="billing/email/budget_subject.txt",
+        context={
+            "tenant": budget.tenant,
+            "key": budget.api_key,
+            # The label itself (lazy): translated when each email is written.
+            "period": Budget.Period(budget.period).label,
+            "level": level,
+            "spent": format_usd_text(use.spent),
+            "cap": format_usd_text(budget.cap),
+            "resets_at": use.resets_at,
+        },
+    )
+    if not sent:
         # Give the claim back so the next sweep retries.
         Budget.objects.filter(
             pk=budget_id, alerted_percent=level, alerted_period=budget.period_start
         ).update(alerted_percent=before[0], alerted_period=before[1])
-        logger.exception("budget alert for budget %s not sent", budget_id)
-        return 0
-    return 1
+        logger.warning("budget alert for budget %s not sent", budget_id)
+    return sent
 
 
-def owner_emails(tenant: Tenant) -> list[str]:
-    return list(
+def owners_by_language(tenant: Tenant) -> dict[str, list[str]]:
+    """The addresses of `tenant`'s active owners, by the language of their
+    emails (accounts.language)."""
+    owners = defaultdict(list)
+    for email, code in (
         Membership.objects.filter(
             tenant=tenant, role=Membership.Role.OWNER, user__is_active=True
         )
         .order_by("user__email")
-        .values_list("user__email", flat=True)
+        .values_list("user__email", "user__language")
+    ):
+        owners[language.supported(code) or language.of(None)].append(email)
+    return dict(owners)
+
+
+def owners_email(owners: dict[str, list[str]], **email) -> int:
+    """
+    Send one email (accounts.mail.send_email's `email` arguments) to the
+    owners of each language, written in theirs; return how many went.
+
+    A claim is given back only when none went: retrying after a partial
+    failure would email again the owners who had it.
+    """
+    return sum(
+        send_email(to=recipients, language=code, **email)
+        for code, recipients in owners.items()
     )

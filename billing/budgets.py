@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.auth import forget_cached_keys
 from accounts.models import ApiKey, Tenant
+from accounts.services import api_key_create
 from audit.services import audit_record
 from billing.models import Budget, BudgetHold, Wallet
 from billing.money import format_usd_text
@@ -189,6 +190,21 @@ def budget_caps(*, tenant: Tenant, key: ApiKey | None = None) -> dict[str, int]:
 
 def _usd(cap: int | None) -> str:
     return "none" if cap is None else format_usd_text(cap)
+
+
+@transaction.atomic
+def key_create(
+    *, tenant: Tenant, caps: dict[str, int | None] | None = None, **fields
+) -> tuple[ApiKey, str]:
+    """
+    Create an API key (accounts.services.api_key_create takes `fields`) with
+    its budgets (`caps`, as budgets_set takes them, set by its creator) in
+    one transaction: never one without the other. Return it with its secret.
+    """
+    key, secret = api_key_create(tenant=tenant, **fields)
+    if caps:
+        budgets_set(tenant=tenant, key=key, caps=caps, actor=fields.get("created_by"))
+    return key, secret
 
 
 def budgets_set(

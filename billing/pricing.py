@@ -6,7 +6,8 @@ A model may have long-context prices: a prompt of more than their
 Anthropic and Google count it) is charged at them for every token bucket of
 the request, output included. The usage decides, so the charge is exact;
 a hold, placed before the usage is known, decides from the prompt's
-estimate with a margin (hold_cost).
+estimate with a margin, and prices the cache writes a request may make at
+the dearest rate they may be charged (hold_cost).
 """
 
 import re
@@ -229,17 +230,35 @@ def usage_cost(usage: TokenUsage, prices: UnitPrices) -> int:
     return _tier_cost(usage, prices.at(usage.prompt))
 
 
+def _dearest_cost(worst: TokenUsage, prices: UnitPrices) -> int:
+    """
+    The cost of `worst` at one tier, its cache writes being writes it *may*
+    make: each written token may as well be plain input, and a 1-hour write
+    a 5-minute one. The cost is linear in how the prompt splits between
+    these buckets, so the dearest split is one of the extremes: all of them
+    input, all 5-minute writes, or all 1-hour writes.
+    """
+    cost = _tier_cost(worst, prices)
+    if worst.cache_write:
+        cost = max(cost, _tier_cost(replace(worst, cache_write=0), prices))
+        if worst.cache_write_1h:
+            cost = max(cost, _tier_cost(replace(worst, cache_write_1h=0), prices))
+    return cost
+
+
 def hold_cost(worst: TokenUsage, prices: UnitPrices) -> int:
     """
     Return what to hold for a request that may use up to `worst`, whose
-    prompt is an estimate. Past HOLD_TIER_SHARE of a long-context threshold
-    the real prompt may be above it: the hold is then the dearer of the two
+    prompt is an estimate and whose cache writes are what it may write
+    (relay.endpoints counts the whole prompt as written when the request
+    asks for caching). Past HOLD_TIER_SHARE of a long-context threshold the
+    real prompt may be above it: the hold is then the dearer of the two
     tiers, so that it never falls short of a charge at either.
     """
     long = prices.long_context
     if long is None or worst.prompt <= long.threshold * HOLD_TIER_SHARE:
-        return usage_cost(worst, prices)
-    return max(_tier_cost(worst, prices.at(0)), _tier_cost(worst, prices.long()))
+        return _dearest_cost(worst, prices.at(worst.prompt))
+    return max(_dearest_cost(worst, prices.at(0)), _dearest_cost(worst, prices.long()))
 
 
 def plan_cost(cost: int, multiplier: Decimal) -> int:

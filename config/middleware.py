@@ -3,10 +3,12 @@ Security headers of every page outside the staff areas (those have
 console.middleware's): a strict Content-Security-Policy on the portal and the
 public pages, a stricter one on the management API (/api/), and
 `Cache-Control: no-store` wherever a response may hold a secret or a
-tenant's data.
+tenant's data. And the language of every page, except the management API's.
 """
 
 from django.conf import settings
+from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+from django.utils import translation
 
 
 def content_security_policy(*form_targets: str) -> str:
@@ -82,3 +84,28 @@ def _public(request) -> bool:
         and not match.namespace
         and not (user is not None and user.is_authenticated)
     )
+
+
+class LocaleMiddleware(DjangoLocaleMiddleware):
+    """
+    Django's (the switcher's cookie, else Accept-Language), except on the
+    management API (/api/): programs parse its errors, so they stay in
+    English whatever the request asks, as /v1's do (as OpenAI's do). Here
+    rather than in the API's exception handler: DRF writes a validation
+    error's messages when it finds them, before any handler runs.
+    """
+
+    api_prefix = "/api/"
+
+    def process_request(self, request):
+        if not request.path_info.startswith(self.api_prefix):
+            return super().process_request(request)
+        translation.activate(settings.LANGUAGE_CODE)
+        request.LANGUAGE_CODE = translation.get_language()
+        return None
+
+    def process_response(self, request, response):
+        if request.path_info.startswith(self.api_prefix):
+            # One language: no Content-Language, no Vary: Accept-Language.
+            return response
+        return super().process_response(request, response)

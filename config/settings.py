@@ -129,8 +129,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of every page: the switcher's cookie, else Accept-Language.
     # The /v1 API never passes through this stack (config/asgi.py): its
-    # errors stay in English, as OpenAI's do.
-    "django.middleware.locale.LocaleMiddleware",
+    # errors stay in English, as OpenAI's do; this middleware keeps the
+    # management API's (/api/) in English too.
+    "config.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

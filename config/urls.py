@@ -4,8 +4,8 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
-from django.views.i18n import set_language
 
+from accounts.language import set_language
 from ops import views as ops_views
 
 urlpatterns = [
@@ -21,9 +21,11 @@ urlpatterns = [
         name="favicon",
     ),
     # The language switcher on every page posts here (Django's set_language,
-    # as django.conf.urls.i18n routes it) without a CSRF token: a forged post
-    # can only change the language of someone's pages, and a token would set
-    # a cookie on every first visit and make each public page differ per view.
+    # as django.conf.urls.i18n routes it, which also keeps a signed-in
+    # person's choice for their emails) without a CSRF token: a forged post
+    # can only change the language of someone's pages and emails, and a token
+    # would set a cookie on every first visit and make each public page
+    # differ per view.
     path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),

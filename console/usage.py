@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
 
 from billing.money import usd_string
 from billing.pricing import TokenUsage, plan_cost, prompt_buckets, usage_cost
@@ -89,27 +90,39 @@ def cost_breakdown(record: UsageRecord) -> Breakdown:
     usage = _usage_of(record)
     prices = record.unit_prices()
     split = prompt_buckets(usage)
+    tokens, images, requests = _("tokens"), _("images"), _("requests")
     candidates = [
-        ("input", split.input, "tokens", prices.input),
-        ("cached input", split.cached_input, "tokens", prices.cached_input),
-        ("cache write", split.cache_write, "tokens", prices.cache_write),
-        ("1-hour cache write", split.cache_write_1h, "tokens", prices.cache_write_1h),
-        ("image input", split.image_input, "tokens", prices.image_input),
+        (_("input"), split.input, tokens, prices.input),
+        (_("cached input"), split.cached_input, tokens, prices.cached_input),
+        (_("cache write"), split.cache_write, tokens, prices.cache_write),
         (
-            "cached image input",
+            _("1-hour cache write"),
+            split.cache_write_1h,
+            tokens,
+            prices.cache_write_1h,
+        ),
+        (_("image input"), split.image_input, tokens, prices.image_input),
+        (
+            _("cached image input"),
             split.cached_image_input,
-            "tokens",
+            tokens,
             prices.cached_image_input,
         ),
-        ("output", usage.completion - usage.reasoning, "tokens", prices.output),
-        ("reasoning (output)", usage.reasoning, "tokens", prices.output),
-        ("images", usage.images, "images", prices.per_image),
-        ("request fee", usage.requests, "requests", prices.per_request),
+        (_("output"), usage.completion - usage.reasoning, tokens, prices.output),
+        (_("reasoning (output)"), usage.reasoning, tokens, prices.output),
+        (_("images"), usage.images, images, prices.per_image),
+        # A flat fee per request shows only where the model has one.
+        (
+            _("request fee"),
+            usage.requests if prices.per_request else 0,
+            requests,
+            prices.per_request,
+        ),
     ]
     lines = [
         BucketLine(bucket, quantity, unit, price, quantity * price)
         for bucket, quantity, unit, price in candidates
-        if quantity and (price or bucket != "request fee")
+        if quantity
     ]
     subtotal = usage_cost(usage, prices)
     return Breakdown(

@@ -19,7 +19,9 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from accounts import language
 from accounts.mail import send_email
 from accounts.models import Tenant, User
 from audit.services import audit_record
@@ -48,12 +50,16 @@ def signup(
     password: str,
     tenant_name: str | None,
     referred_by: Tenant | None = None,
+    language_code: str | None = None,
 ) -> User:
     """
     Create a person and, given `tenant_name`, the tenant they own (with its
     empty wallet). No starter credit: that waits for the address to be proved.
+    `language_code` (the sign-up page's) is the language of their emails.
     """
-    user = User.objects.create_user(email, password)
+    user = User.objects.create_user(
+        email, password, language=language.supported(language_code) or ""
+    )
     if tenant_name:
         tenant_create(name=tenant_name, owner=user, referred_by=referred_by)
     return user
@@ -71,7 +77,8 @@ def verification_send(*, user: User, site_url: str) -> bool:
     link = site_url + reverse("verify_email", args=[verification_token(user)])
     return send_email(
         to=user.email,
-        subject=_("Confirm your email address for Switchboard"),
+        language=language.of(user),
+        subject=gettext_lazy("Confirm your email address for Switchboard"),
         template="portal/account/emails/verify_email.txt",
         context={
             "user": user,
@@ -165,7 +172,8 @@ def email_change_request(*, user: User, new_email: str, site_url: str) -> bool:
     link = site_url + reverse("email_change_confirm", args=[token])
     sent = send_email(
         to=new_email,
-        subject=_("Confirm your new email address for Switchboard"),
+        language=language.of(user),
+        subject=gettext_lazy("Confirm your new email address for Switchboard"),
         template="portal/account/emails/email_change.txt",
         context={
             "user": user,
@@ -176,7 +184,10 @@ def email_change_request(*, user: User, new_email: str, site_url: str) -> bool:
     )
     send_email(
         to=user.email,
-        subject=_("A change of your Switchboard email address was requested"),
+        language=language.of(user),
+        subject=gettext_lazy(
+            "A change of your Switchboard email address was requested"
+        ),
         template="portal/account/emails/email_change_notice.txt",
         context={"user": user, "new_email": new_email, "site_url": site_url},
     )

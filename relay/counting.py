@@ -36,6 +36,7 @@ async def message_tokens(identity: KeyIdentity, payload: dict, headers: dict) ->
             return counted
     # What the translation refuses, /v1/messages would refuse: so here.
     bridge.BRIDGES["messages"].to_chat({"max_tokens": 1, **payload}, model)
+    await tokens.loaded()
     counted = endpoints.MESSAGES.prompt_tokens(payload, tokens.count)
     return orjson.dumps({"input_tokens": counted})
 

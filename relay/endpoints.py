@@ -34,6 +34,48 @@ def _with_tools(system, payload: dict) -> str:
     return f"{text}\n{orjson.dumps(tools).decode()}" if tools else text
 
 
+# Where Anthropic's cache_control marks may be: on the request itself
+# (automatic caching), and on its system, tool, message and content blocks.
+_MARKED_LISTS = ("system", "tools", "messages", "input")
+
+
+def _marked(payload: dict):
+    """Yield what in a request may carry a cache_control mark."""
+    yield payload
+    for name in _MARKED_LISTS:
+        items = payload.get(name)
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, dict):
+                continue
+            yield item
+            content = item.get("content")
+            for block in content if isinstance(content, list) else ():
+                if not isinstance(block, dict):
+                    continue
+                yield block
+                inner = block.get("content")  # a tool result's blocks
+                if isinstance(inner, list):
+                    yield from (part for part in inner if isinstance(part, dict))
+
+
+def cache_writes(payload: dict) -> str | None:
+    """
+    The cache writes a request may be charged, by its cache_control marks:
+    "1h" when any asks the 1-hour lifetime, "5m" when some ask the default
+    one, None without any (Anthropic writes nothing then). Marks cost
+    nothing more for a model without a write price: it writes at its input
+    price.
+    """
+    found = None
+    for part in _marked(payload):
+        mark = part.get("cache_control")
+        if isinstance(mark, dict):
+            if mark.get("ttl") == "1h":
+                return "1h"
+            found = "5m"
+    return found
+
+
 def estimated_usage(prompt: int, text: str) -> TokenUsage:
     """Usage the upstream did not report: the prompt estimate, and the
     tokens of the text it produced."""
@@ -79,8 +121,18 @@ class Endpoint:
         return model.prices
 
     def worst_case(self, payload: dict, model: ModelInfo, prompt: int) -> TokenUsage:
-        """Return the most the request may use: what its hold must cover."""
-        return TokenUsage(prompt=prompt, completion=self.output_tokens(payload, model))
+        """Return the most the request may use: what its hold must cover. A
+        request that asks for caching may have all its prompt written to the
+        cache, at the write rate of the longest lifetime it asks
+        (billing.pricing.hold_cost prices each written token at the dearer
+        of that and plain input)."""
+        writes = cache_writes(payload)
+        return TokenUsage(
+            prompt=prompt,
+            completion=self.output_tokens(payload, model),
+            cache_write=prompt if writes else 0,
+            cache_write_1h=prompt if writes == "1h" else 0,
+        )
 
     def hold_advice(self, worst: TokenUsage) -> str:
         """Return the end of the 402 message: how the request could fit."""

@@ -56,7 +56,12 @@ IN_FLIGHT_LAPSE = timedelta(minutes=15)
 MAX_STORED_BYTES = 1024 * 1024
 # The headers of an answer that a replay repeats: what describes the body
 # and what it cost, not the key's counters of the moment.
-KEPT_HEADERS = ("content-type", "cache-control", "x-switchboard-cost")
+KEPT_HEADERS = (
+    "content-type",
+    "cache-control",
+    "x-switchboard-cost",
+    "x-switchboard-charged",
+)
 
 State = IdempotencyRecord.State
 

@@ -14,11 +14,12 @@ An entry lives in Redis under its tenant, keyed by a hash of the endpoint,
 the answer's form (whole, or a stream with or without usage), the headers
 passed upstream and the body as canonical JSON without `stream`,
 `stream_options`, `user` and `metadata`. It holds the answer as it was sent
-(a stream's events as they were sent: a stream is replayed byte for byte,
-and streamed and whole answers are cached apart), what it used and when it
-was stored; answers larger than MAX_STORED_BYTES are not kept. A request
-takes an entry younger than its own TTL, so `ttl=60` also means "nothing
-older than a minute".
+(a stream's events as they were sent: a stream is replayed byte for byte
+but for its final usage, which tells the hit's own bill; streamed and whole
+answers are cached apart), what it used and when it was stored; answers
+larger than MAX_STORED_BYTES are not kept. A request takes an entry
+younger than its own TTL, so `ttl=60` also means "nothing older than a
+minute".
 
 A hit still holds and settles: it is charged the model's cache hit price
 (billing.models.Prices.cache_hit_usd, free by default; the plan's multiplier
@@ -49,6 +50,7 @@ from config.loops import PerLoop
 from relay import errors
 from relay.answers import billed_answer, tell_bill
 from relay.background import spawn
+from relay.formats.usage import rebilled
 from relay.metering import NOTHING_USED, SERVED, MeteredRequest, ending
 from relay.recording import recorded
 
@@ -233,13 +235,15 @@ async def _hit(prepared, entry: Entry) -> HttpResponse:
     metered.first_byte = time.perf_counter()
     await metered.settle(SERVED, usage=usage)
     if entry.stream:
+        # The events as first sent, but for their final usage: it tells this
+        # hit's bill, not the first request's. The headers tell it too
+        # (settled before they are sent).
         answer = StreamingHttpResponse(
-            _once(entry.body), content_type=entry.content_type
+            _once(rebilled(entry.body, metered.bill)),
+            content_type=entry.content_type,
         )
         answer["cache-control"] = "no-cache"
         answer["x-accel-buffering"] = "no"
-        # The replayed events' usage tells the first request's bill: this
-        # hit's is in the headers (settled before they are sent).
         if metered.bill is not None:
             tell_bill(answer, metered.bill)
     else:

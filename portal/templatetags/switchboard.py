@@ -90,6 +90,11 @@ STATUS_LABELS = {
     # accounts.models.ApiKey.Status.
     "active": _("Active"),
     "revoked": _("Revoked"),
+    # relay.models.UsageRecord.UsageSource: where a request's usage came from.
+    "reported": _("Reported by upstream"),
+    "estimated": _("Estimated"),
+    "none": _("No usage"),
+    "cache": _("Response cache"),
 }
 
 

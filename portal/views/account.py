@@ -15,8 +15,8 @@ from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils.dateformat import format as date_format
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import members as members_service
@@ -77,7 +77,9 @@ def signup(request):
             data = form.cleaned_data
             if invitation is not None:
                 user = members_service.invitation_signup(
-                    invitation=invitation, password=data["password"]
+                    invitation=invitation,
+                    password=data["password"],
+                    language_code=get_language(),
                 )
                 login(request, user, backend=BACKEND)
                 request.session[SESSION_KEY] = invitation.tenant_id
@@ -93,6 +95,7 @@ def signup(request):
                     password=data["password"],
                     tenant_name=data["company"],
                     referred_by=data["ref"],
+                    language_code=get_language(),
                 )
             except IntegrityError:  # the same address, submitted twice at once
                 form.add_error(

@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import ApiKey
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_revoke
 from accounts.tenancy import is_owner
 from billing import budgets
 from portal import selectors
@@ -38,7 +38,7 @@ def key_list(request):
 def key_create(request):
     form = ApiKeyCreateForm(request.POST or None, models=selectors.served_models())
     if request.method == "POST" and form.is_valid():
-        key, secret = api_key_create(
+        key, secret = budgets.key_create(
             tenant=request.tenant,
             name=form.cleaned_data["name"],
             created_by=request.user,
@@ -49,9 +49,7 @@ def key_create(request):
             tpm_limit=form.cleaned_data["tpm_limit"],
             max_in_flight=form.cleaned_data["max_in_flight"],
             cache_ttl=form.cleaned_data["cache_ttl"],
-        )
-        budgets.budgets_set(
-            tenant=request.tenant, key=key, caps=form.caps(), actor=request.user
+            caps=form.caps(),
         )
         # Rendered, not redirected: the secret exists only in this response.
         return render(

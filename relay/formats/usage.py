@@ -14,6 +14,8 @@ charge from the answer alone and a translated answer keeps both.
 What the request cost is added to every format's usage object as `cost`
 (bill_fields), in USD: a JSON number written with all nine decimals of the
 nano-USD amount, so that it is exact for a client that reads it as a decimal.
+A stream replayed for another request (a response cache hit) has its final
+usage told again with that request's bill (rebilled).
 """
 
 from dataclasses import dataclass
@@ -37,19 +39,21 @@ def usage_from_openai(usage: dict) -> TokenUsage:
     """Return an OpenAI usage object (chat, completions, embeddings, images or
     Responses) as TokenUsage."""
     if "input_tokens" in usage:
-        # The Responses API's and the Images API's shape: image tokens (GPT
-        # Image models) are part of the input, billed at their own price.
+        # The Responses API's and the Images API's shape. The Images API
+        # (GPT Image models) splits the input into `text_tokens` and
+        # `image_tokens`, billed at their own prices, and reports nothing
+        # read from the cache (OpenAI's OpenAPI spec, ImageGenUsage; the
+        # Realtime API's cached_tokens_details is not in it): its image
+        # input is charged as fresh, never less than OpenAI charges.
+        # cached_image_input comes only from what the counts force
+        # (billing.pricing.prompt_buckets).
         details = _details(usage, "input_tokens_details")
-        # Image tokens read from the cache, told apart as the Realtime API
-        # does: cached_tokens_details {text_tokens, image_tokens}.
-        cached_parts = _details(details, "cached_tokens_details")
         return TokenUsage(
             prompt=_int(usage.get("input_tokens")),
             cached=_int(details.get("cached_tokens")),
             cache_write=_int(details.get("cache_write_tokens")),
             cache_write_1h=_int(details.get("cache_write_1h_tokens")),
             image_input=_int(details.get("image_tokens")),
-            cached_image_input=_int(cached_parts.get("image_tokens")),
             completion=_int(usage.get("output_tokens")),
             reasoning=_int(
                 _details(usage, "output_tokens_details").get("reasoning_tokens")
@@ -190,3 +194,60 @@ def with_bill(usage, bill: "Bill | None", *, stream: bool = False):
     if not fields:
         return usage
     return {**(usage if isinstance(usage, dict) else {}), **fields}
+
+
+# What bill_fields may have added to a usage object.
+_BILL_FIELDS = ("cost", "charged", "balance")
+_FINAL_RESPONSES = frozenset({"response.completed", "response.incomplete"})
+
+
+def _final_usage_holder(payload) -> dict | None:
+    """The object whose `usage` is a stream's final usage, if `payload` (one
+    event's data) is the event that carries it: the usage-only chunk (chat
+    completions, completions), response.completed or .incomplete
+    (Responses), message_delta (Messages)."""
+    if not isinstance(payload, dict):
+        return None
+    kind = payload.get("type")
+    if kind == "message_delta":
+        return payload
+    if kind in _FINAL_RESPONSES:
+        response = payload.get("response")
+        return response if isinstance(response, dict) else None
+    return payload if isinstance(payload.get("usage"), dict) else None
+
+
+def rebilled(events: bytes, bill: "Bill | None") -> bytes:
+    """
+    Return a stream's events as they were sent (relay.recording) with the
+    bill its final usage told replaced by `bill`: a replay for another
+    request tells that request's bill. Every other event is kept byte for
+    byte. The final usage is the last event that names `usage` (events
+    after it never do). The relay wrote that event with orjson when it told
+    a bill, so reading and writing it again changes nothing but the bill's
+    fields (an upstream's own event, passed on when no bill was known, is
+    written again in orjson's spacing).
+    """
+    parts = events.split(b"\n\n")
+    for index in range(len(parts) - 1, -1, -1):
+        if b'"usage"' not in parts[index]:
+            continue
+        lines = parts[index].split(b"\n")
+        data = b"\n".join(
+            line[5:].lstrip(b" ") for line in lines if line.startswith(b"data:")
+        )
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return events
+        holder = _final_usage_holder(payload)
+        if holder is None:
+            return events
+        usage = holder.get("usage")
+        if isinstance(usage, dict):
+            usage = {k: v for k, v in usage.items() if k not in _BILL_FIELDS}
+        holder["usage"] = with_bill(usage, bill, stream=True)
+        kept = [line for line in lines if not line.startswith(b"data:")]
+        parts[index] = b"\n".join([*kept, b"data: " + orjson.dumps(payload)])
+        return b"\n\n".join(parts)
+    return events

@@ -1,8 +1,9 @@
 /*
  * What every page (portal and console) does with JavaScript, none of it
  * needed to use the page: the menu button that folds a menu on narrow
- * screens (CSS decides which widths), and keyboard access to the boxes
- * that scroll sideways (wide tables, long code).
+ * screens (CSS decides which widths), keyboard access to the boxes that
+ * scroll sideways (wide tables, long code), and a question before a
+ * destructive action posts.
  */
 (function () {
   "use strict";
@@ -30,6 +31,19 @@
         button.focus();
       }
     });
+  });
+
+  // <form data-confirm="QUESTION">: a destructive action (revoke, suspend,
+  // disable...) asks before it posts; cancelling the question posts
+  // nothing. The browser's own dialog: focus, keyboard and screen readers
+  // come with it. Without JavaScript the server's own second step stands
+  // (a confirmation page, a reason to give). The browser checks the form's
+  // fields (a required reason) before it fires "submit".
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
   });
 
   // A box that scrolls sideways must be reachable by keyboard to be

@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import ApiKey
 from audit.models import AuditEvent
+from billing import budgets
 from billing.budgets import budgets_set
 from billing.models import Budget
 from billing.money import usd_to_nano
@@ -75,3 +76,82 @@ def test_a_cap_must_be_whole_nano_usd_of_zero_or_more(alice_api, cap):
 
     assert response.status_code == 400
     assert not Budget.objects.exists()
+
+
+# -- budgets given when the key is created ------------------------------------
+
+
+def test_a_key_is_created_with_its_budgets(alice_api, alice):
+    response = alice_api.post(
+        "/api/keys/",
+        {"name": "ci", "budgets": {"daily": TEN, "lifetime": 5 * TEN}},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    key = ApiKey.objects.get(pk=body["id"])
+    assert [(b["period"], b["cap"], b["spent"]) for b in body["budgets"]] == [
+        ("daily", TEN, 0),
+        ("lifetime", 5 * TEN, 0),
+    ]
+    assert body["budgets"][0]["cap_usd"] == "10.000000000"
+    assert body["budgets"] == alice_api.get(f"/api/keys/{key.pk}/budgets/").json()
+    assert {b.api_key_id for b in Budget.objects.all()} == {key.pk}
+    # Audited as budgets set later are.
+    event = AuditEvent.objects.get(action="budget.set")
+    assert event.actor == alice.user
+    assert event.target == f"apikey:{key.pk}"
+    assert alice_api.get("/api/budgets/").json() == []
+
+
+def test_a_key_created_without_budgets_has_none(alice_api, alice):
+    plain = alice_api.post("/api/keys/", {"name": "ci"})
+    nulls = alice_api.post("/api/keys/", {"name": "ci2", "budgets": {"daily": None}})
+
+    assert plain.status_code == nulls.status_code == 201
+    assert plain.json()["budgets"] == nulls.json()["budgets"] == []
+    assert not Budget.objects.exists()
+    assert not AuditEvent.objects.filter(action="budget.set").exists()
+
+
+@pytest.mark.parametrize(
+    "given, wrong",
+    [
+        ({"daily": -1, "monthly": "ten"}, {"daily", "monthly"}),
+        ({"lifetime": 1.5}, {"lifetime"}),
+        ({"daily": True}, {"daily"}),
+    ],
+)
+def test_bad_budgets_refuse_the_key_in_the_apis_error_shape(
+    alice_api, alice, given, wrong
+):
+    response = alice_api.post("/api/keys/", {"name": "ci", "budgets": given})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert set(body["errors"]) == {"budgets"}
+    assert set(body["errors"]["budgets"]) == wrong
+    assert body["detail"].startswith("budgets: ")
+    assert not ApiKey.objects.filter(name="ci").exists()
+    assert not Budget.objects.exists()
+
+
+def test_budgets_must_be_an_object(alice_api, alice):
+    response = alice_api.post("/api/keys/", {"name": "ci", "budgets": [TEN]})
+
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"budgets"}
+    assert not ApiKey.objects.filter(name="ci").exists()
+
+
+def test_no_key_is_left_without_the_budgets_it_asked(alice_api, alice, monkeypatch):
+    def fail(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(budgets, "budgets_set", fail)
+
+    with pytest.raises(RuntimeError):
+        alice_api.post("/api/keys/", {"name": "ci", "budgets": {"daily": TEN}})
+
+    assert not ApiKey.objects.filter(name="ci").exists()

@@ -119,7 +119,7 @@ def test_an_alert_that_fails_to_send_is_tried_again(
     def broken(*args, **kwargs):
         raise ConnectionError("smtp down")
 
-    monkeypatch.setattr("billing.alerts.send_mail", broken)
+    monkeypatch.setattr("accounts.mail.send_mail", broken)
     assert budget_alerts_send() == 0
     monkeypatch.undo()
     monkeypatch.setattr(budgets, "clock", lambda: clock.now)

@@ -139,7 +139,7 @@ def test_an_email_that_fails_to_send_is_retried_next_sweep(
     def refuse(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("billing.alerts.send_mail", refuse)
+    monkeypatch.setattr("accounts.mail.send_mail", refuse)
     assert send_low_balance_alerts() == 0
     assert watched.wallet.low_balance_alerted_at is None
     monkeypatch.undo()

@@ -129,6 +129,7 @@ def test_staff_find_credit_suspend_resume_a_tenant_and_test_a_channel(
     # Suspend it: its key is refused by the relay.
     suspend = page.locator("form", has=page.get_by_role("button", name="Suspend"))
     suspend.get_by_label("Reason").fill("Chargeback under review")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Suspend Alice Corp?"
     suspend.get_by_role("button", name="Suspend").click()
     expect(page.locator("#tenant-suspended")).to_be_visible()
     refused = chat(live_server_url, alice.secret)

@@ -87,6 +87,7 @@ def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
     # Revoke the key: the next call is refused.
     page.goto("/app/keys/")
     page.get_by_role("link", name="Revoke…").click()
+    page.once("dialog", lambda dialog: dialog.accept())  # "Revoke the key…?"
     page.get_by_role("button", name="Revoke the key").click()
     expect(page.locator(".messages")).to_contain_text("Revoked “laptop”")
     expect(page.get_by_test_id("keys-table")).to_contain_text("Revoked")

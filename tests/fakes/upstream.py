@@ -160,10 +160,8 @@ Image generation (:func:`expected_image_usage`):
   figures; ``auto`` is taken as ``medium`` and ``1024x1024``), and
   ``total_tokens`` = input + output (none with ``image_usage=False``); also
   ``quality``, ``size``, ``output_format`` and ``background`` as resolved.
-  With the scenario's ``cached_text_tokens`` or ``cached_image_tokens`` set
-  (each capped by the text or image tokens), ``input_tokens_details`` also
-  has ``cached_tokens`` (their sum) and ``cached_tokens_details`` =
-  ``{text_tokens, image_tokens}``, the cached part of each.
+  As OpenAI's, ``input_tokens_details`` is ``{text_tokens, image_tokens}``
+  alone: the Images API reports nothing read from the cache.
 
 Run standalone for the benchmark::
 
@@ -651,8 +649,6 @@ def expected_image_usage(
     quality: str | None = None,
     size: str | None = None,
     image_input_tokens: int = 0,
-    cached_text_tokens: int = 0,
-    cached_image_tokens: int = 0,
 ) -> dict[str, Any]:
     """Return the usage the fake reports for a GPT Image generation."""
     quality = _AUTO_QUALITY if quality in (None, "auto") else quality
@@ -663,14 +659,6 @@ def expected_image_usage(
         "text_tokens": text,
         "image_tokens": image_input_tokens,
     }
-    if cached_text_tokens or cached_image_tokens:
-        cached_text = min(cached_text_tokens, text)
-        cached_image = min(cached_image_tokens, image_input_tokens)
-        details["cached_tokens"] = cached_text + cached_image
-        details["cached_tokens_details"] = {
-            "text_tokens": cached_text,
-            "image_tokens": cached_image,
-        }
     return {
         "input_tokens": text + image_input_tokens,
         "input_tokens_details": details,
@@ -888,9 +876,6 @@ class Scenario:
     image_input_tokens: int = 0
     # Whether GPT Image answers carry usage (False: a vendor that omits it).
     image_usage: bool = True
-    # GPT Image: the text and image input tokens read from the cache.
-    cached_text_tokens: int = 0
-    cached_image_tokens: int = 0
     usage_in_stream: bool = True
     require_key: str | None = None
     retry_after: int | None = 1
@@ -2392,8 +2377,6 @@ class FakeUpstream(LoopbackFake):
                     quality=quality,
                     size=size,
                     image_input_tokens=scenario.image_input_tokens,
-                    cached_text_tokens=scenario.cached_text_tokens,
-                    cached_image_tokens=scenario.cached_image_tokens,
                 ),
             }
             if not scenario.image_usage:

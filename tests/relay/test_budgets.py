@@ -13,7 +13,7 @@ from billing import budgets
 from billing.budgets import budgets_set
 from billing.models import Budget, BudgetHold, LedgerEntry
 from relay.models import UsageRecord
-from tests.relay.test_concurrency import HOLD, MAX_TOKENS, MESSAGES, fire
+from tests.relay.test_concurrency import COST, HOLD, MAX_TOKENS, MESSAGES, fire
 
 pytestmark = pytest.mark.postgres
 
@@ -36,9 +36,9 @@ def assert_spent_exactly(budget: Budget, customer) -> None:
     )
     assert charges.count() == 10
     budget.refresh_from_db()
-    # Each served request cost exactly its hold: the budget is spent to the
-    # nano-USD, nothing held.
-    assert budget.spent == -sum(c.amount for c in charges) == 10 * HOLD
+    # Each served request is counted at its cost, to the nano-USD, and
+    # nothing stays held.
+    assert budget.spent == -sum(c.amount for c in charges) == 10 * COST
     assert budget.held == 0
     assert not BudgetHold.objects.exists()
     call_command("billing_audit")

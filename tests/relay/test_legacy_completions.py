@@ -202,7 +202,7 @@ def test_the_hold_without_max_tokens_is_the_api_default_of_16(
     relay, alice, channel, fake
 ):
     # gpt-4.1-mini may write 32,768 tokens ($0.05); the API's default is 16.
-    hold = tokens.count(PROMPT) * INPUT + LEGACY_DEFAULT_MAX_TOKENS * OUTPUT
+    hold = tokens.estimate(PROMPT) * INPUT + LEGACY_DEFAULT_MAX_TOKENS * OUTPUT
     assert hold < 32_768 * OUTPUT
     fake.scenario(reply=LONG_REPLY)
     body = {"model": MODEL, "prompt": PROMPT}

@@ -1,8 +1,9 @@
 """
 The price buckets issue 15 added, charged through a live Switchboard against
 the fakes, streamed and not, exact to the nano-USD at the providers'
-published figures: Anthropic's 1-hour cache writes, long-context tiers
-(Claude Sonnet 4.5, Gemini 2.5 Pro) and GPT Image's cached image input.
+published figures: Anthropic's 1-hour cache writes (and the holds of
+requests that ask for caching), long-context tiers (Claude Sonnet 4.5,
+Gemini 2.5 Pro) and GPT Image's text and image input.
 """
 
 from decimal import Decimal
@@ -15,8 +16,10 @@ from django.urls import reverse
 
 from accounts import roles
 from billing.models import LedgerEntry
+from billing.pricing import TokenUsage, UnitPrices, usage_cost
 from console.usage import cost_breakdown
 from relay import endpoints
+from relay.formats.usage import usage_from_openai
 from relay.models import Channel, UsageRecord
 from tests import factories
 from tests.console.conftest import client_for, make_staff
@@ -50,6 +53,14 @@ I_TEXT, I_CACHED_TEXT, I_IMAGE, I_CACHED_IMAGE, I_OUTPUT = (
     10_000,
     2_500,
     40_000,
+)
+GPT_IMAGE_1 = UnitPrices(
+    input=I_TEXT,
+    cached_input=I_CACHED_TEXT,
+    output=I_OUTPUT,
+    cache_write=I_TEXT,
+    image_input=I_IMAGE,
+    cached_image_input=I_CACHED_IMAGE,
 )
 THRESHOLD = 200_000
 
@@ -338,6 +349,77 @@ def test_one_hour_cache_writes_through_the_responses_bridge(
     )
 
 
+@pytest.mark.parametrize(
+    "path, body, write",
+    [
+        (
+            "messages",
+            {
+                **MESSAGE,
+                "system": [
+                    {
+                        "type": "text",
+                        "text": "Be brief.",
+                        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                    }
+                ],
+            },
+            H_WRITE_1H,
+        ),
+        ("messages", {**MESSAGE, "cache_control": {"type": "ephemeral"}}, H_WRITE),
+        (
+            "chat/completions",
+            {
+                **CHAT,
+                "messages": [
+                    {
+                        "role": "system",
+                        "content": [
+                            {
+                                "type": "text",
+                                "text": "Be brief.",
+                                "cache_control": {"type": "ephemeral"},
+                            }
+                        ],
+                    },
+                    {"role": "user", "content": "Say hello to the tests"},
+                ],
+            },
+            H_WRITE,
+        ),
+    ],
+    ids=["message-1h", "message-5m", "chat-5m"],
+)
+def test_the_hold_covers_the_prompt_written_to_the_cache(
+    relay, alice, claude, fake_anthropic, path, body, write
+):
+    """Asked to cache, the whole prompt may be charged as written: the hold
+    is the prompt at the write price of the longest lifetime asked."""
+    endpoint = endpoints.MESSAGES if path == "messages" else endpoints.CHAT_COMPLETIONS
+    estimate = endpoint.prompt_tokens(body)
+    hold = estimate * write + 100 * H_OUTPUT
+    fake_anthropic.configure(cache_creation=5, cache_creation_1h=3)
+
+    # Enough for the prompt at the input price, and for all but a nano-USD
+    # of the hold: refused before the upstream.
+    assert estimate * H_INPUT + 100 * H_OUTPUT < hold
+    alice.set_balance(Decimal(hold - 1).scaleb(-9))
+    refused = post(relay, alice, path, body)
+    assert refused.status_code == 402
+    assert fake_anthropic.requests == []
+
+    alice.set_balance(Decimal(hold).scaleb(-9))
+    served = post(relay, alice, path, body)
+    assert served.status_code == 200, served.text
+    # Charged exactly what it used: the hold only reserved.
+    record = charged_once(alice, hold)
+    prompt = record.prompt_tokens
+    assert record.cost == (
+        (prompt - 5) * H_INPUT + 2 * H_WRITE + 3 * H_WRITE_1H + REPLY_WORDS * H_OUTPUT
+    )
+    assert record.cost < hold
+
+
 # -- long-context tiers ------------------------------------------------------
 
 
@@ -503,15 +585,31 @@ def test_the_console_shows_the_long_context_tier(relay, alice, claude, fake_anth
     assert lines(record)["input"] == (THRESHOLD + 6, S_LONG_INPUT)
 
 
-# -- GPT Image cached image input --------------------------------------------
+# -- GPT Image input ------------------------------------------------------------
+
+# The usage of OpenAI's own example answer (the OpenAPI spec's
+# ImagesResponse): the Images API splits the input into text and image
+# tokens and reports nothing read from the cache.
+SPEC_EXAMPLE_USAGE = {
+    "total_tokens": 100,
+    "input_tokens": 50,
+    "output_tokens": 50,
+    "input_tokens_details": {"text_tokens": 10, "image_tokens": 40},
+}
 
 
-def test_gpt_image_1_cached_image_input_is_charged_its_own_price(
+def test_openais_example_image_usage_is_read_exactly():
+    usage = usage_from_openai(SPEC_EXAMPLE_USAGE)
+
+    assert usage == TokenUsage(prompt=50, image_input=40, completion=50)
+    # 10 text and 40 image input tokens, 50 output, at GPT Image 1's prices.
+    assert usage_cost(usage, GPT_IMAGE_1) == 10 * I_TEXT + 40 * I_IMAGE + 50 * I_OUTPUT
+
+
+def test_gpt_image_1_text_and_image_input_are_charged_their_own_prices(
     relay, alice, images, fake
 ):
-    fake.scenario(
-        image_input_tokens=1_000, cached_text_tokens=2, cached_image_tokens=600
-    )
+    fake.scenario(image_input_tokens=1_000)
     before = alice.wallet.balance
     body = {
         "model": "gpt-image-1",
@@ -523,23 +621,15 @@ def test_gpt_image_1_cached_image_input_is_charged_its_own_price(
     response = post(relay, alice, "images/generations", body)
 
     assert response.status_code == 200, response.text
+    # OpenAI's shape, as the fake answers it.
     details = response.json()["usage"]["input_tokens_details"]
-    assert details["cached_tokens_details"] == {"text_tokens": 2, "image_tokens": 600}
+    assert details == {"text_tokens": 4, "image_tokens": 1_000}
     record = charged_once(alice, before)
-    assert (record.prompt_tokens, record.cached_tokens) == (1_004, 602)
-    assert (record.image_input_tokens, record.cached_image_input_tokens) == (
-        1_000,
-        600,
-    )
-    assert record.cached_image_input_price == I_CACHED_IMAGE
-    # 2 text, 2 cached text, 400 image, 600 cached image input; 272 output.
-    assert record.cost == (
-        2 * I_TEXT
-        + 2 * I_CACHED_TEXT
-        + 400 * I_IMAGE
-        + 600 * I_CACHED_IMAGE
-        + 272 * I_OUTPUT
-    )
-    assert lines(record)["cached image input"] == (600, I_CACHED_IMAGE)
-    assert lines(record)["image input"] == (400, I_IMAGE)
-    assert lines(record)["cached input"] == (2, I_CACHED_TEXT)
+    assert (record.prompt_tokens, record.cached_tokens) == (1_004, 0)
+    assert (record.image_input_tokens, record.cached_image_input_tokens) == (1_000, 0)
+    assert record.image_input_price == I_IMAGE
+    # 4 text, 1,000 image input; 272 output.
+    assert record.cost == 4 * I_TEXT + 1_000 * I_IMAGE + 272 * I_OUTPUT
+    assert lines(record)["image input"] == (1_000, I_IMAGE)
+    assert lines(record)["input"] == (4, I_TEXT)
+    assert "cached image input" not in lines(record)

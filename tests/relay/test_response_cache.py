@@ -2,7 +2,9 @@
 first answer without an upstream call, charged the model's cache hit price,
 kept per tenant, for its TTL, in Redis (and off without it)."""
 
+import json
 import time
+from decimal import Decimal
 from types import SimpleNamespace
 
 import httpx
@@ -174,10 +176,12 @@ def test_the_plan_multiplier_applies_to_the_cache_price(relay, channel, alice, f
     assert record.uncached_cost * 2 == served.cost
 
 
-def read_stream(relay, secret, body) -> tuple[httpx.Response, bytes]:
+def read_stream(
+    relay, secret, body, path="chat/completions"
+) -> tuple[httpx.Response, bytes]:
     with httpx.stream(
         "POST",
-        f"{relay}/chat/completions",
+        f"{relay}/{path}",
         json={**body, "stream": True},
         headers={"authorization": f"Bearer {secret}", **ASK},
         timeout=30,
@@ -185,7 +189,70 @@ def read_stream(relay, secret, body) -> tuple[httpx.Response, bytes]:
         return answer, answer.read()
 
 
+def sse_events(body: bytes) -> list[bytes]:
+    return [event for event in body.split(b"\n\n") if event]
+
+
+def sse_payload(event: bytes):
+    """An event's data as JSON, its numbers read exactly (None: [DONE])."""
+    data = b"\n".join(
+        line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:")
+    )
+    return None if data == b"[DONE]" else json.loads(data, parse_float=Decimal)
+
+
+def billed_usage(payload) -> dict | None:
+    """The final usage an event carries, in any of the three formats."""
+    if not isinstance(payload, dict):
+        return None
+    if payload.get("type") == "message_delta":
+        return payload["usage"]
+    if payload.get("type") in ("response.completed", "response.incomplete"):
+        return payload["response"]["usage"]
+    usage = payload.get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
+def without_bill(usage: dict) -> dict:
+    return {k: v for k, v in usage.items() if k not in ("cost", "charged", "balance")}
+
+
+def assert_replayed_with_its_own_bill(
+    first: bytes, replayed: bytes, repeat: httpx.Response, customer, price: str
+) -> None:
+    """
+    The replay is the first stream event for event, byte for byte, but for
+    its final usage: the same counts, with the hit's cost (the model's cache
+    hit price, as its x-switchboard-cost says) and the balance after it.
+    """
+    sent, again = sse_events(first), sse_events(replayed)
+    assert len(sent) == len(again)
+    changed = [i for i, (a, b) in enumerate(zip(sent, again, strict=True)) if a != b]
+    assert len(changed) == 1
+    [at] = changed
+    before, after = sse_payload(sent[at]), sse_payload(again[at])
+    usage, first_usage = billed_usage(after), billed_usage(before)
+    assert usage is not None and first_usage is not None
+    # Nothing after the final usage names one.
+    assert all(billed_usage(sse_payload(event)) is None for event in again[at + 1 :])
+    assert without_bill(usage) == without_bill(first_usage)
+    assert first_usage["cost"] != Decimal(price)
+    assert usage["cost"] == Decimal(repeat.headers["x-switchboard-cost"])
+    assert usage["cost"] == Decimal(price)
+    assert "charged" not in usage
+    balance = Wallet.objects.get(tenant=customer.tenant).balance
+    assert usage["balance"] == Decimal(balance).scaleb(-9)
+    record = UsageRecord.objects.get(request_id=repeat.headers["x-request-id"])
+    assert record.usage_source == UsageRecord.Source.CACHE
+    assert record.cost == record.charged == nano_usd(price)
+
+
+def nano_usd(usd: str) -> int:
+    return int(Decimal(usd).scaleb(9))
+
+
 def test_a_stream_is_replayed_from_the_cache(relay, channel, alice, fake):
+    set_cache_price("gpt-4.1-mini", "0.000001")
     fake.scenario(reply="one two three four")
     body = {**BODY, "stream_options": {"include_usage": True}}
     first, events = read_stream(relay, alice.secret, body)
@@ -198,7 +265,8 @@ def test_a_stream_is_replayed_from_the_cache(relay, channel, alice, fake):
     assert repeat.status_code == 200
     assert repeat.headers["content-type"].startswith("text/event-stream")
     assert repeat.headers[response_cache.HEADER] == "hit"
-    assert replayed == events
+    assert_replayed_with_its_own_bill(events, replayed, repeat, alice, "0.000001")
+    assert replayed.endswith(b"data: [DONE]\n\n")
     assert len(fake.requests) == 1
     hit = UsageRecord.objects.get(request_id=repeat.headers["x-request-id"])
     assert hit.stream is True
@@ -209,6 +277,67 @@ def test_a_stream_is_replayed_from_the_cache(relay, channel, alice, fake):
     assert whole.headers[response_cache.HEADER] == "miss"
     assert len(fake.requests) == 2
     call_command("billing_audit")
+
+
+def test_a_stream_without_usage_is_replayed_byte_for_byte(relay, channel, alice, fake):
+    set_cache_price("gpt-4.1-mini", "0.001")
+    _, events = read_stream(relay, alice.secret, BODY)
+    wait_stored()
+
+    repeat, replayed = read_stream(relay, alice.secret, BODY)
+
+    # No usage asked, none told: the hit's bill is in its headers alone.
+    assert repeat.headers[response_cache.HEADER] == "hit"
+    assert replayed == events
+    assert repeat.headers["x-switchboard-cost"] == "0.001000000"
+
+
+@pytest.fixture
+def chat_only(db, fake):
+    """An OpenAI-compatible vendor without the Responses API: translated."""
+    return factories.channel(
+        "chat-only", fake.url(), factories.PRICES, responses_api=False
+    )
+
+
+@pytest.mark.parametrize("served", ["channel", "chat_only"])
+def test_a_response_stream_hit_completes_with_its_own_bill(
+    relay, alice, fake, served, request
+):
+    request.getfixturevalue(served)
+    set_cache_price("gpt-4.1-mini", "0.0000025")
+    body = {"model": "gpt-4.1-mini", "input": "Hi", "temperature": 0}
+    _, events = read_stream(relay, alice.secret, body, path="responses")
+    wait_stored()
+
+    repeat, replayed = read_stream(relay, alice.secret, body, path="responses")
+
+    assert repeat.headers[response_cache.HEADER] == "hit"
+    assert sse_payload(sse_events(replayed)[-1])["type"] == "response.completed"
+    assert_replayed_with_its_own_bill(events, replayed, repeat, alice, "0.0000025")
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("model", ["claude-3-5-haiku-latest", "gpt-4.1-mini"])
+def test_a_message_stream_hit_ends_with_its_own_bill(
+    relay, claude_channel, channel, alice, model
+):
+    set_cache_price(model, "0.0000005")
+    body = {
+        "model": model,
+        "max_tokens": 10,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    _, events = read_stream(relay, alice.secret, body, path="messages")
+    wait_stored()
+
+    repeat, replayed = read_stream(relay, alice.secret, body, path="messages")
+
+    assert repeat.headers[response_cache.HEADER] == "hit"
+    kinds = [sse_payload(event)["type"] for event in sse_events(replayed)[-2:]]
+    assert kinds == ["message_delta", "message_stop"]
+    assert_replayed_with_its_own_bill(events, replayed, repeat, alice, "0.0000005")
 
 
 def test_a_stream_cut_short_is_not_kept(relay, channel, alice, fake):
