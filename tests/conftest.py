@@ -4,7 +4,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections, transaction
+from django.test import TransactionTestCase
 
 import config.db
 from accounts import auth
@@ -59,6 +60,48 @@ def django_db_setup(django_db_setup, django_db_blocker):
             cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
         connection.close()
     yield
+
+
+# What post_migrate writes (content types and permissions) is kept between
+# tests: emptying it would only have it written again.
+KEPT_TABLES = frozenset({"django_content_type", "auth_permission"})
+
+
+def _emptied_between_tests(self) -> None:
+    """
+    TransactionTestCase._fixture_teardown on PostgreSQL: DELETE the rows of
+    the tables that have any, in one transaction, instead of Django's flush
+    (a TRUNCATE of every table, then post_migrate). A TRUNCATE costs a few
+    milliseconds a table whatever it holds; with some ninety tables that
+    made each test that commits (a live relay, concurrency) half a second
+    longer. Django's foreign keys are DEFERRABLE INITIALLY DEFERRED on
+    PostgreSQL, so the order of the deletes does not matter.
+    """
+    for alias in self._databases_names(include_mirrors=False):
+        db = connections[alias]
+        if db.vendor != "postgresql":
+            _django_fixture_teardown(self)
+            return
+        tables = [
+            table
+            for table in db.introspection.django_table_names(
+                only_existing=True, include_views=False
+            )
+            if table not in KEPT_TABLES
+        ]
+        quoted = [db.ops.quote_name(table) for table in tables]
+        anything = " UNION ALL ".join(
+            f"SELECT {index} WHERE EXISTS (SELECT 1 FROM {name})"
+            for index, name in enumerate(quoted)
+        )
+        with transaction.atomic(using=alias), db.cursor() as cursor:
+            cursor.execute(anything)
+            for (index,) in cursor.fetchall():
+                cursor.execute(f"DELETE FROM {quoted[index]}")
+
+
+_django_fixture_teardown = TransactionTestCase._fixture_teardown
+TransactionTestCase._fixture_teardown = _emptied_between_tests
 
 
 def _forget_process_state():
