@@ -9,6 +9,7 @@ from django.test import TransactionTestCase
 
 import config.db
 from accounts import auth
+from config import redis_guard
 from relay import breakers, catalog, concurrency, limits, refusals
 from relay.models import Channel
 from tests import factories
@@ -111,6 +112,9 @@ def _forget_process_state():
     limits.forget()
     concurrency.forget()
     refusals.forget()
+    # An outage a test caused, or a Redis call that timed out on a busy
+    # machine, pauses Redis for seconds: never into the next test.
+    redis_guard.reset()
     if settings.REDIS_URL:
         client = redis.Redis.from_url(settings.REDIS_URL)
         for pattern in ("*:breaker:*", "*:limit:*", "*:inflight:*"):

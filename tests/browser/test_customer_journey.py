@@ -24,9 +24,19 @@ PASSWORD = "a long enough passphrase"
 BODY = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "Hello!"}]}
 
 
+# On a laptop, and on a phone, where the menu folds behind its button.
+@pytest.mark.parametrize("width", [1280, 390], ids=["laptop", "phone"])
 def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
-    page, mail, live_server_url, channel, prices
+    page, mail, live_server_url, channel, prices, width
 ):
+    page.set_viewport_size({"width": width, "height": 900})
+    phone = width < 800
+
+    def shot(name: str) -> None:
+        # Every page of the journey fits the screen, and is kept as seen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"{name}-{width}" if phone else name)
+
     # Sign up, then open the emailed link: the starter credit arrives.
     page.goto("/signup/")
     page.get_by_label("Email").fill(EMAIL)
@@ -49,13 +59,13 @@ def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
     secret = page.get_by_test_id("new-secret").inner_text().strip()
     assert secret.startswith("sk-sb-")
     expect(page.get_by_role("button", name="Copy")).to_be_visible()
-    screenshot(page, "app-key-created")
+    shot("app-key-created")
     page.get_by_role("link", name="back to my keys").click()
     keys_table = page.get_by_test_id("keys-table")
     expect(keys_table).to_contain_text("laptop")
     expect(keys_table).to_contain_text("gpt-4.1-mini")
     assert secret not in page.content()
-    screenshot(page, "app-keys")
+    shot("app-keys")
 
     # Call the API as the customer's program would.
     relay = f"{live_server_url}/v1"
@@ -76,13 +86,15 @@ def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
     spend = page.get_by_test_id("spend-table")
     expect_money_in(spend.get_by_role("row", name="Today"), record.charged)
     expect(page.get_by_role("img", name="Spend per day by model")).to_be_visible()
-    screenshot(page, "app-dashboard")
+    shot("app-dashboard")
+    if phone:
+        page.get_by_role("button", name="Menu").click()
     page.get_by_role("link", name="Usage", exact=True).first.click()
     row = page.locator(f'[data-request-id="{record.request_id}"]')
     expect(row).to_contain_text("gpt-4.1-mini")
     expect(row).to_contain_text("laptop")
     expect_money_in(row, record.charged)
-    screenshot(page, "app-usage")
+    shot("app-usage")
 
     # Revoke the key: the next call is refused.
     page.goto("/app/keys/")
@@ -100,8 +112,8 @@ def test_a_new_customer_signs_up_makes_a_key_calls_the_api_and_sees_the_cost(
 
     page.goto("/app/billing/")
     expect_money(page.get_by_test_id("billing-balance"), balance)
-    screenshot(page, "app-billing")
+    shot("app-billing")
     page.goto("/app/billing/ledger/")
     expect(page.get_by_test_id("ledger-table")).to_contain_text(record.request_id)
-    screenshot(page, "app-ledger")
+    shot("app-ledger")
     assert wallet_drifts() == []

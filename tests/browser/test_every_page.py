@@ -113,7 +113,17 @@ def site(live_server_url, alice, bob, channel, settings) -> Site:
     key = tenant.api_keys.get()
     alice.user.email_verified_at = None  # the banner asking to confirm it
     alice.user.save()
-    ok = factories.usage_record(alice, prompt_tokens=1200, cached_tokens=200)
+    # At gpt-4.1-mini's prices, so that the cost breakdown adds up: 1,000
+    # input tokens x 400 + 200 cached x 100 + 5 output x 1,600 nano-USD.
+    ok = factories.usage_record(
+        alice,
+        prompt_tokens=1200,
+        cached_tokens=200,
+        input_price=400,
+        cached_input_price=100,
+        output_price=1600,
+        charged=428_000,
+    )
     factories.usage_record(
         alice,
         status=UsageRecord.Status.UPSTREAM_ERROR,
@@ -271,13 +281,15 @@ def visit_all(
     folder = SCREENSHOTS / "pages"
     folder.mkdir(parents=True, exist_ok=True)
     for name, path in pages.items():
+        # Loaded once, then seen at each width: the layout is CSS's.
+        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+        response = page.goto(path)
+        if response.status >= 500 or response.status == 404:
+            problems.append(f"{name} ({path}): HTTP {response.status}")
+            continue
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
-            response = page.goto(path)
             where = f"{name} ({path}) at {width} px"
-            if response.status >= 500 or response.status == 404:
-                problems.append(f"{where}: HTTP {response.status}")
-                continue
             scroll_width = page.evaluate("document.documentElement.scrollWidth")
             if scroll_width > width:
                 wide = page.evaluate(WIDEST, width)
