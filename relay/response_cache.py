@@ -50,9 +50,8 @@ from config.loops import PerLoop
 from relay import errors
 from relay.answers import billed_answer, tell_bill
 from relay.background import spawn
-from relay.formats.usage import rebilled
 from relay.metering import NOTHING_USED, SERVED, MeteredRequest, ending
-from relay.recording import recorded
+from relay.recording import rebilled, recorded
 
 logger = logging.getLogger(__name__)
 

@@ -68,6 +68,15 @@ def event_data(event: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def reframed(event: bytes, payload: dict) -> bytes:
+    """Return `event` with its data replaced by `payload`, other lines kept."""
+    lines = [
+        line for line in event.split(b"\n") if line and not line.startswith(b"data:")
+    ]
+    lines.append(b"data: " + orjson.dumps(payload))
+    return b"\n".join(lines) + b"\n\n"
+
+
 class HeldBack:
     """
     A stream whose terminating event, as the upstream sent it (or a fixed

@@ -15,7 +15,7 @@ What the request cost is added to every format's usage object as `cost`
 (bill_fields), in USD: a JSON number written with all nine decimals of the
 nano-USD amount, so that it is exact for a client that reads it as a decimal.
 A stream replayed for another request (a response cache hit) has its final
-usage told again with that request's bill (rebilled).
+usage told again with that request's bill (relay.recording.rebilled).
 """
 
 from dataclasses import dataclass
@@ -194,60 +194,3 @@ def with_bill(usage, bill: "Bill | None", *, stream: bool = False):
     if not fields:
         return usage
     return {**(usage if isinstance(usage, dict) else {}), **fields}
-
-
-# What bill_fields may have added to a usage object.
-_BILL_FIELDS = ("cost", "charged", "balance")
-_FINAL_RESPONSES = frozenset({"response.completed", "response.incomplete"})
-
-
-def _final_usage_holder(payload) -> dict | None:
-    """The object whose `usage` is a stream's final usage, if `payload` (one
-    event's data) is the event that carries it: the usage-only chunk (chat
-    completions, completions), response.completed or .incomplete
-    (Responses), message_delta (Messages)."""
-    if not isinstance(payload, dict):
-        return None
-    kind = payload.get("type")
-    if kind == "message_delta":
-        return payload
-    if kind in _FINAL_RESPONSES:
-        response = payload.get("response")
-        return response if isinstance(response, dict) else None
-    return payload if isinstance(payload.get("usage"), dict) else None
-
-
-def rebilled(events: bytes, bill: "Bill | None") -> bytes:
-    """
-    Return a stream's events as they were sent (relay.recording) with the
-    bill its final usage told replaced by `bill`: a replay for another
-    request tells that request's bill. Every other event is kept byte for
-    byte. The final usage is the last event that names `usage` (events
-    after it never do). The relay wrote that event with orjson when it told
-    a bill, so reading and writing it again changes nothing but the bill's
-    fields (an upstream's own event, passed on when no bill was known, is
-    written again in orjson's spacing).
-    """
-    parts = events.split(b"\n\n")
-    for index in range(len(parts) - 1, -1, -1):
-        if b'"usage"' not in parts[index]:
-            continue
-        lines = parts[index].split(b"\n")
-        data = b"\n".join(
-            line[5:].lstrip(b" ") for line in lines if line.startswith(b"data:")
-        )
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return events
-        holder = _final_usage_holder(payload)
-        if holder is None:
-            return events
-        usage = holder.get("usage")
-        if isinstance(usage, dict):
-            usage = {k: v for k, v in usage.items() if k not in _BILL_FIELDS}
-        holder["usage"] = with_bill(usage, bill, stream=True)
-        kept = [line for line in lines if not line.startswith(b"data:")]
-        parts[index] = b"\n".join([*kept, b"data: " + orjson.dumps(payload)])
-        return b"\n\n".join(parts)
-    return events

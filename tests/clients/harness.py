@@ -137,11 +137,15 @@ class ClientRun:
         )
 
 
-def _base_env(home: Path, proxy: str) -> dict[str, str]:
-    # Built from nothing: a developer's OPENAI_API_KEY, ANTHROPIC_* or
-    # CODEX_HOME must not change what the test runs.
+def client_env(home: Path, proxy: str, path: str | None = None) -> dict[str, str]:
+    """
+    A client program's environment, built from nothing: a developer's
+    OPENAI_API_KEY, ANTHROPIC_* or CODEX_HOME must not change what the test
+    runs. Anything not on loopback goes to `proxy` (a ProxyCanary, which
+    refuses it). `path`: the PATH (this process's by default).
+    """
     env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": path or os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "NO_PROXY": NO_PROXY,
@@ -152,11 +156,13 @@ def _base_env(home: Path, proxy: str) -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ClientRun:
-    require_binaries()
-    started = time.monotonic()
-    # A session of its own, so a timeout kills the whole tree: on Node < 23
-    # the codex wrapper stays as the parent of the native binary.
+def run_bounded(
+    argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = RUN_TIMEOUT
+) -> subprocess.CompletedProcess:
+    """Run `argv` to its end; fail the test if it takes over `timeout`
+    seconds. In a session of its own, so that a timeout kills the whole
+    tree: on Node < 23 the codex wrapper stays as the parent of the native
+    binary."""
     process = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -168,13 +174,24 @@ def _run(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ClientRun:
         start_new_session=True,
     )
     try:
-        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
-        run = ClientRun(-9, stdout, stderr, time.monotonic() - started)
-        pytest.fail(f"{argv[0]} did not finish in {RUN_TIMEOUT}s\n{run}")
-    return ClientRun(process.returncode, stdout, stderr, time.monotonic() - started)
+        pytest.fail(
+            f"{argv[0]} did not finish in {timeout}s\n"
+            f"--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}"
+        )
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def _run(argv: list[str], *, cwd: Path, env: dict[str, str]) -> ClientRun:
+    require_binaries()
+    started = time.monotonic()
+    done = run_bounded(argv, cwd=cwd, env=env)
+    return ClientRun(
+        done.returncode, done.stdout, done.stderr, time.monotonic() - started
+    )
 
 
 def codex_config(*, base_url: str, model: str) -> str:
@@ -229,7 +246,7 @@ def codex_exec(
     (codex_home / "config.toml").write_text(
         codex_config(base_url=base_url, model=model)
     )
-    env = _base_env(home, proxy)
+    env = client_env(home, proxy)
     env.update(CODEX_HOME=str(codex_home), SWITCHBOARD_API_KEY=api_key)
     argv = [str(CODEX), "exec", "--json", "--ephemeral", "--skip-git-repo-check"]
     run = _run([*argv, PROMPT], cwd=work, env=env)
@@ -280,7 +297,7 @@ def claude_print(
     home, work = tmp_path / "home", tmp_path / "work"
     for folder in (home / ".claude", work):
         folder.mkdir(parents=True)
-    env = _base_env(home, proxy)
+    env = client_env(home, proxy)
     env.update(
         CLAUDE_CONFIG_DIR=str(home / ".claude"),
         ANTHROPIC_BASE_URL=base_url,

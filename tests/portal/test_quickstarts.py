@@ -26,7 +26,6 @@ import io
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,7 +43,13 @@ from billing.services import wallet_credit
 from relay.management.commands.demo_setup import DEMO_TENANT
 from relay.models import UsageRecord
 from tests import factories
-from tests.clients.harness import CLAUDE, CODEX, NO_PROXY, ProxyCanary
+from tests.clients.harness import (
+    CLAUDE,
+    CODEX,
+    ProxyCanary,
+    client_env,
+    run_bounded,
+)
 
 ROOT = Path(settings.BASE_DIR)
 README = ROOT / "README.md"
@@ -52,7 +57,6 @@ VENV_BIN = Path(sys.executable).parent
 NODE_MODULES = ROOT / "tests" / "clients" / "node_modules"
 README_ADDRESS = "http://127.0.0.1:8000"
 KEY_PLACEHOLDER = "sk-sb-..."
-RUN_TIMEOUT = 60
 
 # Lines of a shell example that install what it needs: shown to the user,
 # not run here.
@@ -249,38 +253,10 @@ def _environment(home: Path, proxy: str) -> dict[str, str]:
     """A user's shell on a fresh machine that has installed what the
     examples say: the SDKs' python first on the PATH, then codex and claude.
     Anything not on loopback goes to the canary proxy, which refuses it."""
-    env = {
-        "PATH": os.pathsep.join(
-            [str(VENV_BIN), str(NODE_MODULES / ".bin"), os.environ["PATH"]]
-        ),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "NO_PROXY": NO_PROXY,
-        "no_proxy": NO_PROXY,
-    }
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        env[name] = env[name.lower()] = proxy
-    return env
-
-
-def _run(argv: list[str], *, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    path = os.pathsep.join(
+        [str(VENV_BIN), str(NODE_MODULES / ".bin"), os.environ["PATH"]]
     )
-    try:
-        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"{argv} did not finish in {RUN_TIMEOUT}s\n{stdout}\n{stderr}")
-    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+    return client_env(home, proxy, path)
 
 
 def without_install_lines(code: str) -> str:
@@ -302,13 +278,13 @@ def run_snippet(snippet: Snippet, *, home: Path, work: Path, env: dict):
     if snippet.kind == "sh":
         script = work / "snippet.sh"
         script.write_text(without_install_lines(snippet.code))
-        return _run(["bash", "-e", str(script)], cwd=work, env=env)
+        return run_bounded(["bash", "-e", str(script)], cwd=work, env=env)
     if snippet.kind == "python":
         (work / "quickstart.py").write_text(snippet.code)
-        return _run(["python", "quickstart.py"], cwd=work, env=env)
+        return run_bounded(["python", "quickstart.py"], cwd=work, env=env)
     if snippet.kind == "node":
         (work / "quickstart.mjs").write_text(snippet.code)
-        return _run(["node", "quickstart.mjs"], cwd=work, env=env)
+        return run_bounded(["node", "quickstart.mjs"], cwd=work, env=env)
     raise AssertionError(f"unknown kind of snippet: {snippet!r}")
 
 

@@ -10,7 +10,7 @@ from billing.pricing import TokenUsage
 from relay.formats.responses.answer import BROKEN_MESSAGE, response_object
 from relay.formats.responses.tools import str_or_none
 from relay.formats.usage import Bill, usage_from_openai, with_bill
-from relay.streaming import HeldBack, SSEBuffer, event_data, sse
+from relay.streaming import HeldBack, SSEBuffer, event_data, reframed, sse
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
@@ -47,15 +47,6 @@ def broken_event(sequence_number: int, *, response: dict | None = None) -> bytes
         "response": body,
     }
     return sse(payload, "response.failed")
-
-
-def _reframed(event: bytes, payload: dict) -> bytes:
-    """Return `event` with its data replaced by `payload`, other lines kept."""
-    lines = [
-        line for line in event.split(b"\n") if line and not line.startswith(b"data:")
-    ]
-    lines.append(b"data: " + orjson.dumps(payload))
-    return b"\n".join(lines) + b"\n\n"
 
 
 class ResponsesPassthrough(HeldBack):
@@ -114,7 +105,7 @@ class ResponsesPassthrough(HeldBack):
         if not isinstance(response, dict):
             return self.closing
         response["usage"] = with_bill(response.get("usage"), bill, stream=True)
-        return _reframed(self.closing, payload)
+        return reframed(self.closing, payload)
 
     def _observe(self, event: bytes) -> bytes:
         """Record what `event` says; return what the client gets now."""
@@ -132,7 +123,7 @@ class ResponsesPassthrough(HeldBack):
         if isinstance(response, dict):
             if self._public is not None and "model" in response:
                 response["model"] = self._public
-                event = _reframed(event, payload)
+                event = reframed(event, payload)
             return self._lifecycle(kind, response, event)
         if kind == "error":
             self.error = (
