@@ -18,7 +18,6 @@ deleting the devices in the admin leaves sessions already verified open.
 from base64 import b32encode
 from importlib import import_module
 
-import segno
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.db import transaction
@@ -101,6 +100,10 @@ def b32_secret(device: TOTPDevice) -> str:
 def qr_svg(device: TOTPDevice) -> str:
     """The device's otpauth:// URL as an inline <svg> (no script, no style
     attribute: allowed by a strict CSP)."""
+    # Imported here: only enrolment draws a QR code, and every process
+    # would otherwise carry segno (the relay's included).
+    import segno
+
     return segno.make(device.config_url, error="m").svg_inline(
         scale=4,
         dark="#000",

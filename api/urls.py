@@ -1,7 +1,12 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api import views
+# Registers the management token and the error shape with drf-spectacular
+# (its extensions), before any schema is generated from these routes. Here
+# rather than in the app's ready(): a process that never serves /api (the
+# relay's) does not load drf-spectacular, DRF's test client and what they
+# import (about 5 MB).
+from api import schema, views  # noqa: F401
 from api.exceptions import unknown_endpoint
 
 app_name = "api"

@@ -89,7 +89,10 @@ class LedgerEntry(models.Model):
         REDEMPTION = "redemption", _("Redeemed code")
         REFERRAL = "referral", _("Referral reward")
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="ledger")
+    # Indexed by (tenant, created_at) below, which serves lookups by tenant.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="ledger", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.BigIntegerField(help_text="nano-USD; negative for charges")
     # The part of `amount` that moved the promotional bucket (Wallet.promo).
@@ -111,14 +114,20 @@ class LedgerEntry(models.Model):
 class Hold(models.Model):
     """Credit reserved for one request in flight, released when it settles."""
 
+    # Every request inserts and deletes a row here, and every index is a
+    # write more each time; the table holds only the requests in flight, so
+    # the rare reads other than by request id (a dead worker's holds, the
+    # sweep, sums) scan it. No index but the key and the sweep's.
     request_id = models.CharField(max_length=64, primary_key=True)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="holds")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="holds", db_index=False
+    )
     amount = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
     # The process serving the request (billing.workers): when it dies, the
     # sweep releases its holds without waiting for `expires_at`.
-    owner = models.CharField(max_length=100, blank=True, db_index=True)
+    owner = models.CharField(max_length=100, blank=True)
 
     def __str__(self) -> str:
         return f"hold {self.request_id}"

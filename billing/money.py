@@ -44,8 +44,10 @@ def cents_to_nano(cents: int) -> int:
 def usd_string(nano: int) -> str:
     """Return `nano` as an exact plain decimal for machines (CSV, JSON):
     1234 -> "0.000001234"."""
-    # scaleb only moves the exponent: no division, no rounding.
-    return f"{Decimal(nano).scaleb(-9):f}"
+    # Integer arithmetic, exact, and a tenth of Decimal's cost: every answer
+    # tells its cost and balance this way.
+    whole, fraction = divmod(abs(nano), NANO_PER_USD)
+    return f"{'-' if nano < 0 else ''}{whole}.{fraction:09d}"
 
 
 def format_usd_amount(usd: Decimal, *, grouping: bool = False) -> str:

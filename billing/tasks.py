@@ -1,6 +1,5 @@
 import logging
 
-from celery import shared_task
 from django.conf import settings
 
 from billing.alerts import budget_alerts_send, low_balance_alerts_send
@@ -14,32 +13,33 @@ from billing.payments import (
 from billing.price_changes import price_changes_apply
 from billing.starter import promo_expire_due
 from billing.workers import holds_release_dead
+from config.celery import app
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
+@app.task
 def release_expired_holds() -> int:
     return holds_release_expired()
 
 
-@shared_task
+@app.task
 def release_dead_workers_holds() -> int:
     return holds_release_dead()
 
 
-@shared_task
+@app.task
 def expire_promo_credit() -> int:
     return promo_expire_due()
 
 
-@shared_task
+@app.task
 def send_low_balance_alerts() -> int:
     # Budget alerts ride on the same minute's sweep (billing.alerts).
     return low_balance_alerts_send() + budget_alerts_send()
 
 
-@shared_task
+@app.task
 def reconcile_stripe_payments() -> dict:
     if not settings.STRIPE_SECRET_KEY:
         return {"skipped": "STRIPE_SECRET_KEY is not set"}
@@ -54,7 +54,7 @@ STRIPE_EVENT_RETRIES = 5
 STRIPE_EVENT_FIRST_RETRY_SECONDS = 60
 
 
-@shared_task(bind=True, max_retries=STRIPE_EVENT_RETRIES)
+@app.task(bind=True, max_retries=STRIPE_EVENT_RETRIES)
 def apply_stripe_event(self, event_id: str) -> str:
     """Apply a recorded Stripe event once, asking the Stripe API what it
     needs; retried while Stripe (or the database) is away."""
@@ -75,6 +75,6 @@ def apply_stripe_event(self, event_id: str) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-@shared_task
+@app.task
 def apply_price_changes() -> int:
     return price_changes_apply()

@@ -1,6 +1,7 @@
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.http import QueryDict
@@ -173,6 +174,11 @@ def test_usd_strings_are_exact():
     assert usd_string(0) == "0.000000000"
     assert usd_string(1) == "0.000000001"
     assert usd_string(-1_500_000_000) == "-1.500000000"
+    assert usd_string(-1) == "-0.000000001"
+    assert usd_string(12_345_678_901_234) == "12345.678901234"
+    for nano in (0, 7, -7, 999_999_999, -1_000_000_000, 10**18 + 1):
+        # The same digits as Decimal's exact rendering.
+        assert usd_string(nano) == f"{Decimal(nano).scaleb(-9):f}"
     assert usd_string(2**63 - 1) == "9223372036.854775807"
 
 
