@@ -26,10 +26,12 @@ UsageRow) and billing writes it as it is, adding only what it charged.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Protocol
 
+import orjson
 from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -212,7 +214,8 @@ def _settle_sql(model: type[Model], with_budgets: bool = False) -> str:
 
 
 # Values of these field types go to psycopg as they are (the statement casts
-# each to its column's type); only the others (JSON) need Django's conversion.
+# each to its column's type); JSON goes as its text, which the statement
+# casts to jsonb.
 _PLAIN_TYPES = frozenset(
     {
         "BigIntegerField",
@@ -229,15 +232,28 @@ _PLAIN_TYPES = frozenset(
 )
 
 
+def _json_text(value):
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _converter(field) -> Callable | None:
+    """How a column's value is passed: as it is (None), or converted."""
+    kind = field.get_internal_type()
+    if kind in _PLAIN_TYPES:
+        return None
+    if kind == "JSONField" and field.encoder is None:
+        # Django's own conversion needs the connection handler, a
+        # context-local lookup that builds a connection object in every
+        # request's context.
+        return _json_text
+    return lambda value: field.get_db_prep_save(value, connections[DEFAULT_DB_ALIAS])
+
+
 @cache
-def _row_params(model: type[Model]) -> tuple[tuple[str, str, object], ...]:
-    """(parameter, attribute, field to convert with or None) per column."""
+def _row_params(model: type[Model]) -> tuple[tuple[str, str, Callable | None], ...]:
+    """(parameter, attribute, converter or None) per column."""
     return tuple(
-        (
-            f"u_{field.column}",
-            field.attname,
-            None if field.get_internal_type() in _PLAIN_TYPES else field,
-        )
+        (f"u_{field.column}", field.attname, _converter(field))
         for field in _row_fields(model)
         if field.name != "charged"
     )
@@ -259,15 +275,9 @@ def _params(
     if with_budgets:
         params["key_id"] = record.api_key_id
         params.update(budgets.period_params())
-    db = None
-    for name, attname, field in _row_params(type(record)):
+    for name, attname, convert in _row_params(type(record)):
         value = getattr(record, attname)
-        if field is not None:
-            # The connection handler costs a context-local lookup: only
-            # when a column needs it.
-            db = db or connections[DEFAULT_DB_ALIAS]
-            value = field.get_db_prep_save(value, db)
-        params[name] = value
+        params[name] = value if convert is None else convert(value)
     return params
 
 
