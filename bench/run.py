@@ -1235,24 +1235,22 @@ def evaluate_targets(
         if scenario not in WRK_SCENARIOS:
             continue
         m = by_key.get((scenario, TARGET_P50_CONCURRENCY))
-        added = m.added_p50_ms if m else None
         targets.append(
-            {
-                "name": f"{scenario}: added p50 at c={TARGET_P50_CONCURRENCY}",
-                "limit": f"<= {TARGET_ADDED_P50_MS} ms",
-                "value": _round(added),
-                "met": None if added is None else added <= TARGET_ADDED_P50_MS,
-            }
+            _target(
+                f"{scenario}: added p50 at c={TARGET_P50_CONCURRENCY}",
+                f"<= {TARGET_ADDED_P50_MS} ms",
+                m.added_p50_ms if m else None,
+                lambda v: v <= TARGET_ADDED_P50_MS,
+            )
         )
         m = by_key.get((scenario, TARGET_RPS_CONCURRENCY))
-        rps = m.relay.rps if m and m.relay else None
         targets.append(
-            {
-                "name": f"{scenario}: relay req/s at c={TARGET_RPS_CONCURRENCY}",
-                "limit": f">= {TARGET_RELAY_RPS:.0f}",
-                "value": _round(rps, 1),
-                "met": None if rps is None else rps >= TARGET_RELAY_RPS,
-            }
+            _target(
+                f"{scenario}: relay req/s at c={TARGET_RPS_CONCURRENCY}",
+                f">= {TARGET_RELAY_RPS:.0f}",
+                m.relay.rps if m and m.relay else None,
+                lambda v: v >= TARGET_RELAY_RPS,
+            )
         )
         at = f"{scenario}: %s per request at c={TARGET_RPS_CONCURRENCY}"
         targets.append(
