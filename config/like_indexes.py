@@ -12,6 +12,8 @@ when migrated backwards.
 from django.db import migrations
 
 
+# The names and statements come from the schema editor's own (private)
+# helpers, the ones that made the index: the same name on every database.
 def without_like_index(model_name: str, field_name: str) -> migrations.RunPython:
     def drop(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
