@@ -9,38 +9,15 @@ nano-USD at Anthropic's published prices.
 
 import pytest
 
-from billing.pricing import LongContext, TokenUsage, UnitPrices, hold_cost, usage_cost
+from billing.pricing import TokenUsage, UnitPrices, hold_cost, usage_cost
 from relay import endpoints
 from relay.catalog import ModelInfo
+from tests.billing.test_price_tiers import HAIKU_45, SONNET_45, units
 
-# nano-USD per token. Claude Haiku 4.5: $1 input, $0.10 cache read, $1.25
-# 5-minute write, $2 1-hour write, $5 output per 1M tokens.
-HAIKU = UnitPrices(
-    input=1_000,
-    cached_input=100,
-    output=5_000,
-    cache_write=1_250,
-    cache_write_1h=2_000,
-    image_input=1_000,
-)
-# Claude Sonnet 4.5: $3 / $0.30 / $3.75 / $6 / $15 up to 200K prompt tokens;
-# $6 / $0.60 / $7.50 / $12 / $22.50 above.
-SONNET = UnitPrices(
-    input=3_000,
-    cached_input=300,
-    output=15_000,
-    cache_write=3_750,
-    cache_write_1h=6_000,
-    image_input=3_000,
-    long_context=LongContext(
-        threshold=200_000,
-        input=6_000,
-        cached_input=600,
-        output=22_500,
-        cache_write=7_500,
-        cache_write_1h=12_000,
-    ),
-)
+# Claude Haiku 4.5 and Sonnet 4.5 (with its long-context tier) at their
+# published prices, as test_price_tiers states them.
+HAIKU = units(HAIKU_45)
+SONNET = units(SONNET_45)
 MARK = {"type": "ephemeral"}
 HOUR = {"type": "ephemeral", "ttl": "1h"}
 
