@@ -296,7 +296,7 @@ async def _run_alone(sql: str, params: dict, future: asyncio.Future) -> None:
 async def _fetch_batch(sql: str, batch: list[dict]) -> list[tuple | None]:
     """Run `sql` once per parameter set in one transaction; return each
     statement's first row (None: no row)."""
-    query, names = _native(sql)
+    query = _native(sql)[0]
     pool = await _async_pool()
     rows = []
     async with (
@@ -305,9 +305,7 @@ async def _fetch_batch(sql: str, batch: list[dict]) -> list[tuple | None]:
         psycopg.AsyncRawCursor(conn) as cursor,
     ):
         await cursor.executemany(
-            query,
-            [[params[name] for name in names] for params in batch],
-            returning=True,
+            query, [_bound(sql, params)[1] for params in batch], returning=True
         )
         while True:
             rows.append(await cursor.fetchone())
