@@ -324,7 +324,7 @@ class MeteredRequest:
         usage = usage or NOTHING_USED
         # The one tier of prices the prompt falls in: the record keeps it.
         prices = self.prices.at(usage.prompt)
-        return UsageRecord(
+        return UsageRecord.unsaved(
             request_id=self.request_id,
             tenant_id=self.identity.tenant_id,
             api_key_id=self.identity.key_id,

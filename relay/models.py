@@ -1,4 +1,5 @@
 from decimal import Decimal
+from functools import cache
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -299,6 +300,24 @@ class UsageRecord(models.Model):
     def __str__(self) -> str:
         return self.request_id
 
+    @classmethod
+    def unsaved(cls, **values) -> "UsageRecord":
+        """
+        A new record of `values`, keyed by attribute name (tenant_id), every
+        field not given at its default: UsageRecord(**values) in half the
+        CPU. Django's keyword form costs 0.5 us per field, for every field
+        (the relay builds one per request); its positional form does not.
+        """
+        record = cls(
+            *[
+                values.pop(attname) if attname in values else field.get_default()
+                for attname, field in _columns(cls)
+            ]
+        )
+        if values:
+            raise TypeError(f"UsageRecord has no field {', '.join(values)}")
+        return record
+
     def unit_prices(self) -> UnitPrices:
         """The per-unit prices this request was charged at (its snapshot)."""
         return UnitPrices(
@@ -312,6 +331,13 @@ class UsageRecord(models.Model):
             cache_write_1h=self.cache_write_1h_price,
             cached_image_input=self.cached_image_input_price,
         )
+
+
+@cache
+def _columns(model: type[models.Model]) -> tuple[tuple[str, models.Field], ...]:
+    """(attribute name, field) of each column, in the order Django's
+    positional constructor takes them."""
+    return tuple((field.attname, field) for field in model._meta.concrete_fields)
 
 
 class RefusalCount(models.Model):
