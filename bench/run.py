@@ -373,14 +373,16 @@ def run_checked(argv: list[str], env: dict, timeout: float = 120) -> str:
 # -- HTTP on loopback ---------------------------------------------------------
 
 
-def post(port: int, body: dict, key: str, timeout: float = 10) -> tuple[int, bytes]:
+def post(
+    port: int, body: dict, key: str, timeout: float = 10, path: str = CHAT_PATH
+) -> tuple[int, bytes]:
     # http.client, not urllib: proxy settings in the environment must never
     # divert benchmark traffic away from loopback.
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request(
             "POST",
-            CHAT_PATH,
+            path,
             body=json.dumps(body),
             headers={
                 "Content-Type": "application/json",
@@ -396,22 +398,15 @@ def post(port: int, body: dict, key: str, timeout: float = 10) -> tuple[int, byt
 def count_tokens(port: int, key: str) -> None:
     """Count a Messages body's tokens through the relay, which loads its
     tokenizer for a model no Anthropic channel serves."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request(
-            "POST",
-            "/v1/messages/count_tokens",
-            body=json.dumps(
-                {"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}]}
-            ),
-            headers={"Content-Type": "application/json", "x-api-key": key},
-        )
-        response = conn.getresponse()
-        raw = response.read()
-    finally:
-        conn.close()
-    if response.status != 200 or b"input_tokens" not in raw:
-        raise BenchError(f"count_tokens: HTTP {response.status}: {raw[:300]!r}")
+    status, raw = post(
+        port,
+        {"model": MODEL, "messages": [{"role": "user", "content": "Say hello"}]},
+        key,
+        timeout=30,
+        path="/v1/messages/count_tokens",
+    )
+    if status != 200 or b"input_tokens" not in raw:
+        raise BenchError(f"count_tokens: HTTP {status}: {raw[:300]!r}")
 
 
 def request_body(scenario: str, *, direct: bool, max_tokens: int) -> dict:
