@@ -31,5 +31,9 @@ class PerLoop(Generic[T]):
         if found is not None:
             await found.close()
 
+    def each(self) -> list[T]:
+        """Every loop's object, for a reader outside those loops."""
+        return list(self._found.values())
+
     def forget(self) -> None:
         self._found.clear()

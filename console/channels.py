@@ -47,7 +47,7 @@ def breaker_states(names: list[str]) -> dict[str, str] | None:
         # (the embedded default: one server process): merge them.
         opened: dict[str, float] = {}
         failing: set[str] = set()
-        for of_loop in list(breakers._breakers.values()):
+        for of_loop in breakers.every_loop():
             found_open, found_failing = await of_loop.store.snapshot(names)
             opened |= found_open
             failing |= found_failing

@@ -226,7 +226,9 @@ _breakers = PerLoop(
         RedisStore(settings.REDIS_URL) if settings.REDIS_URL else LocalStore()
     )
 )
-# This event loop's breakers; closed at shutdown; dropped by tests.
+# This event loop's breakers; closed at shutdown; dropped by tests. Every
+# loop's, for the console without Redis (each loop keeps its own state).
 breakers = _breakers.get
 close_breakers = _breakers.close
 forget = _breakers.forget
+every_loop = _breakers.each

@@ -223,6 +223,32 @@ def trip(name: str) -> None:
     asyncio.run(run())
 
 
+def test_without_redis_the_state_is_read_from_every_event_loop(settings, channel):
+    # The embedded default: each event loop of the process keeps its own
+    # breakers. One loop (a server's, kept alive here) saw the channel fail.
+    settings.REDIS_URL = ""
+    breakers.forget()
+    key = channel.upstream_keys.get()
+    serving = asyncio.new_event_loop()
+    try:
+
+        async def fail() -> None:
+            await breakers.breakers().store.failure(
+                breakers.channel_name(channel.pk), trip=True
+            )
+
+        serving.run_until_complete(fail())
+        assert breaker_states(
+            [breakers.channel_name(channel.pk), breakers.key_name(key.pk)]
+        ) == {
+            breakers.channel_name(channel.pk): "open",
+            breakers.key_name(key.pk): "closed",
+        }
+    finally:
+        serving.close()
+        breakers.forget()
+
+
 @pytest.mark.skipif(
     not settings.REDIS_URL, reason="breakers are per process without Redis"
 )
