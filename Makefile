@@ -79,9 +79,15 @@ $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-l
 	touch $@
 
 # Debug mode supplies throwaway secret and encryption keys for the test run.
+# The suite runs on TEST_WORKERS processes (pytest-xdist; 0: in this one).
+# `--dist load` hands each worker its tests in collection order, which keeps
+# pytest-django's order on every worker: tests in a transaction first, then
+# those that commit (and empty the tables, migrations' seeded rows included).
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev $(CHROMIUM) $(CJK_FONT) $(CLIENTS)/node_modules/.installed $(MSGFMT)
 	$(COMPILEMESSAGES)
-	SWITCHBOARD_DEBUG=$${SWITCHBOARD_DEBUG:-1} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	SWITCHBOARD_DEBUG=$${SWITCHBOARD_DEBUG:-1} $(BIN)/python -m pytest \
+	  -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from tests.factories import customer as make_customer
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.upstream import FakeUpstream
+from tests.faults import chaos
 from tests.servers import ThreadedServer
 
 # The fake Stripe API and its fixtures, for every test that takes them.
@@ -34,6 +35,35 @@ def pytest_configure(config):
         ("postgres://", "postgresql://")
     ):
         raise pytest.UsageError("CI requires DATABASE_URL to point at PostgreSQL")
+
+
+# The fault-injection table (tests/faults) is printed at the end of the run.
+# Under pytest-xdist the faults run in a worker, so each worker hands its rows
+# to the controller, which prints them; run in one process, this process is
+# both.
+_FAULT_ROWS = "fault_injection_rows"
+_fault_rows: list[str] = []
+
+
+def pytest_sessionfinish(session):
+    rows = [outcome.row() for outcome in chaos.OUTCOMES]
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_FAULT_ROWS] = rows
+    else:
+        _fault_rows.extend(rows)
+
+
+def pytest_testnodedown(node, error):
+    _fault_rows.extend(getattr(node, "workeroutput", {}).get(_FAULT_ROWS, []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _fault_rows:
+        terminalreporter.section("fault injection")
+        terminalreporter.write_line(chaos.HEADER)
+        for row in _fault_rows:
+            terminalreporter.write_line(row)
 
 
 def pytest_collection_modifyitems(config, items):
