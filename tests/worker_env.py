@@ -11,16 +11,13 @@ and the process-level tests create databases of their own.
 """
 
 import os
-import re
+from urllib.parse import urlsplit
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 _redis_url = os.environ.get("REDIS_URL", "")
 if _worker.startswith("gw") and _redis_url:
     # The suite's database number, then one more per worker after it.
-    found = re.search(r"/(\d+)$", _redis_url)
-    base = int(found.group(1)) if found else 0
+    parts = urlsplit(_redis_url)
+    base = int(parts.path.strip("/") or 0)
     number = base + 1 + int(_worker[2:])
-    if found:
-        os.environ["REDIS_URL"] = f"{_redis_url[: found.start()]}/{number}"
-    else:
-        os.environ["REDIS_URL"] = f"{_redis_url.rstrip('/')}/{number}"
+    os.environ["REDIS_URL"] = parts._replace(path=f"/{number}").geturl()
