@@ -4,7 +4,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -209,50 +208,37 @@ def test_health_counts_success_latency_errors_and_money(alice, channel):
     assert [state for _, state in row.keys] == ["closed"]
 
 
-def trip(name: str) -> None:
-    async def run():
-        store = (
-            breakers.RedisStore(settings.REDIS_URL)
-            if settings.REDIS_URL
-            else breakers.breakers().store
-        )
-        await store.failure(name, trip=True)
-        if settings.REDIS_URL:
+@pytest.fixture(params=["redis", "local"])
+def trip(request, settings):
+    """
+    Open a breaker where the relay keeps them: in Redis, shared by every
+    process; or, without Redis (the embedded default), in an event loop of
+    this process, kept alive here as a server's would be.
+    """
+    if request.param == "redis":
+        if not settings.REDIS_URL:
+            pytest.skip("needs Redis (set REDIS_URL)")
+
+        async def in_redis(name: str) -> None:
+            store = breakers.RedisStore(settings.REDIS_URL)
+            await store.failure(name, trip=True)
             await store.close()
 
-    asyncio.run(run())
-
-
-def test_without_redis_the_state_is_read_from_every_event_loop(settings, channel):
-    # The embedded default: each event loop of the process keeps its own
-    # breakers. One loop (a server's, kept alive here) saw the channel fail.
+        yield lambda name: asyncio.run(in_redis(name))
+        return
     settings.REDIS_URL = ""
     breakers.forget()
-    key = channel.upstream_keys.get()
     serving = asyncio.new_event_loop()
-    try:
 
-        async def fail() -> None:
-            await breakers.breakers().store.failure(
-                breakers.channel_name(channel.pk), trip=True
-            )
+    async def in_loop(name: str) -> None:
+        await breakers.breakers().store.failure(name, trip=True)
 
-        serving.run_until_complete(fail())
-        assert breaker_states(
-            [breakers.channel_name(channel.pk), breakers.key_name(key.pk)]
-        ) == {
-            breakers.channel_name(channel.pk): "open",
-            breakers.key_name(key.pk): "closed",
-        }
-    finally:
-        serving.close()
-        breakers.forget()
+    yield lambda name: serving.run_until_complete(in_loop(name))
+    serving.close()
+    breakers.forget()
 
 
-@pytest.mark.skipif(
-    not settings.REDIS_URL, reason="breakers are per process without Redis"
-)
-def test_an_open_breaker_shows_on_the_channel_page(support_client, channel):
+def test_an_open_breaker_shows_on_the_channel_page(support_client, channel, trip):
     key = channel.upstream_keys.get()
     trip(breakers.channel_name(channel.pk))
     assert breaker_states(
